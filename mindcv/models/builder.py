@@ -1,0 +1,208 @@
+"""Model construction shared by every architecture: pretrained configs, strict weight loading, features."""
+import logging
+from typing import Any, Callable, Dict, Optional, Sequence, Union
+
+import mindspore as ms
+import numpy as np
+from mindspore import nn
+
+from ..utils.checkpoint import CheckpointError, read_checkpoint
+from ..utils.download import cached_download
+from ..utils.runtime import warn_if_slow_cpu_build
+from .features import FeatureExtractor
+from .pretrained import PretrainedCfg
+
+__all__ = ["build_model_with_cfg", "load_pretrained", "load_model_checkpoint", "load_weights",
+           "adapt_input_conv", "is_training_extra"]
+
+_logger = logging.getLogger(__name__)
+
+# Entries a training checkpoint carries besides the weights: optimizer slots, step counters, loss scale.
+_TRAINING_SLOT_PREFIXES = (
+    "moments.", "moment1.", "moment2.", "adam_m.", "adam_v.", "exp_avg.", "exp_avg_sq.", "accum.",
+    "mean_square.", "mean_grad.", "moment.", "lion_m.", "grad_accum.", "accu_grads.", "ema.",
+)
+_TRAINING_SCALARS = frozenset({
+    "global_step", "learning_rate", "momentum", "beta1_power", "beta2_power", "weight_decay",
+    "scale_sense", "loss_scale", "current_iterator_step", "last_overflow_iterator_step",
+    "epoch_num", "step_num", "ema_num_updates",
+})
+_METADATA_PREFIX = "mindcv_meta."
+
+
+def is_training_extra(name: str) -> bool:
+    """True for checkpoint entries that are training state rather than model weights."""
+    return (name in _TRAINING_SCALARS or name.startswith(_TRAINING_SLOT_PREFIXES)
+            or name.startswith(_METADATA_PREFIX))
+
+
+def adapt_input_conv(weight: np.ndarray, in_channels: int) -> np.ndarray:
+    """Adapt a first-conv kernel (O, C, kh, kw) trained on C channels to ``in_channels``.
+
+    One channel sums the kernel over its input channels (so a grey image replicated to C channels
+    gives the same output); other counts tile the kernel and rescale it by ``C / in_channels``.
+    """
+    source_channels = weight.shape[1]
+    if in_channels == source_channels:
+        return weight
+    if in_channels == 1:
+        return weight.sum(axis=1, keepdims=True)
+    repeats = -(-in_channels // source_channels)
+    tiled = np.tile(weight, (1, repeats, 1, 1))[:, :in_channels]
+    return tiled * (source_channels / in_channels)
+
+
+def _summarise(names: Sequence[str], limit: int = 12) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f", ... ({len(names) - limit} more)" if len(names) > limit else "")
+
+
+def _select_weights(state: Dict[str, ms.Parameter], ema: bool, source: str,
+                    model_params: Dict[str, ms.Parameter]) -> Dict[str, ms.Parameter]:
+    """Model weights out of a checkpoint: the EMA copy when ``ema``, training extras dropped."""
+    if ema:
+        ema_state = {k[len("ema."):]: v for k, v in state.items() if k.startswith("ema.")}
+        if not ema_state:
+            raise CheckpointError(f"ema=True but {source} holds no EMA weights ('ema.*' entries); "
+                                  "load it with ema=False, or use a checkpoint saved with EMA enabled.")
+        filled = [k for k, p in model_params.items() if k not in ema_state and not p.requires_grad and k in state]
+        for name in filled:
+            ema_state[name] = state[name]
+        if filled:
+            _logger.info("EMA weights of %s lack %d non-trainable entries (BN statistics); "
+                         "took them from the raw weights.", source, len(filled))
+        state = ema_state
+    return {k: v for k, v in state.items() if not is_training_extra(k)}
+
+
+def load_weights(model: nn.Cell, state: Dict[str, ms.Parameter], source: str, *, first_conv: str = "conv1",
+                 classifier: str = "classifier", ema: bool = False, adapt_head: bool = True) -> None:
+    """Load ``state`` into ``model`` strictly: every parameter filled, every weight used.
+
+    Adaptations (each logged): a classifier of another size is dropped and left freshly initialised
+    (when ``adapt_head``); a first conv trained on other input channels is adapted with
+    :func:`adapt_input_conv`. Any missing, unexpected or mis-shaped name raises one
+    :class:`CheckpointError` listing them all.
+    """
+    model_params = {p.name: p for p in model.get_parameters()}
+    state = _select_weights(state, ema, source, model_params)
+    skipped = set()
+
+    first_key = f"{first_conv}.weight"
+    if first_key in state and first_key in model_params:
+        src, dst = state[first_key].shape, model_params[first_key].shape
+        if len(src) == 4 and src[1] != dst[1] and src[0] == dst[0]:
+            adapted = adapt_input_conv(state[first_key].asnumpy(), dst[1])
+            state[first_key] = ms.Parameter(ms.Tensor(adapted.astype(np.float32)), name=first_key)
+            _logger.info("Adapted %s from %d to %d input channels.", first_key, src[1], dst[1])
+
+    head_keys = [k for k in state if k == classifier or k.startswith(classifier + ".")]
+    head_changed = any(k not in model_params or tuple(state[k].shape) != tuple(model_params[k].shape)
+                       for k in head_keys)
+    if adapt_head and head_keys and head_changed:
+        old = state[f"{classifier}.weight"].shape[0] if f"{classifier}.weight" in state else "?"
+        for k in head_keys:
+            del state[k]
+        skipped = {k for k in model_params if k == classifier or k.startswith(classifier + ".")}
+        _logger.info("%s has a %s-class classifier; the model has %s classes, so its classifier keeps "
+                     "its fresh initialisation.", source, old, getattr(model, "num_classes", "?"))
+
+    missing = sorted(k for k in model_params if k not in state and k not in skipped)
+    unexpected = sorted(k for k in state if k not in model_params)
+    mismatched = sorted(f"{k} {tuple(state[k].shape)} vs model {tuple(model_params[k].shape)}"
+                        for k in state if k in model_params
+                        and tuple(state[k].shape) != tuple(model_params[k].shape))
+    if missing or unexpected or mismatched:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} model parameters missing from the checkpoint: {_summarise(missing)}")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected checkpoint entries: {_summarise(unexpected)}")
+        if mismatched:
+            parts.append(f"{len(mismatched)} shape mismatches: {_summarise(mismatched)}")
+        raise CheckpointError(f"{source} does not fit {type(model).__name__}: " + "; ".join(parts)
+                              + ". Check the model name and its options (num_classes, in_channels) "
+                                "against the checkpoint.")
+    tensors = {k: ms.Parameter(v.astype(model_params[k].dtype) if v.dtype != model_params[k].dtype else v, name=k)
+               for k, v in state.items()}
+    not_loaded, _ = ms.load_param_into_net(model, tensors, strict_load=True)
+    not_loaded = [k for k in not_loaded if k not in skipped]
+    if not_loaded:
+        raise CheckpointError(f"MindSpore did not load {len(not_loaded)} parameters from {source}: "
+                              f"{_summarise(sorted(not_loaded))}")
+    _logger.info("Loaded %d parameters from %s.", len(tensors), source)
+
+
+def load_model_checkpoint(model: nn.Cell, checkpoint_path: str, ema: bool = False, first_conv: str = "conv1",
+                          classifier: str = "classifier", adapt_head: bool = True) -> None:
+    """Load a local checkpoint file into ``model`` strictly (see :func:`load_weights`)."""
+    state = read_checkpoint(checkpoint_path)
+    load_weights(model, state, f"checkpoint {checkpoint_path}", first_conv=first_conv, classifier=classifier,
+                 ema=ema, adapt_head=adapt_head)
+
+
+def load_pretrained(model: nn.Cell, cfg: PretrainedCfg, checkpoint_path: str = "", ema: bool = False) -> str:
+    """Load the weights of a pretrained config into ``model``; returns the file used.
+
+    The file is ``checkpoint_path`` when given, else ``cfg.file``, else ``cfg.url`` downloaded into the cache.
+    """
+    if checkpoint_path:
+        path = checkpoint_path
+    elif cfg.file:
+        path = cfg.file
+    elif cfg.url:
+        path = str(cached_download(cfg.url, cfg.cache_filename(), sha256=cfg.sha256))
+    else:
+        raise CheckpointError(f"Pretrained weights '{cfg.cache_filename() or 'this tag'}' have no download URL; "
+                              "pass checkpoint_path=<local .ckpt file> (the README explains how to obtain it).")
+    load_model_checkpoint(model, path, ema=ema, first_conv=cfg.first_conv, classifier=cfg.classifier)
+    return path
+
+
+def _resolve_pretrained_cfg(name: str, tag: str,
+                            pretrained_cfg_overlay: Optional[Dict[str, Any]]) -> Optional[PretrainedCfg]:
+    """The config of ``tag``, else the model's default tag; None for a model without pretrained configs."""
+    from .registry import get_pretrained_cfg, list_pretrained
+
+    if not tag and not list_pretrained(name):
+        return None
+    return get_pretrained_cfg(name, tag or None).overlay(pretrained_cfg_overlay)
+
+
+def build_model_with_cfg(model_cls: Callable[..., nn.Cell], variant: str, pretrained: Union[bool, str] = False, *,
+                         pretrained_tag: str = "", num_classes: int = 1000, in_channels: int = 3, checkpoint_path: str = "",
+                         ema: bool = False, features_only: bool = False,
+                         out_indices: Optional[Sequence[int]] = None,
+                         pretrained_cfg_overlay: Optional[Dict[str, Any]] = None, **kwargs: Any) -> nn.Cell:
+    """Build ``model_cls`` for the registered name ``variant`` and load weights.
+
+    ``pretrained`` is False, True (``pretrained_tag`` or the default tag) or a tag name; a named tag
+    also applies the model options its weights need (``PretrainedCfg.model_args``). ``checkpoint_path`` is a local file:
+    with ``pretrained`` it replaces the download, otherwise it is loaded as the model's own weights.
+    Nothing ever falls back to random weights: a failed load raises.
+    """
+    warn_if_slow_cpu_build()
+    if isinstance(pretrained, str) and pretrained:
+        pretrained_tag = pretrained
+    cfg = _resolve_pretrained_cfg(variant, pretrained_tag, pretrained_cfg_overlay)
+    model_args = dict(cfg.model_args) if cfg and (pretrained or pretrained_tag) else {}
+    for key, value in kwargs.items():
+        if key in model_args and model_args[key] != value:
+            _logger.warning("%s=%r overrides %r, the value the pretrained weights were trained with.",
+                            key, value, model_args[key])
+    model_args.update(kwargs)
+    model = model_cls(num_classes=num_classes, in_channels=in_channels, **model_args)
+    model.pretrained_cfg = cfg
+    if pretrained:
+        load_pretrained(model, cfg, checkpoint_path=checkpoint_path, ema=ema)
+    elif checkpoint_path:
+        load_model_checkpoint(model, checkpoint_path, ema=ema)
+    elif ema:
+        raise ValueError("ema=True selects the EMA weights of a checkpoint; pass checkpoint_path or pretrained.")
+    if features_only:
+        model = FeatureExtractor(model, out_indices)
+        model.pretrained_cfg = cfg
+    elif out_indices is not None:
+        raise ValueError("out_indices only applies with features_only=True.")
+    return model
+

@@ -1,0 +1,57 @@
+"""Pretrained configuration: where a set of weights comes from and what it needs to be used right."""
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Dict, Optional, Tuple
+
+__all__ = ["PretrainedCfg", "IMAGENET_MEAN", "IMAGENET_STD", "INCEPTION_MEAN", "INCEPTION_STD"]
+
+IMAGENET_MEAN = (0.485 * 255, 0.456 * 255, 0.406 * 255)
+IMAGENET_STD = (0.229 * 255, 0.224 * 255, 0.225 * 255)
+INCEPTION_MEAN = (127.5, 127.5, 127.5)
+INCEPTION_STD = (127.5, 127.5, 127.5)
+
+
+@dataclass(frozen=True)
+class PretrainedCfg:
+    """One pretrained tag of a model.
+
+    ``mean``/``std`` are in 0-255 pixel units (MindSpore's ``Normalize`` convention).
+    ``model_args`` are the constructor options these weights need (for example ``bn_eps``).
+    """
+
+    url: str = ""
+    file: str = ""
+    filename: str = ""
+    sha256: str = ""
+    num_classes: int = 1000
+    input_size: Tuple[int, int, int] = (3, 299, 299)
+    crop_pct: float = 0.875
+    interpolation: str = "bilinear"
+    mean: Tuple[float, float, float] = IMAGENET_MEAN
+    std: Tuple[float, float, float] = IMAGENET_STD
+    first_conv: str = "conv1"
+    classifier: str = "classifier"
+    model_args: Dict[str, Any] = field(default_factory=dict)
+    source: str = ""
+    top1: Optional[float] = None
+    top5: Optional[float] = None
+
+    def has_source(self) -> bool:
+        """True when these weights can be fetched or read from somewhere."""
+        return bool(self.url or self.file)
+
+    def cache_filename(self) -> str:
+        """File name used in the download cache."""
+        if self.filename:
+            return self.filename
+        return self.url.rstrip("/").rsplit("/", 1)[-1]
+
+    def overlay(self, changes: Optional[Dict[str, Any]]) -> "PretrainedCfg":
+        """A copy with ``changes`` applied (timm's ``pretrained_cfg_overlay``); unknown keys raise."""
+        if not changes:
+            return self
+        valid = {f.name for f in dataclasses.fields(self)}
+        unknown = sorted(set(changes) - valid)
+        if unknown:
+            raise ValueError(f"pretrained_cfg_overlay has unknown keys {unknown}; valid keys: {sorted(valid)}")
+        return dataclasses.replace(self, **changes)

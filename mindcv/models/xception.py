@@ -1,0 +1,228 @@
+"""Xception (Chollet, CVPR 2017): depthwise-separable convolutions with residual connections.
+
+Parameter names and shapes match the published MindCV ImageNet checkpoint, so it loads unchanged.
+Two options select the semantics of other published weights: ``bn_eps`` (Keras: 1e-3) and
+``pool_padding`` (``"same"`` is TensorFlow's padding, used by Keras and MindCV; ``"symmetric"`` pads
+one pixel on every side, as the PyTorch ports do).
+"""
+from typing import List, Sequence, Tuple
+
+import mindspore.common.initializer as init
+from mindspore import Tensor, nn, ops
+
+from .builder import build_model_with_cfg
+from .pretrained import PretrainedCfg
+from .registry import register_model
+
+__all__ = ["Xception", "xception", "MIN_INPUT_SIZE"]
+
+MIN_INPUT_SIZE = 71
+POOL_PADDINGS = ("same", "symmetric")
+
+default_cfgs = {
+    "xception.mindcv_in1k": PretrainedCfg(
+        url="https://download-mindspore.osinfra.cn/toolkits/mindcv/xception/xception-174_5004_v2.ckpt",
+        filename="xception-174_5004_v2.ckpt",
+        num_classes=1000,
+        input_size=(3, 299, 299),
+        crop_pct=0.875,
+        interpolation="bilinear",
+        source="MindCV 0.5 ImageNet-1K recipe (configs/xception/xception_ascend.yaml), 8x Ascend 910*",
+        top1=76.31,
+        top5=92.80,
+    ),
+}
+
+
+class SeparableConv2d(nn.Cell):
+    """Depthwise ``k x k`` convolution followed by a pointwise ``1 x 1`` convolution, both without bias."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, padding: int = 1):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, in_channels, kernel_size, stride=1, pad_mode="pad", padding=padding,
+                               group=in_channels, has_bias=False)
+        self.pointwise = nn.Conv2d(in_channels, out_channels, 1, pad_mode="valid", has_bias=False)
+
+    def construct(self, x: Tensor) -> Tensor:
+        return self.pointwise(self.conv1(x))
+
+
+def _max_pool(pool_padding: str) -> nn.Cell:
+    if pool_padding == "same":
+        return nn.MaxPool2d(kernel_size=3, stride=2, pad_mode="same")
+    return nn.MaxPool2d(kernel_size=3, stride=2, pad_mode="pad", padding=1)
+
+
+class Block(nn.Cell):
+    """Residual block of separable convolutions.
+
+    ``rep`` holds ``[ReLU, SeparableConv2d, BatchNorm2d] * reps`` (the leading ReLU dropped when
+    ``start_with_relu`` is False) and, for ``stride=2``, a final 3x3 max-pool. ``grow_first`` widens the
+    channels in the first separable convolution, otherwise in the last. A 1x1 convolution with BN
+    replaces the identity shortcut when the shape changes.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, reps: int, stride: int = 1,
+                 start_with_relu: bool = True, grow_first: bool = True, bn_eps: float = 1e-5,
+                 bn_momentum: float = 0.9, pool_padding: str = "same"):
+        super().__init__()
+        if out_channels != in_channels or stride != 1:
+            self.skip = nn.Conv2d(in_channels, out_channels, 1, stride=stride, pad_mode="valid", has_bias=False)
+            self.skipbn = nn.BatchNorm2d(out_channels, eps=bn_eps, momentum=bn_momentum)
+        else:
+            self.skip = None
+            self.skipbn = None
+        widths = [in_channels] + [out_channels if grow_first else in_channels] * (reps - 1) + [out_channels]
+        layers: List[nn.Cell] = []
+        for width_in, width_out in zip(widths[:-1], widths[1:]):
+            layers += [nn.ReLU(), SeparableConv2d(width_in, width_out), nn.BatchNorm2d(width_out, eps=bn_eps,
+                                                                                         momentum=bn_momentum)]
+        if not start_with_relu:
+            layers = layers[1:]
+        if stride != 1:
+            layers.append(_max_pool(pool_padding))
+        self.rep = nn.SequentialCell(layers)
+
+    def construct(self, x: Tensor) -> Tensor:
+        shortcut = x
+        if self.skip is not None:
+            shortcut = self.skipbn(self.skip(x))
+        return self.rep(x) + shortcut
+
+
+class Xception(nn.Cell):
+    """Xception network.
+
+    Args:
+        num_classes: classifier outputs; 0 builds no classifier (``construct`` returns pooled features).
+        in_channels: input image channels.
+        drop_rate: dropout probability before the classifier (the paper uses 0.5 on ImageNet).
+        bn_eps: BatchNorm epsilon (1e-5 for MindCV/timm weights, 1e-3 for Keras weights).
+        bn_momentum: MindSpore BatchNorm momentum (weight of the old moving statistics).
+        pool_padding: ``"same"`` (TensorFlow) or ``"symmetric"`` (pad 1, PyTorch ports).
+    """
+
+    def __init__(self, num_classes: int = 1000, in_channels: int = 3, drop_rate: float = 0.5,
+                 bn_eps: float = 1e-5, bn_momentum: float = 0.9, pool_padding: str = "same"):
+        super().__init__()
+        if pool_padding not in POOL_PADDINGS:
+            raise ValueError(f"pool_padding must be one of {POOL_PADDINGS}, got {pool_padding!r}")
+        if not 0.0 <= drop_rate < 1.0:
+            raise ValueError(f"drop_rate must be in [0, 1), got {drop_rate}")
+        self.num_classes = num_classes
+        self.in_channels = in_channels
+        self.drop_rate = drop_rate
+        self.num_features = 2048
+        block_args = dict(bn_eps=bn_eps, bn_momentum=bn_momentum, pool_padding=pool_padding)
+
+        # Stem: two plain 3x3 convolutions without padding.
+        self.conv1 = nn.Conv2d(in_channels, 32, 3, stride=2, pad_mode="valid", has_bias=False)
+        self.bn1 = nn.BatchNorm2d(32, eps=bn_eps, momentum=bn_momentum)
+        self.conv2 = nn.Conv2d(32, 64, 3, pad_mode="valid", has_bias=False)
+        self.bn2 = nn.BatchNorm2d(64, eps=bn_eps, momentum=bn_momentum)
+        self.relu = nn.ReLU()
+
+        self.blocks = nn.SequentialCell(
+            # Entry flow: three downsampling blocks.
+            Block(64, 128, reps=2, stride=2, start_with_relu=False, **block_args),
+            Block(128, 256, reps=2, stride=2, **block_args),
+            Block(256, 728, reps=2, stride=2, **block_args),
+            # Middle flow: eight identity-shortcut blocks of three separable convolutions.
+            *[Block(728, 728, reps=3, stride=1, **block_args) for _ in range(8)],
+            # Exit flow: widen to 1024 in the last separable convolution, then downsample.
+            Block(728, 1024, reps=2, stride=2, grow_first=False, **block_args),
+        )
+        self.conv3 = SeparableConv2d(1024, 1536)
+        self.bn3 = nn.BatchNorm2d(1536, eps=bn_eps, momentum=bn_momentum)
+        self.conv4 = SeparableConv2d(1536, 2048)
+        self.bn4 = nn.BatchNorm2d(2048, eps=bn_eps, momentum=bn_momentum)
+
+        # Head: global average pool, dropout, linear classifier.
+        self.dropout = nn.Dropout(p=drop_rate)
+        self.classifier = nn.Dense(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
+
+        self.feature_info = [
+            dict(num_chs=64, reduction=2, module="stem"),
+            dict(num_chs=128, reduction=4, module="blocks.0"),
+            dict(num_chs=256, reduction=8, module="blocks.1"),
+            dict(num_chs=728, reduction=16, module="blocks.10"),
+            dict(num_chs=2048, reduction=32, module="exit"),
+        ]
+        self._stage_of_block = (1, 2) + (3,) * 9 + (4,)
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        for _, cell in self.cells_and_names():
+            if isinstance(cell, nn.Conv2d):
+                cell.weight.set_data(init.initializer(init.XavierUniform(), cell.weight.shape, cell.weight.dtype))
+            elif isinstance(cell, nn.Dense):
+                cell.weight.set_data(init.initializer(init.Normal(0.01), cell.weight.shape, cell.weight.dtype))
+                cell.bias.set_data(init.initializer(init.Zero(), cell.bias.shape, cell.bias.dtype))
+
+    def _check_input(self, x: Tensor) -> None:
+        if x.ndim != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(f"Xception expects input of shape (N, {self.in_channels}, H, W), got {x.shape}.")
+        if x.shape[2] < MIN_INPUT_SIZE or x.shape[3] < MIN_INPUT_SIZE:
+            raise ValueError(f"Xception needs inputs of at least {MIN_INPUT_SIZE}x{MIN_INPUT_SIZE} pixels, "
+                             f"got {x.shape[2]}x{x.shape[3]}; resize the images (image_resize) to 71 or more.")
+
+    def forward_stem(self, x: Tensor) -> Tensor:
+        self._check_input(x)
+        x = self.relu(self.bn1(self.conv1(x)))
+        return self.relu(self.bn2(self.conv2(x)))
+
+    def forward_exit(self, x: Tensor) -> Tensor:
+        x = self.relu(self.bn3(self.conv3(x)))
+        return self.relu(self.bn4(self.conv4(x)))
+
+    def forward_features(self, x: Tensor) -> Tensor:
+        """Feature map of the last stage: (N, 2048, H/32, W/32) after the final ReLU."""
+        x = self.forward_stem(x)
+        x = self.blocks(x)
+        return self.forward_exit(x)
+
+    def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
+        """Global average pool, dropout and classifier (only pooling with ``pre_logits``)."""
+        x = ops.mean(x, axis=(2, 3))
+        if pre_logits:
+            return x
+        x = self.dropout(x)
+        return self.classifier(x)
+
+    def forward_intermediates(self, x: Tensor, indices: Sequence[int]) -> Tuple[Tensor, ...]:
+        """Feature maps of the stages in ``indices`` (see ``feature_info``), after their ReLU."""
+        outputs = ()
+        x = self.forward_stem(x)
+        if 0 in indices:
+            outputs += (x,)
+        for block_index, block in enumerate(self.blocks):
+            x = block(x)
+            stage = self._stage_of_block[block_index]
+            if stage < 4 and stage in indices and (block_index + 1 == len(self._stage_of_block)
+                                                   or self._stage_of_block[block_index + 1] != stage):
+                outputs += (self.relu(x),)
+        if 4 in indices:
+            outputs += (self.forward_exit(x),)
+        return outputs
+
+    def get_classifier(self) -> nn.Cell:
+        return self.classifier
+
+    def reset_classifier(self, num_classes: int) -> None:
+        """Replace the classifier with a freshly initialised one for ``num_classes`` (0 removes it)."""
+        self.num_classes = num_classes
+        if num_classes > 0:
+            classifier = nn.Dense(self.num_features, num_classes,
+                                  weight_init=init.Normal(0.01), bias_init=init.Zero())
+        else:
+            classifier = nn.Identity()
+        self.classifier = classifier
+
+    def construct(self, x: Tensor) -> Tensor:
+        return self.forward_head(self.forward_features(x))
+
+
+@register_model
+def xception(pretrained: bool = False, **kwargs) -> Xception:
+    """Xception from "Xception: Deep Learning with Depthwise Separable Convolutions" (Chollet, 2017)."""
+    return build_model_with_cfg(Xception, "xception", pretrained, **kwargs)

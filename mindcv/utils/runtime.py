@@ -1,0 +1,34 @@
+"""Facts about the running MindSpore build that users should hear about once."""
+import logging
+
+import mindspore as ms
+
+__all__ = ["warn_if_slow_cpu_build", "SLOW_CPU_VERSION"]
+
+_logger = logging.getLogger(__name__)
+SLOW_CPU_VERSION = (2, 9)
+_warned = False
+
+
+def _version_tuple(version: str) -> tuple:
+    parts = []
+    for piece in version.split(".")[:2]:
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        parts.append(int(digits) if digits else 0)
+    return tuple(parts)
+
+
+def warn_if_slow_cpu_build() -> bool:
+    """Log once when running on CPU with MindSpore >= 2.9, whose CPU convolutions are ~100x slower.
+
+    Returns True when the warning was issued by this call.
+    """
+    global _warned
+    if _warned or ms.get_context("device_target") != "CPU":
+        return False
+    if _version_tuple(ms.__version__) < SLOW_CPU_VERSION:
+        return False
+    _warned = True
+    _logger.warning("MindSpore %s on CPU runs convolutions on oneDNN's reference kernel (~100x slower than "
+                    "2.7.0). For CPU work install mindspore==2.7.0 (see README, Installation).", ms.__version__)
+    return True

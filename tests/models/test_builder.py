@@ -1,0 +1,178 @@
+import hashlib
+import logging
+
+import mindspore as ms
+import numpy as np
+import pytest
+from mindspore import nn
+
+from mindcv.models import create_model
+from mindcv.models.builder import adapt_input_conv, is_training_extra
+from mindcv.utils import CheckpointError, DownloadError
+from tests.helpers import calibrated_xception, images, state_of
+from tests.http_server import FileServer
+
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory):
+    """A 1000-class checkpoint with the published names, and the model that wrote it."""
+    model = calibrated_xception(seed=3, num_classes=1000)
+    path = tmp_path_factory.mktemp("ckpt") / "xception_published.ckpt"
+    ms.save_checkpoint(model, str(path))
+    return model, path
+
+
+@pytest.fixture(scope="module")
+def training_checkpoint(published, tmp_path_factory):
+    """A real MindSpore training checkpoint: weights, Momentum moments, step counters and EMA copies."""
+    model, _ = published
+    optimizer = nn.Momentum(model.trainable_params(), learning_rate=0.1, momentum=0.9)
+    step = nn.TrainOneStepCell(nn.WithLossCell(model, nn.SoftmaxCrossEntropyWithLogits(sparse=True)), optimizer)
+    ema = [{"name": f"ema.{p.name}", "data": ms.Tensor(p.asnumpy() * 0.5)} for p in model.trainable_params()]
+    path = tmp_path_factory.mktemp("ckpt") / "train.ckpt"
+    entries = [{"name": p.name, "data": p} for p in step.get_parameters()] + ema
+    ms.save_checkpoint(entries, str(path))
+    return path
+
+
+def test_published_checkpoint_round_trips(published):
+    model, path = published
+    loaded = create_model("xception", checkpoint_path=str(path))
+    source = state_of(model)
+    assert all(np.array_equal(value, source[name]) for name, value in state_of(loaded).items())
+    loaded.set_train(False)
+    x = images(batch=2, size=96)
+    np.testing.assert_allclose(loaded(x).asnumpy(), model(x).asnumpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_training_checkpoint_with_moments_loads_into_ten_classes(training_checkpoint, published, info_logs):
+    model, _ = published
+    finetune = create_model("xception", num_classes=10, checkpoint_path=str(training_checkpoint))
+    ours, source = state_of(finetune), state_of(model)
+    assert finetune.classifier.weight.shape == (10, 2048)
+    assert all(np.array_equal(ours[k], source[k]) for k in ours if not k.startswith("classifier."))
+    assert "1000-class classifier" in info_logs.text and "10 classes" in info_logs.text
+
+
+def test_ema_weights_are_selected(training_checkpoint, published):
+    model, _ = published
+    ema_model = create_model("xception", checkpoint_path=str(training_checkpoint), ema=True)
+    ours, source = state_of(ema_model), state_of(model)
+    np.testing.assert_allclose(ours["conv1.weight"], source["conv1.weight"] * 0.5)
+    assert np.array_equal(ours["bn1.moving_mean"], source["bn1.moving_mean"])
+
+
+def test_ema_without_ema_weights_errors(published):
+    _, path = published
+    with pytest.raises(CheckpointError, match="holds no EMA weights"):
+        create_model("xception", checkpoint_path=str(path), ema=True)
+
+
+def test_grey_input_channel_equals_rgb_replicated(published):
+    model, path = published
+    grey_model = create_model("xception", in_channels=1, checkpoint_path=str(path))
+    grey_model.set_train(False)
+    grey = images(batch=2, size=80, channels=1)
+    rgb = ms.Tensor(np.repeat(grey.asnumpy(), 3, axis=1))
+    np.testing.assert_allclose(grey_model(grey).asnumpy(), model(rgb).asnumpy(), rtol=1e-4, atol=1e-4)
+
+
+def test_adapt_input_conv_many_channels_keeps_response_scale():
+    weight = np.random.default_rng(0).normal(size=(4, 3, 3, 3)).astype(np.float32)
+    adapted = adapt_input_conv(weight, 5)
+    assert adapted.shape == (4, 5, 3, 3)
+    np.testing.assert_allclose(adapted[:, 3], weight[:, 0] * 3 / 5, rtol=1e-6)
+    assert np.array_equal(adapt_input_conv(weight, 3), weight)
+
+
+def test_missing_checkpoint_path_raises(tmp_path):
+    with pytest.raises(CheckpointError, match="Checkpoint file not found: .*nope.ckpt"):
+        create_model("xception", checkpoint_path=str(tmp_path / "nope.ckpt"))
+
+
+def test_corrupt_checkpoint_names_the_file(tmp_path, published):
+    _, path = published
+    broken = tmp_path / "broken.ckpt"
+    broken.write_bytes(path.read_bytes()[:4096])
+    with pytest.raises(CheckpointError, match="broken.ckpt could not be read"):
+        create_model("xception", checkpoint_path=str(broken))
+
+
+def test_mismatched_names_are_all_reported(tmp_path, published):
+    model, _ = published
+    entries = [{"name": ("renamed." + p.name) if p.name.startswith("blocks.3.") else p.name, "data": p}
+               for p in model.get_parameters()]
+    entries.append({"name": "bn1.gamma", "data": ms.Tensor(np.ones(7, np.float32))})
+    entries = [e for e in entries if e["name"] != "bn1.gamma" or e["data"].shape == (7,)]
+    path = tmp_path / "renamed.ckpt"
+    ms.save_checkpoint(entries, str(path))
+    with pytest.raises(CheckpointError) as err:
+        create_model("xception", checkpoint_path=str(path))
+    message = str(err.value)
+    assert "18 model parameters missing" in message and "blocks.3.rep.1.conv1.weight" in message
+    assert "18 unexpected checkpoint entries" in message and "renamed.blocks.3" in message
+    assert "1 shape mismatches: bn1.gamma (7,) vs model (32,)" in message
+
+
+def test_training_extras_are_recognised():
+    for name in ("moments.conv1.weight", "adam_m.bn1.gamma", "adam_v.x", "global_step", "learning_rate",
+                 "ema.conv1.weight", "scale_sense"):
+        assert is_training_extra(name)
+    assert not is_training_extra("conv1.weight")
+
+
+@pytest.fixture
+def weights_server(published):
+    _, path = published
+    body = path.read_bytes()
+    server = FileServer()
+    server.routes["/xception.ckpt"] = (body, "ok")
+    yield server, hashlib.sha256(body).hexdigest()
+    server.stop()
+
+
+def test_pretrained_download_and_cache(weights_server, published, tmp_path, monkeypatch):
+    server, sha = weights_server
+    model, _ = published
+    monkeypatch.setenv("MINDCV_CACHE_DIR", str(tmp_path))
+    overlay = {"url": server.url("/xception.ckpt"), "sha256": sha, "filename": "xception_test.ckpt"}
+    net = create_model("xception", pretrained=True, pretrained_cfg_overlay=overlay)
+    assert np.array_equal(state_of(net)["bn4.moving_variance"], state_of(model)["bn4.moving_variance"])
+    assert net.pretrained_cfg.url == overlay["url"]
+    server.stop()
+    create_model("xception", pretrained=True, pretrained_cfg_overlay=overlay)
+    assert server.hits["/xception.ckpt"] == 1
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == ["xception_test.ckpt"]
+
+
+def test_pretrained_download_failure_never_gives_random_weights(tmp_path, monkeypatch):
+    monkeypatch.setenv("MINDCV_CACHE_DIR", str(tmp_path))
+    with pytest.raises(DownloadError, match="put it at .*xception-174_5004_v2.ckpt"):
+        create_model("xception", pretrained=True,
+                     pretrained_cfg_overlay={"url": "http://127.0.0.1:9/xception-174_5004_v2.ckpt"})
+
+
+def test_pretrained_with_local_file_skips_download(published, tmp_path, monkeypatch):
+    model, path = published
+    monkeypatch.setenv("MINDCV_CACHE_DIR", str(tmp_path))
+    net = create_model("xception", pretrained=True, checkpoint_path=str(path), num_classes=5, in_channels=1)
+    assert net.classifier.weight.shape == (5, 2048)
+    np.testing.assert_allclose(state_of(net)["conv1.weight"], state_of(model)["conv1.weight"].sum(1, keepdims=True),
+                               rtol=1e-6)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_overlay_rejects_unknown_keys():
+    with pytest.raises(ValueError, match="unknown keys \\['urll'\\]"):
+        create_model("xception", pretrained=True, pretrained_cfg_overlay={"urll": "x"})
+
+
+def test_model_args_of_a_tag_are_applied_and_user_override_warns(caplog):
+    caplog.set_level(logging.WARNING, logger="mindcv")
+    net = create_model("xception", pretrained_cfg_overlay={"model_args": {"bn_eps": 1e-3}})
+    assert net.bn1.eps == 1e-5
+    net = create_model("xception.mindcv_in1k", pretrained_cfg_overlay={"model_args": {"bn_eps": 1e-3}})
+    assert net.bn1.eps == 1e-3
+    net = create_model("xception.mindcv_in1k", bn_eps=1e-4,
+                       pretrained_cfg_overlay={"model_args": {"bn_eps": 1e-3}})
+    assert net.bn1.eps == 1e-4 and "overrides" in caplog.text

@@ -1,0 +1,102 @@
+from pathlib import Path
+
+import mindspore as ms
+import numpy as np
+import pytest
+
+from mindcv.models import create_model
+from mindcv.models.xception import Xception
+from tests.helpers import calibrated_xception, images
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+
+
+def _published_params():
+    lines = (FIXTURES / "xception_checkpoint_params.txt").read_text().splitlines()
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+@pytest.fixture(scope="module")
+def model():
+    net = create_model("xception")
+    net.set_train(False)
+    return net
+
+
+def test_parameter_names_and_shapes_equal_published_checkpoint(model):
+    ours = [f"{p.name} {tuple(p.shape)} {'trainable' if p.requires_grad else 'frozen'}"
+            for p in model.get_parameters()]
+    published = _published_params()
+    assert len(published) == 236
+    assert ours == published
+
+
+def test_trainable_parameter_count(model):
+    assert sum(int(np.prod(p.shape)) for p in model.trainable_params()) == 22_855_952
+    assert sum(int(np.prod(p.shape)) for p in model.get_parameters()) == 22_910_480
+
+
+@pytest.mark.parametrize("size, feature_size", [(299, 10), (224, 7), (71, 3)])
+def test_output_shapes(model, size, feature_size):
+    x = images(batch=1, size=size)
+    assert model(x).shape == (1, 1000)
+    assert model.forward_features(x).shape == (1, 2048, feature_size, feature_size)
+    assert model.forward_head(model.forward_features(x), pre_logits=True).shape == (1, 2048)
+
+
+def test_input_below_71_pixels_is_a_clear_error(model):
+    with pytest.raises(ValueError, match="at least 71x71 pixels, got 70x70"):
+        model(images(batch=1, size=70))
+    with pytest.raises(ValueError, match=r"expects input of shape \(N, 3, H, W\)"):
+        model(images(batch=1, size=71, channels=1))
+
+
+def test_input_check_in_graph_mode():
+    ms.set_context(mode=ms.GRAPH_MODE)
+    net = Xception(num_classes=2)
+    with pytest.raises(ValueError, match="at least 71x71 pixels, got 64x64"):
+        net(images(batch=1, size=64))
+
+
+def test_reset_classifier_gives_fresh_head_with_published_names():
+    net = create_model("xception", num_classes=10, drop_rate=0.0)
+    net.set_train(False)
+    net.reset_classifier(3)
+    assert net.get_classifier().weight.shape == (3, 2048)
+    assert [p.name for p in net.get_parameters()][-2:] == ["classifier.weight", "classifier.bias"]
+    assert net(images(batch=2)).shape == (2, 3)
+    net.reset_classifier(0)
+    assert net(images(batch=2)).shape == (2, 2048)
+
+
+def test_dropout_is_configurable_and_active_only_in_training():
+    net = Xception(num_classes=4, drop_rate=0.5)
+    x = images(batch=2)
+    net.set_train(False)
+    assert np.allclose(net(x).asnumpy(), net(x).asnumpy())
+    net.set_train(True)
+    first, second = net(x).asnumpy(), net(x).asnumpy()
+    assert not np.allclose(first, second)
+    with pytest.raises(ValueError, match="drop_rate"):
+        Xception(drop_rate=1.0)
+
+
+def test_bn_eps_and_pool_padding_change_the_network():
+    keras_like = Xception(num_classes=2, bn_eps=1e-3)
+    assert {c.eps for _, c in keras_like.cells_and_names() if isinstance(c, ms.nn.BatchNorm2d)} == {1e-3}
+    symmetric = Xception(num_classes=2, pool_padding="symmetric")
+    pools = [c for _, c in symmetric.cells_and_names() if isinstance(c, ms.nn.MaxPool2d)]
+    assert len(pools) == 4
+    with pytest.raises(ValueError, match="pool_padding"):
+        Xception(pool_padding="valid")
+
+
+def test_pool_padding_same_differs_from_symmetric_numerically():
+    """TF 'same' pads only after for even sizes; symmetric pads both sides: different maxima at the border."""
+    same, symmetric = calibrated_xception(num_classes=2), Xception(num_classes=2, pool_padding="symmetric")
+    ms.load_param_into_net(symmetric, {p.name: p for p in same.get_parameters()})
+    symmetric.set_train(False)
+    x = images(batch=1, size=96)
+    reference = same.forward_features(x).asnumpy()
+    diff = np.abs(reference - symmetric.forward_features(x).asnumpy()).max()
+    assert diff > 0.1 * np.abs(reference).max()
