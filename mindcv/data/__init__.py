@@ -1,0 +1,7 @@
+"""Data: data sets on MindSpore's dataset engine, transforms and loaders."""
+from .dataset_factory import create_dataset
+from .loader import create_loader
+from .sources import DataError, find_bad_images
+from .transforms_factory import create_transforms
+
+__all__ = ["create_dataset", "create_transforms", "create_loader", "DataError", "find_bad_images"]

@@ -1,0 +1,77 @@
+import gzip
+
+import numpy as np
+import pytest
+
+from mindcv.data import DataError, create_dataset
+from mindcv.data.sources import FASHION_MNIST_CLASSES
+
+
+def _labels(dataset):
+    return [int(row["label"]) for row in dataset.create_dict_iterator(num_epochs=1, output_numpy=True)]
+
+
+def test_class_mapping_shared_across_splits(image_folder):
+    train = create_dataset("imagefolder", str(image_folder), "train", shuffle=False)
+    val = create_dataset("imagefolder", str(image_folder), "val", shuffle=False)
+    assert train.class_names == val.class_names == ["cat", "dog", "emu"]
+    assert sorted(_labels(val)) == [0, 0, 0, 1, 1, 1]
+    assert sorted(_labels(train)) == [0] * 5 + [1] * 5 + [2] * 5
+
+
+def test_images_are_decoded_rgb(image_folder):
+    row = next(create_dataset("imagenet", str(image_folder), "val", shuffle=False)
+               .create_dict_iterator(num_epochs=1, output_numpy=True))
+    assert row["image"].shape == (30, 40, 3) and row["image"].dtype == np.uint8
+
+
+def test_missing_root_and_split_name_the_path(tmp_path, image_folder):
+    with pytest.raises(DataError, match=f"Data folder not found: {tmp_path / 'nowhere'}"):
+        create_dataset("imagenet", str(tmp_path / "nowhere"))
+    with pytest.raises(DataError, match=r"Split folder .*validation not found; .* has \['train', 'val'\]"):
+        create_dataset("imagenet", str(image_folder), "validation")
+    with pytest.raises(DataError, match="Unknown dataset 'cifar'"):
+        create_dataset("cifar", str(image_folder))
+
+
+def test_corrupt_image_is_skipped_not_fatal(image_folder):
+    (image_folder / "val" / "cat" / "bad.jpg").write_bytes(b"garbage")
+    dataset = create_dataset("imagefolder", str(image_folder), "val", shuffle=False)
+    assert len(_labels(dataset)) == 6 and dataset.source.skipped[0].endswith("bad.jpg")
+
+
+def test_shards_disjoint_and_covering(image_folder):
+    seen = []
+    for shard in range(2):
+        dataset = create_dataset("imagefolder", str(image_folder), "train", shuffle=False, num_shards=2,
+                                 shard_id=shard)
+        seen.append([dataset.source.samples[i][0].name + str(i) for i in dataset.shard_sampler.epoch_indices(0)])
+        assert len(_labels(dataset)) == len(seen[-1])
+    assert not set(seen[0]) & set(seen[1]) and len(seen[0]) + len(seen[1]) == 15
+
+
+def test_embedded_fashion_mnist_is_balanced_and_real():
+    train = create_dataset("fashion_mnist", split="train", shuffle=False)
+    val = create_dataset("fashion_mnist", split="val", shuffle=False)
+    assert train.class_names == list(FASHION_MNIST_CLASSES)
+    assert np.bincount(train.source.labels).tolist() == [500] * 10
+    assert np.bincount(val.source.labels).tolist() == [100] * 10
+    image = train.source[0][0]
+    assert image.shape == (28, 28, 3) and image.std() > 10
+
+
+def test_fashion_mnist_full_files_from_data_dir(tmp_path):
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 255, (12, 28, 28), dtype=np.uint8)
+    labels = np.arange(12, dtype=np.uint8) % 10
+    for name, array in (("t10k-images-idx3-ubyte", images), ("t10k-labels-idx1-ubyte", labels)):
+        header = bytes([0, 0, 8, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+        (tmp_path / f"{name}.gz").write_bytes(gzip.compress(header + array.tobytes()))
+    val = create_dataset("fashion_mnist", str(tmp_path), "val", shuffle=False)
+    assert _labels(val) == labels.tolist()
+    with pytest.raises(DataError, match="train-images-idx3-ubyte"):
+        create_dataset("fashion_mnist", str(tmp_path), "train")
+
+
+def test_num_samples_cap(image_folder):
+    assert len(_labels(create_dataset("imagefolder", str(image_folder), "train", num_samples=4))) == 4
