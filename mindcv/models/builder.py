@@ -6,7 +6,7 @@ import mindspore as ms
 import numpy as np
 from mindspore import nn
 
-from ..utils.checkpoint import CheckpointError, read_checkpoint
+from ..utils.checkpoint import METADATA_PREFIX, CheckpointError, read_checkpoint
 from ..utils.download import cached_download
 from ..utils.runtime import warn_if_slow_cpu_build
 from .features import FeatureExtractor
@@ -20,20 +20,19 @@ _logger = logging.getLogger(__name__)
 # Entries a training checkpoint carries besides the weights: optimizer slots, step counters, loss scale.
 _TRAINING_SLOT_PREFIXES = (
     "moments.", "moment1.", "moment2.", "adam_m.", "adam_v.", "exp_avg.", "exp_avg_sq.", "accum.",
-    "mean_square.", "mean_grad.", "moment.", "lion_m.", "grad_accum.", "accu_grads.", "ema.",
+    "mean_square.", "mean_grad.", "moment.", "lion_m.", "grad_accum.", "accu_grads.", "accum_grads.", "ema.",
 )
 _TRAINING_SCALARS = frozenset({
     "global_step", "learning_rate", "momentum", "beta1_power", "beta2_power", "weight_decay",
     "scale_sense", "loss_scale", "current_iterator_step", "last_overflow_iterator_step",
-    "epoch_num", "step_num", "ema_num_updates",
+    "epoch_num", "step_num", "ema_num_updates", "accum_count",
 })
-_METADATA_PREFIX = "mindcv_meta."
 
 
 def is_training_extra(name: str) -> bool:
     """True for checkpoint entries that are training state rather than model weights."""
     return (name in _TRAINING_SCALARS or name.startswith(_TRAINING_SLOT_PREFIXES)
-            or name.startswith(_METADATA_PREFIX))
+            or name.startswith(METADATA_PREFIX))
 
 
 def adapt_input_conv(weight: np.ndarray, in_channels: int) -> np.ndarray:

@@ -1,11 +1,13 @@
 """Reading checkpoint files with errors that name the file and the fix."""
 import os
 from pathlib import Path
-from typing import Dict, Union
+from typing import Any, Dict, List, Optional, Union
 
 import mindspore as ms
 
-__all__ = ["CheckpointError", "read_checkpoint"]
+__all__ = ["CheckpointError", "read_checkpoint", "save_checkpoint_atomic", "checkpoint_metadata", "METADATA_PREFIX"]
+
+METADATA_PREFIX = "mindcv_meta."
 
 
 class CheckpointError(RuntimeError):
@@ -27,3 +29,40 @@ def read_checkpoint(path: Union[str, os.PathLike]) -> Dict[str, ms.Parameter]:
                               f"{str(exc).strip().splitlines()[0] if str(exc).strip() else 'no detail'}). "
                               "The file is truncated, corrupt or not a MindSpore checkpoint; "
                               "download or copy it again.") from exc
+
+
+def save_checkpoint_atomic(entries: List[Dict[str, Any]], path: Union[str, os.PathLike],
+                           metadata: Optional[Dict[str, Any]] = None) -> Path:
+    """Write a checkpoint through a temporary file that is flushed and renamed into place.
+
+    ``metadata`` values (int, float, str) are stored as ``mindcv_meta.<key>`` entries.
+    A crash during the write leaves any previous file at ``path`` intact.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}.ckpt")  # MindSpore appends .ckpt to other names
+    append = {f"{METADATA_PREFIX}{k}": v for k, v in (metadata or {}).items()}
+    try:
+        ms.save_checkpoint(entries, str(tmp), append_dict=append or None)
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    finally:
+        if tmp.exists():
+            os.chmod(tmp, 0o600)
+            tmp.unlink()
+    return path
+
+
+def checkpoint_metadata(state: Dict[str, Any]) -> Dict[str, Any]:
+    """The ``mindcv_meta.*`` entries of a loaded checkpoint, as plain Python values."""
+    meta = {}
+    for key, value in state.items():
+        if key.startswith(METADATA_PREFIX):
+            meta[key[len(METADATA_PREFIX):]] = value if isinstance(value, str) else value.asnumpy().item()
+    return meta

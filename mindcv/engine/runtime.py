@@ -1,0 +1,82 @@
+"""Runtime set-up shared by ``train.py`` and ``validate.py``: device, mode, seeds, distributed context."""
+import logging
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import mindspore as ms
+import mindspore.dataset as ds
+
+__all__ = ["Runtime", "setup_runtime", "setup_logging"]
+
+_logger = logging.getLogger(__name__)
+_DEVICE_ORDER = ("Ascend", "GPU", "CPU")
+
+
+@dataclass
+class Runtime:
+    device_target: str
+    rank: int = 0
+    group_size: int = 1
+
+    @property
+    def distributed(self) -> bool:
+        return self.group_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def _resolve_device(requested: str) -> str:
+    if requested == "auto":
+        for target in _DEVICE_ORDER:
+            if ms.hal.is_available(target):
+                return target
+        raise RuntimeError("No usable MindSpore device found (tried Ascend, GPU, CPU).")
+    if not ms.hal.is_available(requested):
+        raise RuntimeError(f"device_target {requested} is not available in this MindSpore build "
+                           f"({ms.__version__}); install the {requested} build of MindSpore or use --device_target "
+                           "auto.")
+    return requested
+
+
+def setup_runtime(device_target: str = "auto", mode: int = 0, jit_level: str = "", seed: int = 42,
+                  distribute: bool = False) -> Runtime:
+    """Select the device and execution mode, seed every generator, and join the msrun group if asked."""
+    target = _resolve_device(device_target)
+    ms.set_device(target)
+    ms.set_context(mode=mode)
+    if jit_level:
+        ms.set_context(jit_config={"jit_level": jit_level})
+    ms.set_seed(seed)
+    ds.config.set_seed(seed)
+    runtime = Runtime(device_target=target)
+    if distribute:
+        from mindspore.communication import get_group_size, get_rank, init
+
+        init()
+        runtime.rank, runtime.group_size = get_rank(), get_group_size()
+        ms.set_auto_parallel_context(parallel_mode=ms.ParallelMode.DATA_PARALLEL, gradients_mean=True,
+                                     device_num=runtime.group_size)
+    return runtime
+
+
+def setup_logging(log_file: Optional[Path] = None, rank: int = 0) -> None:
+    """INFO logs to stderr (rank 0 only in distributed runs) and, when given, to ``log_file``."""
+    root = logging.getLogger("mindcv")
+    root.setLevel(logging.INFO)
+    root.propagate = False
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S")
+    if rank == 0:
+        console = logging.StreamHandler(sys.stderr)
+        console.setFormatter(fmt)
+        root.addHandler(console)
+    if log_file is not None:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(log_file)
+        handler.setFormatter(fmt)
+        root.addHandler(handler)

@@ -1,0 +1,115 @@
+"""End-to-end: train.py on a tiny Fashion-MNIST subset, then validate.py on what it wrote."""
+import json
+
+import mindspore as ms
+import numpy as np
+import pytest
+from PIL import Image
+
+import train
+import validate
+from mindcv.utils.checkpoint import checkpoint_metadata, read_checkpoint
+
+COMMON = ["--image_resize", "71", "--batch_size", "8", "--num_parallel_workers", "2", "--device_target", "CPU",
+          "--opt", "adamw", "--lr", "0.001", "--weight_decay", "0.01", "--scheduler", "constant", "--drop_rate", "0.0",
+          "--crop_pct", "1.0", "--log_interval", "2"]
+TINY = COMMON + ["--dataset", "fashion_mnist", "--num_classes", "10", "--num_samples", "48", "--val_num_samples", "20"]
+COLOURS = {"blue": (40, 60, 200), "green": (40, 190, 60), "red": (210, 40, 40)}
+
+
+@pytest.fixture(scope="module")
+def colour_folder(tmp_path_factory):
+    """Three easily separated classes (noisy red, green, blue squares): 16 train and 6 val images each."""
+    root = tmp_path_factory.mktemp("colours")
+    rng = np.random.default_rng(0)
+    for split, count in (("train", 16), ("val", 6)):
+        for name, rgb in COLOURS.items():
+            (root / split / name).mkdir(parents=True)
+            for i in range(count):
+                noisy = np.clip(np.array(rgb) + rng.normal(0, 40, (32, 32, 3)), 0, 255).astype(np.uint8)
+                Image.fromarray(noisy).save(root / split / name / f"{i}.png")
+    return root
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, colour_folder):
+    run_dir = tmp_path_factory.mktemp("run")
+    argv = COMMON + ["--dataset", "imagefolder", "--data_dir", str(colour_folder), "--num_classes", "3",
+                     "--mode", "0", "--epoch_size", "3", "--keep_checkpoint_max", "2", "--ckpt_save_dir", str(run_dir)]
+    assert train.main(argv) == 0
+    ms.set_context(mode=ms.PYNATIVE_MODE)
+    return run_dir
+
+
+def _metrics(run_dir):
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_training_lowers_loss_and_beats_chance(trained):
+    rows = _metrics(trained)
+    assert [r["epoch"] for r in rows] == [1, 2, 3]
+    assert rows[-1]["train_loss"] < rows[0]["train_loss"]
+    assert rows[-1]["val_top1"] >= 66.0
+    assert {"lr", "val_top5", "val_loss", "epoch_time", "images_per_second", "step"} <= set(rows[0])
+
+
+def test_checkpoint_rotation_keeps_k_and_metadata(trained):
+    epochs = sorted(p.name for p in trained.glob("xception-*.ckpt"))
+    assert epochs == ["xception-2_6.ckpt", "xception-3_6.ckpt"]
+    assert (trained / "best.ckpt").is_file() and (trained / "latest.ckpt").is_file()
+    assert not list(trained.glob(".*tmp*"))
+    meta = checkpoint_metadata(read_checkpoint(trained / "latest.ckpt"))
+    assert meta["epoch"] == 3 and meta["global_step"] == 18
+    assert json.loads(meta["class_names"]) == ["blue", "green", "red"]
+    assert (trained / "config.yaml").is_file() and (trained / "train.log").is_file()
+
+
+def test_validate_reproduces_final_top1(trained, colour_folder, capsys):
+    final = _metrics(trained)[-1]
+    argv = COMMON + ["--dataset", "imagefolder", "--data_dir", str(colour_folder), "--num_classes", "3", "--mode",
+                     "0", "--batch_size", "4", "--ckpt_path", str(trained / "latest.ckpt")]
+    assert validate.main(argv) == 0
+    out = capsys.readouterr().out
+    assert f"top-1 {final['val_top1']:.2f}%" in out and "18 images" in out
+
+
+def test_validate_without_checkpoint_fails_clearly(tmp_path, capsys):
+    assert validate.main(TINY + ["--ckpt_path", str(tmp_path / "missing.ckpt")]) == 2
+    assert "Checkpoint file not found" in capsys.readouterr().err
+    assert validate.main(TINY) == 2
+    assert "never evaluates random weights" in capsys.readouterr().err
+
+
+def test_resume_continues_from_metadata(trained, colour_folder, tmp_path):
+    """Resume from epoch 2's checkpoint renamed to a misleading name: the epoch comes from metadata."""
+    misleading = tmp_path / "xception-99_1.ckpt"
+    misleading.write_bytes((trained / "xception-2_6.ckpt").read_bytes())
+    argv = COMMON + ["--dataset", "imagefolder", "--data_dir", str(colour_folder), "--num_classes", "3","--mode", "1", "--epoch_size", "3", "--ckpt_path", str(misleading), "--resume_opt", "True",
+                   "--ckpt_save_dir", str(tmp_path / "resumed")]
+    assert train.main(argv) == 0
+    rows = _metrics(tmp_path / "resumed")
+    assert [r["epoch"] for r in rows] == [3] and rows[0]["step"] == 18
+
+
+def test_pynative_mixup_ema_accumulation(tmp_path):
+    argv = TINY + ["--mode", "1", "--epoch_size", "1", "--mixup", "0.2", "--cutmix", "1.0", "--label_smoothing",
+                   "0.1", "--ema", "True", "--ema_decay", "0.9", "--gradient_accumulation_steps", "2",
+                   "--clip_grad", "True", "--ckpt_save_dir", str(tmp_path)]
+    assert train.main(argv) == 0
+    state = read_checkpoint(tmp_path / "latest.ckpt")
+    assert "ema.conv1.weight" in state and checkpoint_metadata(state)["global_step"] == 3
+    best = read_checkpoint(tmp_path / "best.ckpt")
+    assert np.array_equal(best["conv1.weight"].asnumpy(), state["ema.conv1.weight"].asnumpy())
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--data_dir", "/nonexistent/fm"], "Fashion-MNIST files not found in /nonexistent/fm"),
+    (["--opt", "adamz"], "Did you mean: adam"),
+    (["--batch_size", "64", "--num_samples", "48"], "batch_size 64 is larger than the 48 samples"),
+    (["--model", "xceptoin"], "Did you mean: xception"),
+    (["--image_resize", "64"], "below Xception's minimum input of 71"),
+    (["--num_classes", "7"], "set --num_classes 10"),
+])
+def test_bad_input_gives_one_clear_error(argv, message, tmp_path, capsys):
+    assert train.main(TINY + ["--ckpt_save_dir", str(tmp_path)] + argv) == 2
+    assert message in capsys.readouterr().err
