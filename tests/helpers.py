@@ -1,6 +1,9 @@
 """Helpers shared by the tests: weights with realistic activations, and tiny inputs."""
+from pathlib import Path
+
 import mindspore as ms
 import numpy as np
+from PIL import Image
 
 from mindcv.models.xception import Xception
 
@@ -44,3 +47,18 @@ def calibrated_xception(seed: int = 0, size: int = 96, **kwargs) -> Xception:
 
 def state_of(model: ms.nn.Cell) -> dict:
     return {p.name: p.asnumpy().copy() for p in model.get_parameters()}
+
+
+COLOURS = {"blue": (40, 60, 200), "green": (40, 190, 60), "red": (210, 40, 40)}
+
+
+def make_colour_folder(root: Path, train_per_class: int, val_per_class: int) -> Path:
+    """An easily learned image folder: noisy 32x32 red, green and blue squares in train/ and val/."""
+    rng = np.random.default_rng(0)
+    for split, count in (("train", train_per_class), ("val", val_per_class)):
+        for name, rgb in COLOURS.items():
+            (root / split / name).mkdir(parents=True)
+            for i in range(count):
+                noisy = np.clip(np.array(rgb) + rng.normal(0, 40, (32, 32, 3)), 0, 255).astype(np.uint8)
+                Image.fromarray(noisy).save(root / split / name / f"{i}.png")
+    return root

@@ -1,34 +1,25 @@
-"""End-to-end: train.py on a tiny Fashion-MNIST subset, then validate.py on what it wrote."""
+"""End-to-end: train.py on a tiny, easily learned image folder, then validate.py on what it wrote."""
 import json
 
 import mindspore as ms
 import numpy as np
 import pytest
-from PIL import Image
 
 import train
 import validate
 from mindcv.utils.checkpoint import checkpoint_metadata, read_checkpoint
+from tests.helpers import make_colour_folder
 
 COMMON = ["--image_resize", "71", "--batch_size", "8", "--num_parallel_workers", "2", "--device_target", "CPU",
           "--opt", "adamw", "--lr", "0.001", "--weight_decay", "0.01", "--scheduler", "constant", "--drop_rate", "0.0",
           "--crop_pct", "1.0", "--log_interval", "2"]
 TINY = COMMON + ["--dataset", "fashion_mnist", "--num_classes", "10", "--num_samples", "48", "--val_num_samples", "20"]
-COLOURS = {"blue": (40, 60, 200), "green": (40, 190, 60), "red": (210, 40, 40)}
 
 
 @pytest.fixture(scope="module")
 def colour_folder(tmp_path_factory):
-    """Three easily separated classes (noisy red, green, blue squares): 16 train and 6 val images each."""
-    root = tmp_path_factory.mktemp("colours")
-    rng = np.random.default_rng(0)
-    for split, count in (("train", 16), ("val", 6)):
-        for name, rgb in COLOURS.items():
-            (root / split / name).mkdir(parents=True)
-            for i in range(count):
-                noisy = np.clip(np.array(rgb) + rng.normal(0, 40, (32, 32, 3)), 0, 255).astype(np.uint8)
-                Image.fromarray(noisy).save(root / split / name / f"{i}.png")
-    return root
+    """Three easily separated classes: 16 train and 6 val images each."""
+    return make_colour_folder(tmp_path_factory.mktemp("colours"), 16, 6)
 
 
 @pytest.fixture(scope="module")

@@ -17,8 +17,7 @@ class ShardSampler(ds.Sampler):
     """
 
     def __init__(self, dataset_size: int, shuffle: bool = True, seed: int = 0, num_shards: int = 1, shard_id: int = 0,
-                 num_samples: Optional[int] = None, equal_shards: bool = True, start_epoch: int = 0,
-                 skip: int = 0):
+                 num_samples: Optional[int] = None, equal_shards: bool = True, start_epoch: int = 0):
         if num_shards < 1 or not 0 <= shard_id < num_shards:
             raise ValueError(f"shard_id must be in [0, {num_shards}), got {shard_id} (num_shards={num_shards}).")
         self._size = dataset_size
@@ -29,7 +28,6 @@ class ShardSampler(ds.Sampler):
         self._shard_id = shard_id
         self._equal_shards = equal_shards
         self.epoch = start_epoch
-        self.skip = skip
         super().__init__()
 
     def epoch_indices(self, epoch: int) -> np.ndarray:
@@ -42,17 +40,15 @@ class ShardSampler(ds.Sampler):
             order = order[: len(order) - len(order) % self._num_shards]
         return order[self._shard_id:: self._num_shards]
 
-    def set_epoch(self, epoch: int, skip: int = 0) -> None:
-        """Make the next iteration produce epoch ``epoch``, leaving out its first ``skip`` indices (resume)."""
+    def set_epoch(self, epoch: int) -> None:
+        """Make the next iteration produce epoch ``epoch`` (used when resuming and per epoch)."""
         self.epoch = epoch
-        self.skip = skip
 
     def __len__(self) -> int:
         used = self._total - self._total % self._num_shards if self._equal_shards else self._total
         return max(0, -(-(used - self._shard_id) // self._num_shards))
 
     def __iter__(self) -> Iterator[int]:
-        indices = self.epoch_indices(self.epoch)[self.skip:]
+        indices = self.epoch_indices(self.epoch)
         self.epoch += 1
-        self.skip = 0
         return iter(indices.tolist())

@@ -1,13 +1,16 @@
 """The training loop behind ``train.py``: build everything from the config, train, validate, checkpoint."""
+import hashlib
 import json
 import logging
 import math
+import signal
 import time
 from argparse import Namespace
 from pathlib import Path
 from typing import Dict, List, Optional
 
 import mindspore as ms
+import mindspore.dataset as ds
 import numpy as np
 import yaml
 from mindspore import nn
@@ -22,17 +25,21 @@ from ..optim import create_optimizer
 from ..scheduler import create_scheduler
 from ..utils.checkpoint import CheckpointError, checkpoint_metadata, read_checkpoint, save_checkpoint_atomic
 from ..utils.config import save_config
-from .evaluate import evaluate
+from .evaluate import all_reduce_sum, evaluate
 from .runtime import Runtime
 from .train_step import TrainStep, create_loss_scale
 
-__all__ = ["Trainer", "TrainingStopped"]
+__all__ = ["Trainer", "TrainingStopped", "TrainingInterrupted"]
 
 _logger = logging.getLogger(__name__)
 
 
 class TrainingStopped(RuntimeError):
     """Training cannot go on (for example, too many non-finite losses in a row)."""
+
+
+class TrainingInterrupted(RuntimeError):
+    """SIGTERM / Ctrl-C stopped training after saving a resumable checkpoint."""
 
 
 def _transforms(config: Namespace, is_training: bool) -> list:
@@ -55,6 +62,19 @@ def build_val_loader(config: Namespace, runtime: Runtime):
     return loader, dataset.class_names
 
 
+def _newest_good_checkpoint(bad: Path) -> str:
+    """A sentence naming the newest readable checkpoint beside ``bad`` (or saying there is none)."""
+    candidates = sorted((p for p in bad.parent.glob("*.ckpt") if p.resolve() != bad.resolve()),
+                        key=lambda p: p.stat().st_mtime, reverse=True)
+    for candidate in candidates:
+        try:
+            if "mindcv_meta.epoch" in read_checkpoint(candidate):
+                return f"The newest good checkpoint there is {candidate}."
+        except CheckpointError:
+            continue
+    return f"No other readable training checkpoint is in {bad.parent}."
+
+
 class Trainer:
     """Owns the model, optimizer, train step, loaders and run directory of one training run."""
 
@@ -68,6 +88,8 @@ class Trainer:
         self.mixing = config.mixup > 0 or config.cutmix > 0
         self.accumulate = max(1, config.gradient_accumulation_steps)
         self.start_epoch = 0
+        self.resume_steps = 0
+        self.stop_signal: Optional[str] = None
         self.best_top1 = -1.0
         self.saved: List[Dict] = []
         self._build_data()
@@ -104,8 +126,31 @@ class Trainer:
         pretrained_ckpt = "" if c.resume_opt else c.ckpt_path
         self.model = create_model(c.model, pretrained=c.pretrained, num_classes=c.num_classes,
                                   in_channels=c.in_channels, checkpoint_path=pretrained_ckpt, drop_rate=c.drop_rate)
+        if self.runtime.distributed:
+            self._average_over_ranks(list(self.model.get_parameters()))
         if c.amp_level != "O0":
             ms.amp.auto_mixed_precision(self.model, c.amp_level)
+
+    def _average_over_ranks(self, params: List[ms.Parameter]) -> None:
+        """Replace ``params`` by their mean over the ranks: identical start weights whatever the seeds, and
+        identical BN statistics (each rank collects its own) before validation and checkpoints."""
+        flat = np.concatenate([p.asnumpy().astype(np.float32).ravel() for p in params])
+        mean = all_reduce_sum(flat) / self.runtime.group_size
+        offset = 0
+        for param in params:
+            size = int(np.prod(param.shape))
+            param.set_data(ms.Tensor(mean[offset: offset + size].reshape(param.shape).astype(np.float32)))
+            offset += size
+
+    def _sync_bn_statistics(self) -> None:
+        """Average BN moving statistics (raw and EMA) over the ranks in data-parallel runs."""
+        if not self.runtime.distributed:
+            return
+        frozen = [p for p in self.model.get_parameters() if not p.requires_grad]
+        if self.config.ema:
+            names = {f"ema.{p.name}" for p in frozen}
+            frozen += [p for p in self.step.ema_params if p.name in names]
+        self._average_over_ranks(frozen)
 
     def _build_step(self) -> None:
         c = self.config
@@ -164,7 +209,10 @@ class Trainer:
 
     def resume(self, path: str) -> None:
         """Restore weights, optimizer state, step, epoch, loss scale and EMA from a checkpoint of ``save``."""
-        state = read_checkpoint(path)
+        try:
+            state = read_checkpoint(path)
+        except CheckpointError as exc:
+            raise CheckpointError(f"{exc} {_newest_good_checkpoint(Path(path))}") from None
         meta = checkpoint_metadata(state)
         if "epoch" not in meta:
             raise CheckpointError(f"{path} has no training metadata (mindcv_meta.epoch); it is not a resumable "
@@ -175,14 +223,18 @@ class Trainer:
             raise CheckpointError(f"{path} lacks {len(missing)} training-state entries (e.g. {missing[:5]}); "
                                   "resume with the same optimizer, ema and accumulation settings.")
         load_weights(self.model, dict(state), f"checkpoint {path}", adapt_head=False)
-        not_loaded, _ = ms.load_param_into_net(self.step, {k: v for k, v in state.items() if k in params})
+        # The schedule itself comes from the current config (epochs may have been extended); the restored
+        # global step positions it.
+        restored = {k: v for k, v in state.items() if k in params and k != "learning_rate"}
+        not_loaded, _ = ms.load_param_into_net(self.step, restored)
+        not_loaded = [k for k in not_loaded if k != "learning_rate"]
         if not_loaded:
             raise CheckpointError(f"{path}: could not restore {not_loaded[:5]}")
         self.start_epoch = int(meta["epoch"])
+        self.resume_steps = int(meta.get("step_in_epoch", 0))
         self.best_top1 = float(meta.get("best_top1", -1.0))
-        self.train_dataset.shard_sampler.set_epoch(self.start_epoch)
-        _logger.info("Resumed from %s: epoch %d, global step %d.", path, self.start_epoch,
-                     int(self.optimizer.global_step.asnumpy().item()))
+        _logger.info("Resumed from %s: %d epochs and %d steps done, global step %d.", path, self.start_epoch,
+                     self.resume_steps, int(self.optimizer.global_step.asnumpy().item()))
 
     # loop -----------------------------------------------------------------------------------------
     def _validate(self) -> Dict[str, float]:
@@ -203,29 +255,65 @@ class Trainer:
             with open(self.run_dir / "metrics.jsonl", "a") as handle:
                 handle.write(json.dumps(row) + "\n")
 
+    def _install_signal_handlers(self) -> None:
+        def request_stop(signum, _frame):
+            self.stop_signal = signal.Signals(signum).name
+            _logger.warning("%s received: saving a resumable checkpoint after the current step.",
+                            self.stop_signal)
+
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, request_stop)
+
+    def _stop_requested(self) -> bool:
+        wanted = self.stop_signal is not None
+        if self.runtime.distributed:
+            wanted = bool(all_reduce_sum(np.array([float(wanted)]))[0] > 0)
+        return wanted
+
+    def _interrupt(self, epoch: int, steps_done: int) -> None:
+        """Save ``latest.ckpt`` mid-epoch and raise :class:`TrainingInterrupted`."""
+        path = self.run_dir / "latest.ckpt"
+        self._sync_bn_statistics()
+        if self.runtime.is_main:
+            meta = self._metadata(epoch)
+            meta["step_in_epoch"] = steps_done
+            save_checkpoint_atomic(self._entries(), path, meta)
+        raise TrainingInterrupted(f"Stopped by {self.stop_signal or 'a signal on another rank'} in epoch {epoch + 1} "
+                                  f"after step {steps_done}; resume with --ckpt_path {path} --resume_opt True.")
+
     def train(self) -> Dict[str, float]:
-        """Run the remaining epochs; returns the last validation metrics (empty without validation)."""
+        """Run the remaining epochs; returns the last validation metrics (empty without validation).
+
+        Each epoch gets a fresh iterator whose data order and augmentation seed depend only on
+        (seed, epoch), so a run resumed at an epoch boundary sees the same data as an uninterrupted run.
+        SIGTERM / Ctrl-C save a resumable checkpoint at the next step boundary.
+        """
         c = self.config
         if self.runtime.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             save_config(c, self.run_dir / "config.yaml")
-        epochs_left = c.epoch_size - self.start_epoch
-        if epochs_left <= 0:
+        if self.start_epoch >= c.epoch_size:
             _logger.info("Nothing to train: the checkpoint already finished epoch %d of %d.", self.start_epoch,
                          c.epoch_size)
             return {}
-        iterator = self.train_loader.create_tuple_iterator(num_epochs=epochs_left)
+        self._install_signal_handlers()
         batch = c.batch_size * self.runtime.group_size
         metrics: Dict[str, float] = {}
         nonfinite = 0
         for epoch in range(self.start_epoch, c.epoch_size):
+            skip = self.resume_steps if epoch == self.start_epoch else 0
+            self.train_dataset.shard_sampler.set_epoch(epoch)
+            ds.config.set_seed(c.seed + epoch)
+            iterator = self.train_loader.create_tuple_iterator(num_epochs=1)
             self.model.set_train(True)
             self.step.set_train(True)
             start, losses = time.perf_counter(), []
-            bar = tqdm(total=self.steps_per_epoch, desc=f"epoch {epoch + 1}/{c.epoch_size}", unit="step",
-                       disable=not self.runtime.is_main)
+            bar = tqdm(total=self.steps_per_epoch, initial=skip, desc=f"epoch {epoch + 1}/{c.epoch_size}",
+                       unit="step", disable=not self.runtime.is_main)
             for index, (images, labels) in enumerate(iterator):
-                loss, overflow, scale = self.step(images, labels)
+                if index < skip:  # resumed mid-epoch: replay the data order (and augmentation) of these steps
+                    continue
+                loss, overflow, _ = self.step(images, labels)
                 loss_value = float(loss.asnumpy())
                 if not math.isfinite(loss_value):
                     nonfinite += 1
@@ -238,17 +326,21 @@ class Trainer:
                     losses.append(loss_value)
                 step_no = int(self.optimizer.global_step.asnumpy().item())
                 lr = self.lr_schedule[min(step_no, len(self.lr_schedule) - 1)]
-                rate = batch * (index + 1) / (time.perf_counter() - start)
+                rate = batch * (index + 1 - skip) / (time.perf_counter() - start)
                 bar.set_postfix(loss=f"{loss_value:.4f}", lr=f"{lr:.2e}", img_s=f"{rate:.1f}")
                 bar.update(1)
                 if (index + 1) % c.log_interval == 0:
                     _logger.info("epoch %d step %d/%d loss %.4f lr %.3e %.1f img/s%s", epoch + 1, index + 1,
                                  self.steps_per_epoch, loss_value, lr, rate, " overflow" if bool(overflow) else "")
+                if self._stop_requested():
+                    bar.close()
+                    self._interrupt(epoch, index + 1)
             bar.close()
             epoch_time = time.perf_counter() - start
+            self._sync_bn_statistics()
             row = {"epoch": epoch + 1, "step": int(self.optimizer.global_step.asnumpy().item()), "lr": lr,
                    "train_loss": float(np.mean(losses)) if losses else float("nan"), "epoch_time": epoch_time,
-                   "images_per_second": batch * self.steps_per_epoch / epoch_time}
+                   "images_per_second": batch * (self.steps_per_epoch - skip) / epoch_time}
             top1 = None
             if self.val_loader is not None and ((epoch + 1) % c.val_interval == 0 or epoch + 1 == c.epoch_size):
                 metrics = self._validate()
@@ -265,4 +357,13 @@ class Trainer:
             self._write_metrics(row)
             if (epoch + 1) % c.ckpt_save_interval == 0 or epoch + 1 == c.epoch_size:
                 self.save(epoch + 1, top1)
+        _logger.info("rank %d final weights sha256 %s", self.runtime.rank, self.weights_digest())
         return metrics
+
+    def weights_digest(self) -> str:
+        """sha256 of every model parameter's bytes: equal on all ranks when data parallelism is correct."""
+        digest = hashlib.sha256()
+        for param in self.model.get_parameters():
+            digest.update(param.name.encode())
+            digest.update(np.ascontiguousarray(param.asnumpy()).tobytes())
+        return digest.hexdigest()
