@@ -108,7 +108,8 @@ OPTIONS: List[Option] = [
     _o("eps", 1e-8, "float", "optimizer", "epsilon of adaptive optimizers"),
     # training
     _o("epoch_size", 90, "int", "training", "number of epochs"),
-    _o("dataset_sink_mode", True, "bool", "training", "sink data to the device (Ascend/GPU; ignored on CPU)"),
+    _o("dataset_sink_mode", True, "bool", "training", "accepted for MindCV compatibility; batches are fed from the "
+                                                      "host by the training loop (no sink mode yet)"),
     _o("amp_level", "O0", "str", "training", "mixed precision O0/O1/O2/O3", ("O0", "O1", "O2", "O3")),
     _o("loss_scale_type", "fixed", "str", "training", "fixed, dynamic or auto", ("fixed", "dynamic", "auto")),
     _o("loss_scale", 1.0, "float", "training", "(initial) loss scale"),
