@@ -75,8 +75,9 @@ def test_resume_continues_from_metadata(trained, colour_folder, tmp_path):
     """Resume from epoch 2's checkpoint renamed to a misleading name: the epoch comes from metadata."""
     misleading = tmp_path / "xception-99_1.ckpt"
     misleading.write_bytes((trained / "xception-2_6.ckpt").read_bytes())
-    argv = COMMON + ["--dataset", "imagefolder", "--data_dir", str(colour_folder), "--num_classes", "3","--mode", "1", "--epoch_size", "3", "--ckpt_path", str(misleading), "--resume_opt", "True",
-                   "--ckpt_save_dir", str(tmp_path / "resumed")]
+    argv = COMMON + ["--dataset", "imagefolder", "--data_dir", str(colour_folder), "--num_classes", "3", "--mode",
+                     "1", "--epoch_size", "3", "--ckpt_path", str(misleading), "--resume_opt", "True",
+                     "--ckpt_save_dir", str(tmp_path / "resumed")]
     assert train.main(argv) == 0
     rows = _metrics(tmp_path / "resumed")
     assert [r["epoch"] for r in rows] == [3] and rows[0]["step"] == 18

@@ -51,9 +51,10 @@ def create_transforms(dataset_name: str = "imagenet", is_training: bool = False,
     Training: RandomResizedCrop(scale, ratio, interpolation), flips, color jitter, auto-augment
     (``autoaug``, ``randaug-m{M}-n{N}-mstd{S}``, ``trivialaugwide``), normalize, HWC->CHW, random erasing
     (probability ``re_prob``, area ``re_scale``, aspect ``re_ratio``, value ``"random"`` (standard normal
-    noise) or an integer 0-255 written into the normalised image, 0 being the mean). Evaluation: resize the shorter side to ``int(image_resize / crop_pct)``, center crop,
-    normalize, HWC->CHW. ``mean``/``std`` are in 0-255 pixel units. ``dataset_name`` is kept for MindCV
-    compatibility: every supported data set uses these transforms.
+    noise) or an integer 0-255 written into the normalised image, 0 being the mean).
+    Evaluation: resize the shorter side to ``int(image_resize / crop_pct)``, center crop, normalize, HWC->CHW.
+    ``mean``/``std`` are in 0-255 pixel units. ``dataset_name`` is kept for MindCV compatibility: every
+    supported data set uses these transforms.
     """
     del dataset_name
     inter = interpolation_mode(interpolation)

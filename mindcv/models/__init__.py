@@ -1,5 +1,5 @@
 """Models, their registry and ``create_model``."""
-from . import xception
+from . import xception  # noqa: F401  (registers the Xception models)
 from .builder import load_model_checkpoint, load_pretrained
 from .features import FeatureExtractor, FeatureInfo
 from .model_factory import create_model

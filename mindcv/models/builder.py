@@ -169,7 +169,8 @@ def _resolve_pretrained_cfg(name: str, tag: str,
 
 
 def build_model_with_cfg(model_cls: Callable[..., nn.Cell], variant: str, pretrained: Union[bool, str] = False, *,
-                         pretrained_tag: str = "", num_classes: int = 1000, in_channels: int = 3, checkpoint_path: str = "",
+                         pretrained_tag: str = "", num_classes: int = 1000, in_channels: int = 3,
+                         checkpoint_path: str = "",
                          ema: bool = False, features_only: bool = False,
                          out_indices: Optional[Sequence[int]] = None,
                          pretrained_cfg_overlay: Optional[Dict[str, Any]] = None, **kwargs: Any) -> nn.Cell:

@@ -26,10 +26,10 @@ def create_scheduler(steps_per_epoch: int, scheduler: str = "constant", lr: floa
                      lr_epoch_stair: bool = False) -> List[float]:
     """Per-step learning rates for ``num_epochs * steps_per_epoch`` steps.
 
-    Warmup rises linearly from ``lr * warmup_factor`` to ``lr`` over ``warmup_epochs``; then cosine decay runs
-    over ``decay_epochs`` (0: the remaining epochs) down to ``min_lr``; step decay multiplies by
-    ``decay_rate`` every ``decay_epochs`` epochs, multi-step decay at each epoch in ``milestones``. ``lr_epoch_stair`` holds each epoch's value for all of
-    its steps. Step ``s`` uses the value at index ``s``.
+    Warmup rises linearly from ``lr * warmup_factor`` to ``lr`` over ``warmup_epochs``. Then cosine decay
+    runs over ``decay_epochs`` (0: the remaining epochs) down to ``min_lr``; step decay multiplies by
+    ``decay_rate`` every ``decay_epochs`` epochs; multi-step decay at each epoch in ``milestones``.
+    ``lr_epoch_stair`` holds each epoch's value for all of its steps. Step ``s`` uses the value at index ``s``.
     """
     name = scheduler.lower()
     if name not in SCHEDULERS:

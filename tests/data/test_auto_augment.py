@@ -8,9 +8,10 @@ from mindcv.data.auto_augment import RandAugmentMagnitudeNoise, auto_augment_tra
 INTER = vision.Inter.BILINEAR
 
 
-@pytest.mark.parametrize("policy, kind", [("autoaug", vision.AutoAugment), ("trivialaugwide", vision.TrivialAugmentWide),
-                                          ("randaug-m9-n2", vision.RandAugment), ("randaug", vision.RandAugment),
-                                          ("randaug-m7-n3-mstd0.5", RandAugmentMagnitudeNoise)])
+@pytest.mark.parametrize("policy, kind", [
+    ("autoaug", vision.AutoAugment), ("trivialaugwide", vision.TrivialAugmentWide),
+    ("randaug-m9-n2", vision.RandAugment), ("randaug", vision.RandAugment),
+    ("randaug-m7-n3-mstd0.5", RandAugmentMagnitudeNoise)])
 def test_policy_strings(policy, kind):
     assert isinstance(auto_augment_transform(policy, INTER, (124, 116, 104)), kind)
 
