@@ -1,9 +1,9 @@
 """Model registry: constructors register by name, pretrained configs by ``model.tag``."""
-import difflib
 import fnmatch
 import sys
 from typing import Callable, Dict, List, Optional, Sequence, Union
 
+from ..utils.suggest import did_you_mean
 from .pretrained import PretrainedCfg
 
 __all__ = [
@@ -95,9 +95,8 @@ def is_model(model_name: str) -> bool:
 
 
 def _unknown(kind: str, name: str, choices: Sequence[str]) -> UnknownModelError:
-    close = difflib.get_close_matches(name, choices, n=3, cutoff=0.5)
-    hint = f" Did you mean: {', '.join(close)}?" if close else ""
-    return UnknownModelError(f"Unknown {kind} '{name}'.{hint} Known: {', '.join(sorted(choices)) or 'none'}.")
+    return UnknownModelError(f"Unknown {kind} '{name}'.{did_you_mean(name, choices)} "
+                             f"Known: {', '.join(sorted(choices)) or 'none'}.")
 
 
 def model_entrypoint(model_name: str) -> Callable:

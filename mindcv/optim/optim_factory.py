@@ -1,9 +1,9 @@
 """``create_optimizer``: MindSpore optimizers by name, with weight-decay filtering and loss-scale awareness."""
-import difflib
 from typing import Dict, List, Sequence, Union
 
 from mindspore import Parameter, Tensor, nn
 
+from ..utils.suggest import did_you_mean
 from .lion import Lion
 
 __all__ = ["create_optimizer", "split_weight_decay", "OPTIMIZERS"]
@@ -44,9 +44,7 @@ def create_optimizer(params: Sequence[Parameter], opt: str = "momentum", lr: Uni
     """
     key = opt.lower()
     if key not in OPTIMIZERS:
-        close = difflib.get_close_matches(key, OPTIMIZERS, n=2)
-        hint = f" Did you mean: {', '.join(close)}?" if close else ""
-        raise ValueError(f"Unknown optimizer '{opt}'.{hint} Valid: {', '.join(OPTIMIZERS)}.")
+        raise ValueError(f"Unknown optimizer '{opt}'.{did_you_mean(key, OPTIMIZERS)} Valid: {', '.join(OPTIMIZERS)}.")
     learning_rate = Tensor(list(lr)) if isinstance(lr, (list, tuple)) else lr
     groups = split_weight_decay(params, weight_decay, weight_decay_filter)
     decay = weight_decay if weight_decay_filter == "disable" else 0.0

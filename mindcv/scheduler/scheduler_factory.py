@@ -1,7 +1,8 @@
 """``create_scheduler``: the learning rate of every training step, as a list the optimizer indexes by step."""
-import difflib
 import math
 from typing import List, Sequence
+
+from ..utils.suggest import did_you_mean
 
 __all__ = ["create_scheduler", "SCHEDULERS"]
 
@@ -33,9 +34,8 @@ def create_scheduler(steps_per_epoch: int, scheduler: str = "constant", lr: floa
     """
     name = scheduler.lower()
     if name not in SCHEDULERS:
-        close = difflib.get_close_matches(name, SCHEDULERS, n=2)
-        hint = f" Did you mean: {', '.join(close)}?" if close else ""
-        raise ValueError(f"Unknown scheduler '{scheduler}'.{hint} Valid: {', '.join(SCHEDULERS)}.")
+        raise ValueError(f"Unknown scheduler '{scheduler}'.{did_you_mean(name, SCHEDULERS)} "
+                         f"Valid: {', '.join(SCHEDULERS)}.")
     if steps_per_epoch < 1 or num_epochs < 1:
         raise ValueError(f"steps_per_epoch and num_epochs must be >= 1, got {steps_per_epoch}, {num_epochs}.")
     if name == "step_decay" and decay_epochs <= 0:

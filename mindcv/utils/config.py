@@ -4,12 +4,13 @@ Option names follow upstream MindCV so its recipes run unchanged. Unknown keys (
 values of the wrong type raise :class:`ConfigError` naming the key and the closest valid names.
 """
 import argparse
-import difflib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import yaml
+
+from .suggest import did_you_mean
 
 __all__ = ["ConfigError", "Option", "OPTIONS", "parse_config", "load_yaml", "save_config", "build_parser"]
 
@@ -131,8 +132,7 @@ GROUPS = ("system", "dataset", "augmentation", "model", "loss", "lr", "optimizer
 
 
 def _suggest(name: str) -> str:
-    close = difflib.get_close_matches(name, list(_BY_NAME), n=3, cutoff=0.6)
-    return f" Did you mean: {', '.join(close)}?" if close else " Run with --help for the list of options."
+    return did_you_mean(name, _BY_NAME, cutoff=0.6) or " Run with --help for the list of options."
 
 
 def _parse_bool(value: Any) -> bool:
