@@ -3,6 +3,7 @@ import hashlib
 import json
 import logging
 import math
+import os
 import signal
 import time
 from argparse import Namespace
@@ -172,8 +173,11 @@ class Trainer:
         self.step.set_train(True)
 
     # checkpoints ----------------------------------------------------------------------------------
+    def _global_step(self) -> int:
+        return int(self.optimizer.global_step.asnumpy().item())
+
     def _metadata(self, epoch: int) -> Dict:
-        return {"epoch": epoch, "global_step": int(self.optimizer.global_step.asnumpy().item()),
+        return {"epoch": epoch, "global_step": self._global_step(),
                 "class_names": json.dumps(self.class_names), "best_top1": float(self.best_top1),
                 "model": self.config.model, "config": yaml.safe_dump(vars(self.config), sort_keys=False)}
 
@@ -187,6 +191,11 @@ class Trainer:
         c = self.config
         path = self.run_dir / f"{c.model}-{epoch}_{self.steps_per_epoch}.ckpt"
         save_checkpoint_atomic(self._entries(), path, self._metadata(epoch))
+        # latest.ckpt is the same file: a hard link renamed into place, not a second serialisation.
+        link = self.run_dir / f".latest.tmp{os.getpid()}.ckpt"
+        link.unlink(missing_ok=True)
+        os.link(path, link)
+        os.replace(link, self.run_dir / "latest.ckpt")
         self.saved.append({"path": path, "epoch": epoch, "top1": top1 if top1 is not None else -1.0})
         key = (lambda r: r["top1"]) if c.ckpt_save_policy == "top_k" else (lambda r: r["epoch"])
         keep = sorted(self.saved, key=key, reverse=True)[: c.keep_checkpoint_max]
@@ -194,7 +203,6 @@ class Trainer:
             if record not in keep:
                 record["path"].unlink(missing_ok=True)
         self.saved = [r for r in self.saved if r in keep]
-        save_checkpoint_atomic(self._entries(), self.run_dir / "latest.ckpt", self._metadata(epoch))
         return path
 
     def _save_best(self, epoch: int) -> None:
@@ -234,7 +242,7 @@ class Trainer:
         self.resume_steps = int(meta.get("step_in_epoch", 0))
         self.best_top1 = float(meta.get("best_top1", -1.0))
         _logger.info("Resumed from %s: %d epochs and %d steps done, global step %d.", path, self.start_epoch,
-                     self.resume_steps, int(self.optimizer.global_step.asnumpy().item()))
+                     self.resume_steps, self._global_step())
 
     # loop -----------------------------------------------------------------------------------------
     def _validate(self) -> Dict[str, float]:
@@ -324,7 +332,7 @@ class Trainer:
                 else:
                     nonfinite = 0
                     losses.append(loss_value)
-                step_no = int(self.optimizer.global_step.asnumpy().item())
+                step_no = self._global_step()
                 lr = self.lr_schedule[min(step_no, len(self.lr_schedule) - 1)]
                 rate = batch * (index + 1 - skip) / (time.perf_counter() - start)
                 bar.set_postfix(loss=f"{loss_value:.4f}", lr=f"{lr:.2e}", img_s=f"{rate:.1f}")
@@ -338,7 +346,7 @@ class Trainer:
             bar.close()
             epoch_time = time.perf_counter() - start
             self._sync_bn_statistics()
-            row = {"epoch": epoch + 1, "step": int(self.optimizer.global_step.asnumpy().item()), "lr": lr,
+            row = {"epoch": epoch + 1, "step": self._global_step(), "lr": lr,
                    "train_loss": float(np.mean(losses)) if losses else float("nan"), "epoch_time": epoch_time,
                    "images_per_second": batch * (self.steps_per_epoch - skip) / epoch_time}
             top1 = None
