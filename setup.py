@@ -23,6 +23,15 @@ setup(
         # MindSpore is not a hard requirement: Ascend and GPU users install their own build.
         # 2.7.0 is the fastest CPU release measured (2.9+ slows CPU convolutions ~100x).
         "cpu": ["mindspore==2.7.0"],
-        "test": ["pytest>=7"],
+        # Reading Keras .h5 and timm .safetensors weights (python -m mindcv.convert, pretrained keras/timm tags).
+        "convert": ["h5py>=3.0", "safetensors>=0.4"],
+        # Checking ONNX exports (python -m mindcv.export --format ONNX).
+        "export": ["onnx>=1.14", "onnxruntime>=1.16"],
+        # Training plots (python -m mindcv.plot, and plot.png at the end of training).
+        "plot": ["matplotlib>=3.5"],
+        # The tests use all of the above, and Keras 3 on JAX as the reference for the parity test
+        # (jax < 0.5 keeps numpy < 2, which MindSpore 2.7 needs).
+        "test": ["pytest>=7", "keras>=3.0", "jax<0.5", "jaxlib<0.5", "h5py>=3.0", "safetensors>=0.4",
+                 "onnx>=1.14", "onnxruntime>=1.16", "matplotlib>=3.5"],
     },
 )

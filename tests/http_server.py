@@ -1,7 +1,8 @@
 """A throw-away HTTP server on 127.0.0.1 for download tests."""
 import threading
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Dict, Tuple
+from typing import Dict, Iterator, Tuple
 
 
 class FileServer:
@@ -39,3 +40,14 @@ class FileServer:
     def stop(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+@contextmanager
+def serving(files: Dict[str, bytes]) -> Iterator[FileServer]:
+    """A :class:`FileServer` serving ``files`` (route -> body) for the duration of a ``with`` block."""
+    server = FileServer()
+    server.routes.update({route: (body, "ok") for route, body in files.items()})
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -1,5 +1,6 @@
 """Model construction shared by every architecture: pretrained configs, strict weight loading, features."""
 import logging
+from pathlib import Path
 from typing import Any, Callable, Dict, Optional, Sequence, Union
 
 import mindspore as ms
@@ -144,6 +145,7 @@ def load_pretrained(model: nn.Cell, cfg: PretrainedCfg, checkpoint_path: str = "
     """Load the weights of a pretrained config into ``model``; returns the file used.
 
     The file is ``checkpoint_path`` when given, else ``cfg.file``, else ``cfg.url`` downloaded into the cache.
+    A file in another framework's format (``cfg.converter``) is converted in memory.
     """
     if checkpoint_path:
         path = checkpoint_path
@@ -154,7 +156,15 @@ def load_pretrained(model: nn.Cell, cfg: PretrainedCfg, checkpoint_path: str = "
     else:
         raise CheckpointError(f"Pretrained weights '{cfg.cache_filename() or 'this tag'}' have no download URL; "
                               "pass checkpoint_path=<local .ckpt file> (the README explains how to obtain it).")
-    load_model_checkpoint(model, path, ema=ema, first_conv=cfg.first_conv, classifier=cfg.classifier)
+    if cfg.converter and Path(path).suffix != ".ckpt":
+        from ..convert import convert_file
+
+        arrays = convert_file(cfg.converter, path)
+        state = {name: ms.Parameter(ms.Tensor(value), name=name) for name, value in arrays.items()}
+        load_weights(model, state, f"{cfg.converter} weights {path}", first_conv=cfg.first_conv,
+                     classifier=cfg.classifier, ema=ema)
+    else:
+        load_model_checkpoint(model, path, ema=ema, first_conv=cfg.first_conv, classifier=cfg.classifier)
     return path
 
 

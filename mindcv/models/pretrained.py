@@ -17,6 +17,8 @@ class PretrainedCfg:
 
     ``mean``/``std`` are in 0-255 pixel units (MindSpore's ``Normalize`` convention).
     ``model_args`` are the constructor options these weights need (for example ``bn_eps``).
+    ``converter`` names the :mod:`mindcv.convert` reader for weights published in another framework's
+    format (``"keras"``, ``"timm"``); such files are converted on load, ``.ckpt`` files are read as they are.
     """
 
     url: str = ""
@@ -32,6 +34,7 @@ class PretrainedCfg:
     first_conv: str = "conv1"
     classifier: str = "classifier"
     model_args: Dict[str, Any] = field(default_factory=dict)
+    converter: str = ""
     source: str = ""
     top1: Optional[float] = None
     top5: Optional[float] = None

@@ -11,7 +11,7 @@ import mindspore.common.initializer as init
 from mindspore import Tensor, nn, ops
 
 from .builder import build_model_with_cfg
-from .pretrained import PretrainedCfg
+from .pretrained import INCEPTION_MEAN, INCEPTION_STD, PretrainedCfg
 from .registry import register_model
 
 __all__ = ["Xception", "xception", "MIN_INPUT_SIZE"]
@@ -30,6 +30,36 @@ default_cfgs = {
         source="MindCV 0.5 ImageNet-1K recipe (configs/xception/xception_ascend.yaml), 8x Ascend 910*",
         top1=76.31,
         top5=92.80,
+    ),
+    # Chollet's own ImageNet weights, converted on load from Keras's HDF5 file (see mindcv.convert).
+    "xception.keras_in1k": PretrainedCfg(
+        url="https://storage.googleapis.com/tensorflow/keras-applications/xception/"
+            "xception_weights_tf_dim_ordering_tf_kernels.h5",
+        converter="keras",
+        input_size=(3, 299, 299),
+        crop_pct=0.875,
+        interpolation="bicubic",
+        mean=INCEPTION_MEAN,
+        std=INCEPTION_STD,
+        model_args=dict(bn_eps=1e-3, pool_padding="same"),
+        source="Keras applications (Chollet), ImageNet-1K",
+        top1=79.0,
+        top5=94.5,
+    ),
+    # The same Keras weights as ported to PyTorch by timm (legacy_xception.tf_in1k): symmetric max-pool
+    # padding and BN epsilon 1e-5, which is how timm runs and evaluates them.
+    "xception.timm_legacy_in1k": PretrainedCfg(
+        url="https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-cadene/xception-43020ad28.pth",
+        converter="timm",
+        input_size=(3, 299, 299),
+        crop_pct=0.8975,
+        interpolation="bicubic",
+        mean=INCEPTION_MEAN,
+        std=INCEPTION_STD,
+        model_args=dict(bn_eps=1e-5, pool_padding="symmetric"),
+        source="timm legacy_xception.tf_in1k (PyTorch port of the Keras weights), ImageNet-1K",
+        top1=79.04,
+        top5=94.39,
     ),
 }
 

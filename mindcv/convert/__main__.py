@@ -1,0 +1,57 @@
+"""``python -m mindcv.convert {keras,timm} --src FILE --dst FILE.ckpt``: convert published Xception weights.
+
+The written checkpoint is read back and loaded strictly into the model of the matching pretrained tag,
+so a file that converts is a file that loads.
+"""
+import argparse
+import hashlib
+import logging
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+from .common import ConversionError, convert_file, write_converted
+
+TAGS = {"keras": "keras_in1k", "timm": "timm_legacy_in1k"}
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m mindcv.convert", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("framework", choices=sorted(TAGS), help="format of the source weights")
+    parser.add_argument("--src", required=True, help="Keras .h5 file, or timm .safetensors / .pth file")
+    parser.add_argument("--dst", required=True, help="MindSpore checkpoint to write (.ckpt)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    dst = Path(args.dst)
+    if dst.suffix != ".ckpt":
+        parser.error(f"--dst must end in .ckpt (got {dst}); MindSpore appends .ckpt to other names.")
+    try:
+        from ..models import create_model
+
+        src = Path(args.src).expanduser()
+        state = convert_file(args.framework, src)
+        tag = TAGS[args.framework]
+        write_converted(state, dst, metadata={"converted_from": src.name, "converter": args.framework,
+                                              "source_sha256": _sha256(src), "pretrained_tag": tag})
+        num_classes = state["classifier.bias"].shape[0] if "classifier.bias" in state else 0
+        create_model("xception", pretrained=tag, checkpoint_path=str(dst), num_classes=num_classes)
+    except ConversionError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"Wrote {dst} ({len(state)} tensors, sha256 {_sha256(dst)}).\n"
+          f"Load it with: create_model('xception', pretrained='{tag}', checkpoint_path='{dst}'"
+          + (", num_classes=0)" if num_classes == 0 else ")"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

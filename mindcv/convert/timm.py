@@ -1,0 +1,83 @@
+"""timm ``legacy_xception`` weights (a PyTorch port of the Keras weights) -> our MindSpore parameter names.
+
+timm's module tree is the one ours follows (``blockN`` is our ``blocks.{N-1}``), and PyTorch already uses
+(out, in, H, W) kernels, so only names change: BatchNorm ``weight/bias/running_mean/running_var`` become
+``gamma/beta/moving_mean/moving_variance`` and ``fc`` becomes ``classifier``. The model that runs them
+needs ``pool_padding="symmetric"`` and ``bn_eps=1e-5`` (the ``xception.timm_legacy_in1k`` tag sets both).
+"""
+import re
+from pathlib import Path
+from typing import Dict, List, Union
+
+import numpy as np
+
+from .common import ConversionError, require
+
+__all__ = ["read_state_dict", "convert_timm_xception", "timm_to_ours"]
+
+_BN_RENAMES = {"weight": "gamma", "bias": "beta", "running_mean": "moving_mean", "running_var": "moving_variance"}
+_BLOCK = re.compile(r"^block(\d+)\.")
+
+
+def read_state_dict(path: Union[str, Path]) -> Dict[str, np.ndarray]:
+    """A PyTorch state dict as numpy arrays, from ``.safetensors`` or (with torch installed) ``.pth``."""
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        safetensors_numpy = require("safetensors.numpy", "pip install 'mindcv-xception[convert]'",
+                                    "Reading .safetensors weights")
+        try:
+            return dict(safetensors_numpy.load_file(str(path)))
+        except Exception as exc:  # safetensors raises its own error types for corrupt headers
+            raise ConversionError(f"{path} could not be read as safetensors ({exc}); download it again.") from exc
+    torch = require("torch", "pip install torch (CPU build is enough), or convert a .safetensors file instead",
+                    "Reading PyTorch .pth weights")
+    try:
+        state = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises pickle, zip and runtime errors for bad files
+        raise ConversionError(f"{path} could not be read by torch.load ({exc}); download it again.") from exc
+    for key in ("state_dict", "model"):
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            state = state[key]
+    return {k: v.detach().cpu().numpy() for k, v in state.items() if hasattr(v, "detach")}
+
+
+def timm_to_ours(name: str, ndim: int) -> str:
+    """Our parameter name for a timm ``legacy_xception`` name ("" for entries we do not keep)."""
+    if name.endswith("num_batches_tracked"):
+        return ""
+    name = _BLOCK.sub(lambda m: f"blocks.{int(m.group(1)) - 1}.", name)
+    if name.startswith("fc."):
+        return "classifier." + name[3:]
+    module, _, leaf = name.rpartition(".")
+    is_batch_norm = leaf in ("running_mean", "running_var") or (leaf in ("weight", "bias") and ndim == 1)
+    return f"{module}.{_BN_RENAMES[leaf]}" if is_batch_norm else name
+
+
+def convert_timm_xception(state: Dict[str, np.ndarray], source: str = "timm weights") -> Dict[str, np.ndarray]:
+    """Rename a ``legacy_xception`` state dict to ours; every name and shape is checked against our model."""
+    from ..models.xception import Xception
+
+    num_classes = state["fc.bias"].shape[0] if "fc.bias" in state else 0
+    expected = {p.name: tuple(p.shape) for p in Xception(num_classes=num_classes).get_parameters()}
+    converted: Dict[str, np.ndarray] = {}
+    misshaped = set()
+    problems: List[str] = []
+    for name, value in state.items():
+        ours = timm_to_ours(name, np.ndim(value))
+        if not ours:
+            continue
+        if ours not in expected:
+            problems.append(f"unexpected entry '{name}'")
+        elif tuple(value.shape) != expected[ours]:
+            problems.append(f"'{name}' has shape {tuple(value.shape)}, expected {expected[ours]} as {ours}")
+            misshaped.add(ours)
+        else:
+            converted[ours] = np.asarray(value, dtype=np.float32)
+    missing = sorted(set(expected) - set(converted) - misshaped)
+    if missing:
+        problems.append(f"{len(missing)} entries missing (our names): {', '.join(missing[:10])}"
+                        + (" ..." if len(missing) > 10 else ""))
+    if problems:
+        raise ConversionError(f"{source} is not a timm legacy_xception state dict we can convert: "
+                              + "; ".join(problems))
+    return converted
