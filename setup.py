@@ -17,7 +17,7 @@ setup(
     python_requires=">=3.9",
     packages=find_packages(include=["mindcv", "mindcv.*"]),
     include_package_data=True,
-    package_data={"mindcv": ["data/embedded/*.npz"]},
+    package_data={"mindcv": ["data/embedded/*.npz", "data/imagenet_classes.tsv", "ops/csrc/*.cc"]},
     install_requires=["numpy>=1.21", "pyyaml>=5.4", "tqdm>=4.60", "pillow>=9.0"],
     extras_require={
         # MindSpore is not a hard requirement: Ascend and GPU users install their own build.

@@ -62,3 +62,30 @@ def make_colour_folder(root: Path, train_per_class: int, val_per_class: int) -> 
                 noisy = np.clip(np.array(rgb) + rng.normal(0, 40, (32, 32, 3)), 0, 255).astype(np.uint8)
                 Image.fromarray(noisy).save(root / split / name / f"{i}.png")
     return root
+
+
+# train.py options for the tiny end-to-end runs of the tests.
+TRAIN_ARGS = ["--image_resize", "71", "--batch_size", "8", "--num_parallel_workers", "2", "--device_target", "CPU",
+              "--opt", "adamw", "--lr", "0.001", "--weight_decay", "0.01", "--scheduler", "constant",
+              "--drop_rate", "0.0", "--crop_pct", "1.0", "--log_interval", "2"]
+
+
+def fixture_state_dict(path: Path, seed: int = 0) -> dict:
+    """Random float32 tensors under the names and shapes listed in a ``name (shape)`` fixture file.
+
+    BN ``running_var`` entries are positive; ``num_batches_tracked`` counters are int64 scalars.
+    """
+    rng = np.random.default_rng(seed)
+    state = {}
+    for line in Path(path).read_text().splitlines():
+        if line.startswith("#"):
+            continue
+        name, shape = line.split(" ", 1)
+        shape = tuple(int(d) for d in shape.strip("()").split(",") if d.strip())
+        if name.endswith("num_batches_tracked"):
+            state[name] = np.array(1000, dtype=np.int64)
+        elif name.endswith("running_var"):
+            state[name] = rng.uniform(0.5, 2.0, shape).astype(np.float32)
+        else:
+            state[name] = rng.normal(0.0, 0.1, shape).astype(np.float32)
+    return state

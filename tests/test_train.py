@@ -1,64 +1,44 @@
 """End-to-end: train.py on a tiny, easily learned image folder, then validate.py on what it wrote."""
 import json
 
-import mindspore as ms
 import numpy as np
 import pytest
 
 import train
 import validate
 from mindcv.utils.checkpoint import checkpoint_metadata, read_checkpoint
-from tests.helpers import make_colour_folder
+from tests.helpers import TRAIN_ARGS as COMMON
 
-COMMON = ["--image_resize", "71", "--batch_size", "8", "--num_parallel_workers", "2", "--device_target", "CPU",
-          "--opt", "adamw", "--lr", "0.001", "--weight_decay", "0.01", "--scheduler", "constant", "--drop_rate", "0.0",
-          "--crop_pct", "1.0", "--log_interval", "2"]
 TINY = COMMON + ["--dataset", "fashion_mnist", "--num_classes", "10", "--num_samples", "48", "--val_num_samples", "20"]
-
-
-@pytest.fixture(scope="module")
-def colour_folder(tmp_path_factory):
-    """Three easily separated classes: 16 train and 6 val images each."""
-    return make_colour_folder(tmp_path_factory.mktemp("colours"), 16, 6)
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory, colour_folder):
-    run_dir = tmp_path_factory.mktemp("run")
-    argv = COMMON + ["--dataset", "imagefolder", "--data_dir", str(colour_folder), "--num_classes", "3",
-                     "--mode", "0", "--epoch_size", "3", "--keep_checkpoint_max", "2", "--ckpt_save_dir", str(run_dir)]
-    assert train.main(argv) == 0
-    ms.set_context(mode=ms.PYNATIVE_MODE)
-    return run_dir
 
 
 def _metrics(run_dir):
     return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
 
 
-def test_training_lowers_loss_and_beats_chance(trained):
-    rows = _metrics(trained)
+def test_training_lowers_loss_and_beats_chance(trained_run):
+    rows = _metrics(trained_run)
     assert [r["epoch"] for r in rows] == [1, 2, 3]
     assert rows[-1]["train_loss"] < rows[0]["train_loss"]
     assert rows[-1]["val_top1"] >= 66.0
     assert {"lr", "val_top5", "val_loss", "epoch_time", "images_per_second", "step"} <= set(rows[0])
 
 
-def test_checkpoint_rotation_keeps_k_and_metadata(trained):
-    epochs = sorted(p.name for p in trained.glob("xception-*.ckpt"))
+def test_checkpoint_rotation_keeps_k_and_metadata(trained_run):
+    epochs = sorted(p.name for p in trained_run.glob("xception-*.ckpt"))
     assert epochs == ["xception-2_6.ckpt", "xception-3_6.ckpt"]
-    assert (trained / "best.ckpt").is_file() and (trained / "latest.ckpt").is_file()
-    assert not list(trained.glob(".*tmp*"))
-    meta = checkpoint_metadata(read_checkpoint(trained / "latest.ckpt"))
+    assert (trained_run / "best.ckpt").is_file() and (trained_run / "latest.ckpt").is_file()
+    assert not list(trained_run.glob(".*tmp*"))
+    meta = checkpoint_metadata(read_checkpoint(trained_run / "latest.ckpt"))
     assert meta["epoch"] == 3 and meta["global_step"] == 18
     assert json.loads(meta["class_names"]) == ["blue", "green", "red"]
-    assert (trained / "config.yaml").is_file() and (trained / "train.log").is_file()
+    assert (trained_run / "config.yaml").is_file() and (trained_run / "train.log").is_file()
 
 
-def test_validate_reproduces_final_top1(trained, colour_folder, capsys):
-    final = _metrics(trained)[-1]
-    argv = COMMON + ["--dataset", "imagefolder", "--data_dir", str(colour_folder), "--num_classes", "3", "--mode",
-                     "0", "--batch_size", "4", "--ckpt_path", str(trained / "latest.ckpt")]
+def test_validate_reproduces_final_top1(trained_run, colour_images, capsys):
+    final = _metrics(trained_run)[-1]
+    argv = COMMON + ["--dataset", "imagefolder", "--data_dir", str(colour_images), "--num_classes", "3", "--mode",
+                     "0", "--batch_size", "4", "--ckpt_path", str(trained_run / "latest.ckpt")]
     assert validate.main(argv) == 0
     out = capsys.readouterr().out
     assert f"top-1 {final['val_top1']:.2f}%" in out and "18 images" in out
@@ -71,11 +51,11 @@ def test_validate_without_checkpoint_fails_clearly(tmp_path, capsys):
     assert "never evaluates random weights" in capsys.readouterr().err
 
 
-def test_resume_continues_from_metadata(trained, colour_folder, tmp_path):
+def test_resume_continues_from_metadata(trained_run, colour_images, tmp_path):
     """Resume from epoch 2's checkpoint renamed to a misleading name: the epoch comes from metadata."""
     misleading = tmp_path / "xception-99_1.ckpt"
-    misleading.write_bytes((trained / "xception-2_6.ckpt").read_bytes())
-    argv = COMMON + ["--dataset", "imagefolder", "--data_dir", str(colour_folder), "--num_classes", "3", "--mode",
+    misleading.write_bytes((trained_run / "xception-2_6.ckpt").read_bytes())
+    argv = COMMON + ["--dataset", "imagefolder", "--data_dir", str(colour_images), "--num_classes", "3", "--mode",
                      "1", "--epoch_size", "3", "--ckpt_path", str(misleading), "--resume_opt", "True",
                      "--ckpt_save_dir", str(tmp_path / "resumed")]
     assert train.main(argv) == 0

@@ -31,9 +31,12 @@ def write_converted(state: Dict[str, np.ndarray], dst: Union[str, Path], metadat
 
 
 def convert_file(framework: str, src: Union[str, Path]) -> Dict[str, np.ndarray]:
-    """Read ``src`` (a Keras ``.h5`` or a timm ``.safetensors``/``.pth`` file) into our parameter names."""
+    """Read ``src`` (a Keras ``.h5`` or a timm ``.safetensors``/``.pth`` file) into our parameter names.
+
+    ``framework``: ``keras`` or ``timm`` (Xception), ``timm_aligned`` (Xception-41/65/71).
+    """
     from .keras import convert_keras_xception, read_keras_h5
-    from .timm import convert_timm_xception, read_state_dict
+    from .timm import convert_timm_aligned, convert_timm_xception, read_state_dict
 
     src = Path(src).expanduser()
     if not src.is_file():
@@ -42,4 +45,6 @@ def convert_file(framework: str, src: Union[str, Path]) -> Dict[str, np.ndarray]
         return convert_keras_xception(read_keras_h5(src), source=str(src))
     if framework == "timm":
         return convert_timm_xception(read_state_dict(src), source=str(src))
-    raise ConversionError(f"Unknown source framework {framework!r}; choose 'keras' or 'timm'.")
+    if framework == "timm_aligned":
+        return convert_timm_aligned(read_state_dict(src), source=str(src))
+    raise ConversionError(f"Unknown source framework {framework!r}; choose 'keras', 'timm' or 'timm_aligned'.")

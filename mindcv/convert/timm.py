@@ -13,7 +13,7 @@ import numpy as np
 
 from .common import ConversionError, require
 
-__all__ = ["read_state_dict", "convert_timm_xception", "timm_to_ours"]
+__all__ = ["read_state_dict", "convert_timm_xception", "convert_timm_aligned", "timm_to_ours"]
 
 _BN_RENAMES = {"weight": "gamma", "bias": "beta", "running_mean": "moving_mean", "running_var": "moving_variance"}
 _BLOCK = re.compile(r"^block(\d+)\.")
@@ -41,13 +41,19 @@ def read_state_dict(path: Union[str, Path]) -> Dict[str, np.ndarray]:
     return {k: v.detach().cpu().numpy() for k, v in state.items() if hasattr(v, "detach")}
 
 
-def timm_to_ours(name: str, ndim: int) -> str:
-    """Our parameter name for a timm ``legacy_xception`` name ("" for entries we do not keep)."""
+def timm_to_ours(name: str, ndim: int, legacy: bool = True) -> str:
+    """Our parameter name for a timm name ("" for entries we do not keep).
+
+    ``legacy``: ``legacy_xception`` (``blockN`` -> ``blocks.{N-1}``, ``fc`` -> ``classifier``); otherwise the
+    aligned Xception family (``head.fc`` -> ``classifier``).
+    """
     if name.endswith("num_batches_tracked"):
         return ""
-    name = _BLOCK.sub(lambda m: f"blocks.{int(m.group(1)) - 1}.", name)
-    if name.startswith("fc."):
-        return "classifier." + name[3:]
+    if legacy:
+        name = _BLOCK.sub(lambda m: f"blocks.{int(m.group(1)) - 1}.", name)
+    head = "fc." if legacy else "head.fc."
+    if name.startswith(head):
+        return "classifier." + name[len(head):]
     module, _, leaf = name.rpartition(".")
     is_batch_norm = leaf in ("running_mean", "running_var") or (leaf in ("weight", "bias") and ndim == 1)
     return f"{module}.{_BN_RENAMES[leaf]}" if is_batch_norm else name
@@ -80,4 +86,16 @@ def convert_timm_xception(state: Dict[str, np.ndarray], source: str = "timm weig
     if problems:
         raise ConversionError(f"{source} is not a timm legacy_xception state dict we can convert: "
                               + "; ".join(problems))
+    return converted
+
+
+def convert_timm_aligned(state: Dict[str, np.ndarray], source: str = "timm weights") -> Dict[str, np.ndarray]:
+    """Rename a timm ``xception41/65/71`` state dict to ours (loading it checks every name and shape)."""
+    converted = {}
+    for name, value in state.items():
+        ours = timm_to_ours(name, np.ndim(value), legacy=False)
+        if ours:
+            converted[ours] = np.asarray(value, dtype=np.float32)
+    if not converted:
+        raise ConversionError(f"{source} holds no tensors to convert.")
     return converted

@@ -126,7 +126,8 @@ class Trainer:
         c = self.config
         pretrained_ckpt = "" if c.resume_opt else c.ckpt_path
         self.model = create_model(c.model, pretrained=c.pretrained, num_classes=c.num_classes,
-                                  in_channels=c.in_channels, checkpoint_path=pretrained_ckpt, drop_rate=c.drop_rate)
+                                  in_channels=c.in_channels, checkpoint_path=pretrained_ckpt, drop_rate=c.drop_rate,
+                                  bn_momentum=c.bn_momentum)
         if self.runtime.distributed:
             self._average_over_ranks(list(self.model.get_parameters()))
         if c.amp_level != "O0":
@@ -366,7 +367,17 @@ class Trainer:
             if (epoch + 1) % c.ckpt_save_interval == 0 or epoch + 1 == c.epoch_size:
                 self.save(epoch + 1, top1)
         _logger.info("rank %d final weights sha256 %s", self.runtime.rank, self.weights_digest())
+        if self.runtime.is_main:
+            self._plot()
         return metrics
+
+    def _plot(self) -> None:
+        from ..plot import PlotError, plot_run
+
+        try:
+            _logger.info("Training curves: %s", plot_run(self.run_dir))
+        except PlotError as exc:
+            _logger.info("No training plot: %s", exc)
 
     def weights_digest(self) -> str:
         """sha256 of every model parameter's bytes: equal on all ranks when data parallelism is correct."""

@@ -5,13 +5,16 @@ Two options select the semantics of other published weights: ``bn_eps`` (Keras: 
 ``pool_padding`` (``"same"`` is TensorFlow's padding, used by Keras and MindCV; ``"symmetric"`` pads
 one pixel on every side, as the PyTorch ports do).
 """
-from typing import List, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import mindspore.common.initializer as init
 from mindspore import Tensor, nn, ops
 
+from ..ops import cpu_kernels_enabled
 from .builder import build_model_with_cfg
+from .fusion import fold_conv_bn
 from .pretrained import INCEPTION_MEAN, INCEPTION_STD, PretrainedCfg
+from .layers import MaxPool3x3S2, SeparableConv2d
 from .registry import register_model
 
 __all__ = ["Xception", "xception", "MIN_INPUT_SIZE"]
@@ -64,25 +67,6 @@ default_cfgs = {
 }
 
 
-class SeparableConv2d(nn.Cell):
-    """Depthwise ``k x k`` convolution followed by a pointwise ``1 x 1`` convolution, both without bias."""
-
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, padding: int = 1):
-        super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, in_channels, kernel_size, stride=1, pad_mode="pad", padding=padding,
-                               group=in_channels, has_bias=False)
-        self.pointwise = nn.Conv2d(in_channels, out_channels, 1, pad_mode="valid", has_bias=False)
-
-    def construct(self, x: Tensor) -> Tensor:
-        return self.pointwise(self.conv1(x))
-
-
-def _max_pool(pool_padding: str) -> nn.Cell:
-    if pool_padding == "same":
-        return nn.MaxPool2d(kernel_size=3, stride=2, pad_mode="same")
-    return nn.MaxPool2d(kernel_size=3, stride=2, pad_mode="pad", padding=1)
-
-
 class Block(nn.Cell):
     """Residual block of separable convolutions.
 
@@ -94,7 +78,7 @@ class Block(nn.Cell):
 
     def __init__(self, in_channels: int, out_channels: int, reps: int, stride: int = 1,
                  start_with_relu: bool = True, grow_first: bool = True, bn_eps: float = 1e-5,
-                 bn_momentum: float = 0.9, pool_padding: str = "same"):
+                 bn_momentum: float = 0.9, pool_padding: str = "same", use_cpu_kernels: bool = False):
         super().__init__()
         if out_channels != in_channels or stride != 1:
             self.skip = nn.Conv2d(in_channels, out_channels, 1, stride=stride, pad_mode="valid", has_bias=False)
@@ -105,12 +89,12 @@ class Block(nn.Cell):
         widths = [in_channels] + [out_channels if grow_first else in_channels] * (reps - 1) + [out_channels]
         layers: List[nn.Cell] = []
         for width_in, width_out in zip(widths[:-1], widths[1:]):
-            layers += [nn.ReLU(), SeparableConv2d(width_in, width_out), nn.BatchNorm2d(width_out, eps=bn_eps,
-                                                                                         momentum=bn_momentum)]
+            layers += [nn.ReLU(), SeparableConv2d(width_in, width_out, use_cpu_kernels),
+                       nn.BatchNorm2d(width_out, eps=bn_eps, momentum=bn_momentum)]
         if not start_with_relu:
             layers = layers[1:]
         if stride != 1:
-            layers.append(_max_pool(pool_padding))
+            layers.append(MaxPool3x3S2(pool_padding, use_cpu_kernels))
         self.rep = nn.SequentialCell(layers)
 
     def construct(self, x: Tensor) -> Tensor:
@@ -130,10 +114,13 @@ class Xception(nn.Cell):
         bn_eps: BatchNorm epsilon (1e-5 for MindCV/timm weights, 1e-3 for Keras weights).
         bn_momentum: MindSpore BatchNorm momentum (weight of the old moving statistics).
         pool_padding: ``"same"`` (TensorFlow) or ``"symmetric"`` (pad 1, PyTorch ports).
+        use_cpu_kernels: run depthwise convolutions and max-pools with our CPU kernels (``mindcv.ops``);
+            ``None`` decides by the device (CPU) and ``MINDCV_CPU_KERNELS``. Weights are unaffected.
     """
 
     def __init__(self, num_classes: int = 1000, in_channels: int = 3, drop_rate: float = 0.5,
-                 bn_eps: float = 1e-5, bn_momentum: float = 0.9, pool_padding: str = "same"):
+                 bn_eps: float = 1e-5, bn_momentum: float = 0.9, pool_padding: str = "same",
+                 use_cpu_kernels: Optional[bool] = None):
         super().__init__()
         if pool_padding not in POOL_PADDINGS:
             raise ValueError(f"pool_padding must be one of {POOL_PADDINGS}, got {pool_padding!r}")
@@ -143,7 +130,11 @@ class Xception(nn.Cell):
         self.in_channels = in_channels
         self.drop_rate = drop_rate
         self.num_features = 2048
-        block_args = dict(bn_eps=bn_eps, bn_momentum=bn_momentum, pool_padding=pool_padding)
+        if use_cpu_kernels is None:
+            use_cpu_kernels = cpu_kernels_enabled()
+        self.use_cpu_kernels = use_cpu_kernels
+        block_args = dict(bn_eps=bn_eps, bn_momentum=bn_momentum, pool_padding=pool_padding,
+                          use_cpu_kernels=use_cpu_kernels)
 
         # Stem: two plain 3x3 convolutions without padding.
         self.conv1 = nn.Conv2d(in_channels, 32, 3, stride=2, pad_mode="valid", has_bias=False)
@@ -162,9 +153,9 @@ class Xception(nn.Cell):
             # Exit flow: widen to 1024 in the last separable convolution, then downsample.
             Block(728, 1024, reps=2, stride=2, grow_first=False, **block_args),
         )
-        self.conv3 = SeparableConv2d(1024, 1536)
+        self.conv3 = SeparableConv2d(1024, 1536, use_cpu_kernels)
         self.bn3 = nn.BatchNorm2d(1536, eps=bn_eps, momentum=bn_momentum)
-        self.conv4 = SeparableConv2d(1536, 2048)
+        self.conv4 = SeparableConv2d(1536, 2048, use_cpu_kernels)
         self.bn4 = nn.BatchNorm2d(2048, eps=bn_eps, momentum=bn_momentum)
 
         # Head: global average pool, dropout, linear classifier.
@@ -247,6 +238,32 @@ class Xception(nn.Cell):
         else:
             classifier = nn.Identity()
         self.classifier = classifier
+
+    def fold_batchnorm(self) -> "Xception":
+        """Fold every BatchNorm into the convolution before it, for inference and export (in place).
+
+        Logits are unchanged up to float rounding; the folded model has other parameter names (convs
+        gain biases, BatchNorms disappear), so load checkpoints before folding and do not train it.
+        """
+        if self.compile_cache:
+            raise RuntimeError("fold_batchnorm() must run before the model's first graph-mode call (MindSpore "
+                               "would keep running the compiled graph); build the model again and fold it first.")
+        self.set_train(False)
+        self.conv1, self.bn1 = fold_conv_bn(self.conv1, self.bn1), nn.Identity()
+        self.conv2, self.bn2 = fold_conv_bn(self.conv2, self.bn2), nn.Identity()
+        for block in self.blocks:
+            if block.skip is not None:
+                block.skip, block.skipbn = fold_conv_bn(block.skip, block.skipbn), nn.Identity()
+            for index, cell in enumerate(block.rep):
+                if isinstance(cell, SeparableConv2d):
+                    cell.pointwise = fold_conv_bn(cell.pointwise, block.rep[index + 1])
+                    block.rep[index + 1] = nn.Identity()
+        for conv, bn_name in ((self.conv3, "bn3"), (self.conv4, "bn4")):
+            conv.pointwise = fold_conv_bn(conv.pointwise, getattr(self, bn_name))
+            setattr(self, bn_name, nn.Identity())
+        for name, param in self.parameters_and_names():
+            param.name = name
+        return self
 
     def construct(self, x: Tensor) -> Tensor:
         return self.forward_head(self.forward_features(x))

@@ -80,6 +80,8 @@ OPTIONS: List[Option] = [
     _o("num_classes", 1000, "int", "model", "number of classes"),
     _o("in_channels", 3, "int", "model", "input channels"),
     _o("drop_rate", 0.5, "float", "model", "dropout before the classifier"),
+    _o("bn_momentum", 0.9, "float", "model",
+       "BatchNorm moving-statistics momentum (weight of the old value); lower it for very short runs"),
     _o("pretrained", False, "bool_or_str", "model", "load pretrained weights (True or a tag)"),
     _o("ckpt_path", "", "str", "model", "checkpoint to load (validate.py: the one to evaluate)"),
     _o("ema", False, "bool", "model", "keep an EMA of the weights (validate/evaluate with it)"),

@@ -10,33 +10,16 @@ from mindcv.convert import ConversionError, convert_timm_xception, read_state_di
 from mindcv.convert.__main__ import main as convert_main
 from mindcv.models import create_model
 from mindcv.utils.checkpoint import read_checkpoint
+from tests.helpers import fixture_state_dict
 from tests.http_server import serving
 
 FIXTURE = Path(__file__).parent.parent / "fixtures" / "timm_legacy_xception_state_dict.txt"
 
 
-def timm_state(seed: int = 0) -> dict:
-    """Distinct random values under every name and shape of timm's legacy_xception state dict."""
-    rng = np.random.default_rng(seed)
-    state = {}
-    for line in FIXTURE.read_text().splitlines():
-        if line.startswith("#"):
-            continue
-        name, shape = line.split(" ", 1)
-        shape = tuple(int(d) for d in shape.strip("()").split(",") if d.strip())
-        if name.endswith("num_batches_tracked"):
-            state[name] = np.array(1000, dtype=np.int64)
-        elif name.endswith("running_var"):
-            state[name] = rng.uniform(0.5, 2.0, shape).astype(np.float32)
-        else:
-            state[name] = rng.normal(0.0, 0.1, shape).astype(np.float32)
-    return state
-
-
 @pytest.fixture(scope="module")
 def timm_file(tmp_path_factory):
     path = tmp_path_factory.mktemp("timm") / "legacy_xception.safetensors"
-    state = timm_state()
+    state = fixture_state_dict(FIXTURE)
     save_file(state, str(path))
     return path, state
 

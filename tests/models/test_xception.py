@@ -100,3 +100,28 @@ def test_pool_padding_same_differs_from_symmetric_numerically():
     reference = same.forward_features(x).asnumpy()
     diff = np.abs(reference - symmetric.forward_features(x).asnumpy()).max()
     assert diff > 0.1 * np.abs(reference).max()
+
+
+def test_cpu_kernels_give_the_same_network():
+    """The model on mindcv's CPU kernels computes what it computes on MindSpore's ops: outputs and gradients."""
+    fast = calibrated_xception(num_classes=4, drop_rate=0.0, use_cpu_kernels=True)
+    plain = Xception(num_classes=4, drop_rate=0.0, use_cpu_kernels=False)
+    ms.load_param_into_net(plain, {p.name: p for p in fast.get_parameters()})
+    assert fast.use_cpu_kernels and not plain.use_cpu_kernels
+    assert [p.name for p in fast.get_parameters()] == [p.name for p in plain.get_parameters()]
+    x = images(batch=2, size=80)
+    plain.set_train(False)
+    reference = plain(x).asnumpy()
+    np.testing.assert_allclose(fast(x).asnumpy(), reference, atol=1e-5 * np.abs(reference).max())
+    grads = []
+    for net in (fast, plain):  # eval-mode BN: batch statistics of 2 tiny images would amplify rounding
+        net.set_train(False)
+        loss = ms.nn.WithLossCell(net, ms.nn.SoftmaxCrossEntropyWithLogits(sparse=True, reduction="mean"))
+        grad_fn = ms.value_and_grad(loss, None, net.trainable_params())
+        grads.append(grad_fn(x, ms.Tensor(np.array([0, 3], np.int32)))[1])
+    # Rounding differences (~1e-7) can flip a max-pool argmax between two nearly equal values, which moves
+    # a few gradient entries; so deep layers are compared by relative norm (a wrong backward kernel is off
+    # by O(1)). tests/ops compares each kernel's gradients elementwise.
+    for param, a, b in zip(fast.trainable_params(), grads[0], grads[1]):
+        a, b = a.asnumpy(), b.asnumpy()
+        assert np.linalg.norm(a - b) <= 1e-3 * np.linalg.norm(b) + 1e-9, param.name

@@ -1,0 +1,119 @@
+"""MindSpore AOT custom operators for Xception's 3x3 depthwise convolution and 3x3/2 max-pool on CPU.
+
+MindSpore 2.7's CPU backend runs a depthwise convolution as one small GEMM per channel and computes a
+max-pool gradient by re-running the pooling; together they take about two thirds of an Xception training
+step at 299 px. ``csrc/xception_cpu.cc`` implements both directly (the pool keeps its argmax for the
+backward pass); it is compiled with the system C++ compiler on first use into the mindcv cache, keyed by
+the source, the flags and the CPU, and loaded through ``mindspore.ops.Custom(func_type="aot")`` with a
+Python ``bprop``. Results equal MindSpore's own operators up to float rounding (the summation order
+differs); parameter names and checkpoints are unchanged.
+
+Used only when MindSpore runs on CPU and ``MINDCV_CPU_KERNELS`` is not ``0``; if no compiler is available
+the model falls back to MindSpore's operators and says so once.
+"""
+import fcntl
+import hashlib
+import logging
+import os
+import platform
+import shutil
+import subprocess
+from functools import lru_cache
+from pathlib import Path
+from typing import Optional
+
+import mindspore as ms
+from mindspore import ops
+
+from ..utils.download import get_cache_dir
+
+__all__ = ["kernel_library", "cpu_kernels_enabled", "depthwise_conv3x3_op", "max_pool3x3s2_op"]
+
+_logger = logging.getLogger(__name__)
+SOURCE = Path(__file__).parent / "csrc" / "xception_cpu.cc"
+FLAGS = ["-O3", "-march=native", "-fopenmp", "-shared", "-fPIC", "-std=c++14"]
+ENV_SWITCH = "MINDCV_CPU_KERNELS"
+
+
+def _cpu_signature() -> str:
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return platform.machine()
+    wanted = [line for line in lines if line.startswith(("model name", "flags"))][:2]
+    return platform.machine() + "\n".join(wanted)
+
+
+@lru_cache(maxsize=None)
+def kernel_library() -> Optional[str]:
+    """Path of the compiled kernel library (built on first use), or None when it cannot be built."""
+    compiler = os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++")
+    if not compiler:
+        _logger.warning("No C++ compiler found (g++/c++, or $CXX): using MindSpore's CPU depthwise convolution "
+                        "and max-pool, which are ~2x slower for Xception. Install g++ to enable the fast kernels.")
+        return None
+    source = SOURCE.read_bytes()
+    key = hashlib.sha256(source + " ".join(FLAGS).encode() + _cpu_signature().encode()).hexdigest()[:16]
+    directory = get_cache_dir() / "kernels"
+    directory.mkdir(parents=True, exist_ok=True)
+    library = directory / f"xception_cpu-{key}.so"
+    with open(directory / f".xception_cpu-{key}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not library.exists():
+            partial = library.with_name(f".{library.name}.{os.getpid()}")
+            command = [compiler, *FLAGS, str(SOURCE), "-o", str(partial)]
+            try:
+                done = subprocess.run(command, capture_output=True, text=True)
+                failure = done.stderr.strip()[-2000:] if done.returncode != 0 else ""
+            except OSError as exc:
+                failure = str(exc)
+            if failure:
+                partial.unlink(missing_ok=True)
+                _logger.warning("Compiling %s failed (%s); using MindSpore's CPU operators instead:\n%s",
+                                SOURCE.name, " ".join(command), failure)
+                return None
+            os.replace(partial, library)
+            _logger.info("Compiled the Xception CPU kernels into %s.", library)
+    return str(library)
+
+
+def cpu_kernels_enabled() -> bool:
+    """True when models should use these kernels: MindSpore on CPU, switch not off, library built."""
+    if os.environ.get(ENV_SWITCH, "1") == "0":
+        return False
+    if ms.get_context("device_target") != "CPU":
+        return False
+    return kernel_library() is not None
+
+
+def _custom(function: str, out_shape, out_dtype, bprop=None) -> ops.Custom:
+    return ops.Custom(f"{kernel_library()}:{function}", out_shape=out_shape, out_dtype=out_dtype,
+                      func_type="aot", bprop=bprop)
+
+
+@lru_cache(maxsize=None)
+def depthwise_conv3x3_op() -> ops.Custom:
+    """``op(x, weight)``: depthwise 3x3 convolution, stride 1, zero padding 1, with its gradients."""
+    grad_input = _custom("DepthwiseConv3x3GradInput", lambda dy, w: dy, lambda dy, w: dy)
+    grad_filter = _custom("DepthwiseConv3x3GradFilter", lambda x, dy: [x[1], 1, 3, 3], lambda x, dy: x)
+
+    def bprop(x, weight, out, dout):
+        return grad_input(dout, weight), grad_filter(x, dout)
+
+    return _custom("DepthwiseConv3x3", lambda x, w: x, lambda x, w: x, bprop)
+
+
+def _pooled(shape):
+    return [shape[0], shape[1], (shape[2] + 1) // 2, (shape[3] + 1) // 2]
+
+
+@lru_cache(maxsize=None)
+def max_pool3x3s2_op(padding: str) -> ops.Custom:
+    """``op(x) -> (y, argmax)``: 3x3 max-pool, stride 2, ``"same"`` (TensorFlow) or ``"symmetric"`` padding."""
+    grad = _custom("MaxPool3x3S2Grad", lambda x, argmax, dy: x, lambda x, argmax, dy: x)
+
+    def bprop(x, out, dout):
+        return (grad(x, out[1], dout[0]),)
+
+    function = "MaxPool3x3S2Same" if padding == "same" else "MaxPool3x3S2Symmetric"
+    return _custom(function, lambda x: (_pooled(x), _pooled(x)), lambda x: (x, ms.int32), bprop)

@@ -1,0 +1,115 @@
+"""mindcv's CPU kernels against MindSpore's own depthwise convolution and max-pool: values and gradients."""
+import logging
+
+import mindspore as ms
+import numpy as np
+import pytest
+from mindspore import nn
+
+from mindcv.models.layers import DepthwiseConv2d, MaxPool3x3S2
+from mindcv.ops import cpu_kernels, cpu_kernels_enabled, kernel_library
+
+
+class Probe(nn.Cell):
+    """``sum(layer(x) * weights)``: its gradients are ``layer``'s backward pass for a random upstream gradient."""
+
+    def __init__(self, layer: nn.Cell, upstream: np.ndarray):
+        super().__init__()
+        self.layer = layer
+        self.upstream = ms.Tensor(upstream)
+
+    def construct(self, x):
+        return (self.layer(x) * self.upstream).sum()
+
+
+def _value_and_grads(layer: nn.Cell, x: np.ndarray, upstream: np.ndarray):
+    probe = Probe(layer, upstream)
+    params = probe.trainable_params()
+    grad_fn = ms.value_and_grad(probe, grad_position=0, weights=params or None)
+    _, grads = grad_fn(ms.Tensor(x))
+    out = layer(ms.Tensor(x)).asnumpy()
+    if params:
+        return out, grads[0].asnumpy(), grads[1][0].asnumpy()
+    return out, grads.asnumpy(), None
+
+
+@pytest.fixture(params=[ms.PYNATIVE_MODE, ms.GRAPH_MODE], ids=["pynative", "graph"])
+def mode(request):
+    ms.set_context(mode=request.param)
+    yield request.param
+    ms.set_context(mode=ms.PYNATIVE_MODE)
+
+
+@pytest.mark.parametrize("shape", [(2, 5, 9, 7), (1, 3, 1, 6), (2, 4, 2, 1), (3, 16, 19, 19)])
+def test_depthwise_matches_mindspore(mode, shape):
+    rng = np.random.default_rng(sum(shape))
+    x = rng.normal(size=shape).astype(np.float32)
+    upstream = rng.normal(size=shape).astype(np.float32)
+    ours, reference = DepthwiseConv2d(shape[1], use_cpu_kernels=True), DepthwiseConv2d(shape[1])
+    assert ours.fast_op is not None and reference.fast_op is None
+    ours.weight.set_data(reference.weight.data.copy())
+    got, expected = _value_and_grads(ours, x, upstream), _value_and_grads(reference, x, upstream)
+    for a, b, what in zip(got, expected, ("output", "input gradient", "weight gradient")):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5 * np.abs(b).max(), err_msg=what)
+
+
+def test_strided_depthwise_keeps_mindspore_op():
+    assert DepthwiseConv2d(8, stride=2, use_cpu_kernels=True).fast_op is None
+
+
+@pytest.mark.parametrize("padding", ["same", "symmetric"])
+@pytest.mark.parametrize("shape", [(2, 3, 9, 9), (1, 2, 8, 11), (2, 2, 1, 4), (1, 4, 37, 37)])
+def test_max_pool_matches_mindspore_including_ties(mode, padding, shape):
+    rng = np.random.default_rng(sum(shape))
+    x = rng.integers(0, 3, size=shape).astype(np.float32)  # many ties inside each window
+    ours, reference = MaxPool3x3S2(padding, use_cpu_kernels=True), MaxPool3x3S2(padding)
+    out_shape = reference(ms.Tensor(x)).shape
+    upstream = rng.normal(size=out_shape).astype(np.float32)
+    got, expected = _value_and_grads(ours, x, upstream), _value_and_grads(reference, x, upstream)
+    np.testing.assert_array_equal(got[0], expected[0])
+    np.testing.assert_allclose(got[1], expected[1], rtol=1e-6, atol=1e-6)
+
+
+def test_switch_turns_kernels_off(monkeypatch):
+    monkeypatch.setenv("MINDCV_CPU_KERNELS", "0")
+    assert not cpu_kernels_enabled()
+    monkeypatch.setenv("MINDCV_CPU_KERNELS", "1")
+    assert cpu_kernels_enabled()
+
+
+def test_missing_compiler_falls_back_with_a_warning(monkeypatch, tmp_path, caplog):
+    caplog.set_level(logging.WARNING, logger="mindcv")
+    monkeypatch.setenv("MINDCV_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("CXX", str(tmp_path / "no-such-compiler"))
+    kernel_library.cache_clear()
+    try:
+        assert kernel_library() is None
+        assert not cpu_kernels_enabled()
+    finally:
+        kernel_library.cache_clear()
+    assert "using MindSpore's CPU operators instead" in caplog.text
+
+
+def test_library_is_cached_by_source_and_cpu(tmp_path, monkeypatch):
+    monkeypatch.setenv("MINDCV_CACHE_DIR", str(tmp_path))
+    kernel_library.cache_clear()
+    try:
+        path = kernel_library()
+    finally:
+        kernel_library.cache_clear()
+    assert path and path.startswith(str(tmp_path / "kernels" / "xception_cpu-")) and path.endswith(".so")
+    assert not list((tmp_path / "kernels").glob(".xception_cpu-*.so.*"))  # no partial build left behind
+    assert cpu_kernels.SOURCE.is_file()
+
+
+
+def test_half_precision_inputs_are_computed_in_float32():
+    x = np.random.default_rng(1).normal(size=(1, 4, 9, 9)).astype(np.float16)
+    conv, pool = DepthwiseConv2d(4, use_cpu_kernels=True), MaxPool3x3S2("same", use_cpu_kernels=True)
+    reference = DepthwiseConv2d(4)
+    reference.weight.set_data(conv.weight.data.copy())
+    out = conv(ms.Tensor(x))
+    assert out.dtype == ms.float16
+    expected = reference(ms.Tensor(x.astype(np.float32))).asnumpy()
+    np.testing.assert_allclose(out.asnumpy().astype(np.float32), expected, atol=2e-2)
+    assert pool(ms.Tensor(x)).dtype == ms.float16
