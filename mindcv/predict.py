@@ -214,8 +214,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     ms.set_device(args.device_target)
     try:
-        files = collect_images(args.images)
         predictor = predictor_from_arguments(parser, args)
+        files = collect_images(args.images)
         results = predictor.predict(files, args.topk, args.batch_size, progress=len(files) > args.batch_size)
     except (DataError, CheckpointError, DownloadError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -49,7 +49,7 @@ def test_tag_builds_the_timm_semantics(timm_file, tmp_path):
     path, state = timm_file
     model = create_model("xception", pretrained="timm_legacy_in1k", checkpoint_path=str(path))
     assert model.bn1.eps == pytest.approx(1e-5)
-    assert model.blocks[1].rep[-1].pad_mode.upper() == "PAD"
+    assert model.blocks[1].rep[-1].pool.pad_mode.upper() == "PAD"
     np.testing.assert_array_equal(model.blocks[3].rep[2].moving_mean.asnumpy(), state["block4.rep.2.running_mean"])
     model.set_train(False)
     assert model(ms.Tensor(np.zeros((1, 3, 71, 71), np.float32))).shape == (1, 1000)
