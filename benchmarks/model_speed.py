@@ -1,6 +1,7 @@
 """Xception speed, side by side: ours, MindCV 0.3.0 and PyTorch + timm ``legacy_xception``.
 
     python benchmarks/model_speed.py                       # ours (3 variants) and every peer that is installed
+    python benchmarks/model_speed.py --make-envs           # first create the peer environments (several GB)
     python benchmarks/model_speed.py --batch 8 --size 299 --mode graph --repeats 5 --steps 3 \\
         --json benchmarks/results/model_speed.json
 
@@ -181,11 +182,15 @@ def main() -> int:
     parser.add_argument("--mindcv-python", default=IMPLEMENTATIONS["mindcv"]["python"])
     parser.add_argument("--timm-python", default=IMPLEMENTATIONS["timm"]["python"])
     parser.add_argument("--json", default="", help="also write the results here")
+    parser.add_argument("--make-envs", action="store_true",
+                        help="first create the missing peer environments (benchmarks/make_peer_envs.sh)")
     parser.add_argument("--worker", nargs=2, metavar=("IMPL", "TASK"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         print("RESULT " + json.dumps(worker(*args.worker, args)), flush=True)
         return 0
+    if args.make_envs:
+        subprocess.run(["bash", str(HERE / "make_peer_envs.sh")], check=True)
     pythons = dict({impl: sys.executable for impl in IMPLEMENTATIONS if impl.startswith("ours")},
                    mindcv=args.mindcv_python, timm=args.timm_python)
     results = []
