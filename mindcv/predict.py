@@ -24,7 +24,7 @@ import numpy as np
 import yaml
 from tqdm import tqdm
 
-from .data.sources import IMAGE_EXTENSIONS, DataError
+from .data.sources import IMAGE_EXTENSIONS, DataError, decode_image
 from .data.transforms_factory import create_transforms
 from .models import create_model
 from .models.builder import load_weights
@@ -82,11 +82,8 @@ class _ImageFiles:
         return len(self.files)
 
     def __getitem__(self, index: int):
-        from PIL import Image
-
         try:
-            with Image.open(self.files[index]) as img:
-                image = np.asarray(img.convert("RGB"), dtype=np.uint8)
+            image = decode_image(self.files[index].read_bytes())
         except (OSError, ValueError, SyntaxError) as exc:
             self.errors[index] = f"cannot read image: {type(exc).__name__}: {exc}"
             image = np.zeros((8, 8, 3), np.uint8)

@@ -4,23 +4,15 @@ The written checkpoint is read back and loaded strictly into the model of the ma
 so a file that converts is a file that loads.
 """
 import argparse
-import hashlib
 import logging
 import sys
 from pathlib import Path
 from typing import List, Optional
 
+from ..utils.download import sha256_file
 from .common import ConversionError, convert_file, write_converted
 
 TAGS = {"keras": "keras_in1k", "timm": "timm_legacy_in1k"}
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -41,13 +33,13 @@ def main(argv: Optional[List[str]] = None) -> int:
         state = convert_file(args.framework, src)
         tag = TAGS[args.framework]
         write_converted(state, dst, metadata={"converted_from": src.name, "converter": args.framework,
-                                              "source_sha256": _sha256(src), "pretrained_tag": tag})
+                                              "source_sha256": sha256_file(src), "pretrained_tag": tag})
         num_classes = state["classifier.bias"].shape[0] if "classifier.bias" in state else 0
         create_model("xception", pretrained=tag, checkpoint_path=str(dst), num_classes=num_classes)
     except ConversionError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"Wrote {dst} ({len(state)} tensors, sha256 {_sha256(dst)}).\n"
+    print(f"Wrote {dst} ({len(state)} tensors, sha256 {sha256_file(dst)}).\n"
           f"Load it with: create_model('xception', pretrained='{tag}', checkpoint_path='{dst}'"
           + (", num_classes=0)" if num_classes == 0 else ")"))
     return 0

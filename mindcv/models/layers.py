@@ -8,7 +8,18 @@ from mindspore.common import dtype as mstype
 
 from ..ops import depthwise_conv3x3_op, max_pool3x3s2_op
 
-__all__ = ["DepthwiseConv2d", "SeparableConv2d", "MaxPool3x3S2"]
+__all__ = ["MIN_INPUT_SIZE", "check_input", "DepthwiseConv2d", "SeparableConv2d", "MaxPool3x3S2"]
+
+MIN_INPUT_SIZE = 71  # smallest input on which every Xception variant's feature maps stay non-empty
+
+
+def check_input(x: Tensor, in_channels: int, model_name: str) -> None:
+    """Raise a clear error for an input that is not (N, in_channels, H, W) with H, W >= 71."""
+    if x.ndim != 4 or x.shape[1] != in_channels:
+        raise ValueError(f"{model_name} expects input of shape (N, {in_channels}, H, W), got {x.shape}.")
+    if x.shape[2] < MIN_INPUT_SIZE or x.shape[3] < MIN_INPUT_SIZE:
+        raise ValueError(f"{model_name} needs inputs of at least {MIN_INPUT_SIZE}x{MIN_INPUT_SIZE} pixels, "
+                         f"got {x.shape[2]}x{x.shape[3]}; resize the images (image_resize) to 71 or more.")
 
 
 class DepthwiseConv2d(nn.Conv2d):

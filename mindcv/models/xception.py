@@ -14,12 +14,11 @@ from ..ops import cpu_kernels_enabled
 from .builder import build_model_with_cfg
 from .fusion import fold_conv_bn
 from .pretrained import INCEPTION_MEAN, INCEPTION_STD, PretrainedCfg
-from .layers import MaxPool3x3S2, SeparableConv2d
+from .layers import MIN_INPUT_SIZE, MaxPool3x3S2, SeparableConv2d, check_input
 from .registry import register_model
 
 __all__ = ["Xception", "xception", "MIN_INPUT_SIZE"]
 
-MIN_INPUT_SIZE = 71
 POOL_PADDINGS = ("same", "symmetric")
 
 default_cfgs = {
@@ -180,15 +179,8 @@ class Xception(nn.Cell):
                 cell.weight.set_data(init.initializer(init.Normal(0.01), cell.weight.shape, cell.weight.dtype))
                 cell.bias.set_data(init.initializer(init.Zero(), cell.bias.shape, cell.bias.dtype))
 
-    def _check_input(self, x: Tensor) -> None:
-        if x.ndim != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(f"Xception expects input of shape (N, {self.in_channels}, H, W), got {x.shape}.")
-        if x.shape[2] < MIN_INPUT_SIZE or x.shape[3] < MIN_INPUT_SIZE:
-            raise ValueError(f"Xception needs inputs of at least {MIN_INPUT_SIZE}x{MIN_INPUT_SIZE} pixels, "
-                             f"got {x.shape[2]}x{x.shape[3]}; resize the images (image_resize) to 71 or more.")
-
     def forward_stem(self, x: Tensor) -> Tensor:
-        self._check_input(x)
+        check_input(x, self.in_channels, "Xception")
         x = self.relu(self.bn1(self.conv1(x)))
         return self.relu(self.bn2(self.conv2(x)))
 

@@ -15,10 +15,9 @@ from mindspore import Tensor, nn, ops
 
 from ..ops import cpu_kernels_enabled
 from .builder import build_model_with_cfg
-from .layers import DepthwiseConv2d
+from .layers import DepthwiseConv2d, check_input
 from .pretrained import INCEPTION_MEAN, INCEPTION_STD, PretrainedCfg
 from .registry import register_model
-from .xception import MIN_INPUT_SIZE
 
 __all__ = ["XceptionAligned", "xception41", "xception65", "xception71"]
 
@@ -165,11 +164,12 @@ class XceptionAligned(nn.Cell):
                 cell.weight.set_data(init.initializer(init.Normal(0.01), cell.weight.shape, cell.weight.dtype))
                 cell.bias.set_data(init.initializer(init.Zero(), cell.bias.shape, cell.bias.dtype))
 
+    def forward_stem(self, x: Tensor) -> Tensor:
+        check_input(x, self.in_channels, "XceptionAligned")
+        return self.stem(x)
+
     def forward_features(self, x: Tensor) -> Tensor:
-        if x.ndim != 4 or x.shape[1] != self.in_channels or min(x.shape[2], x.shape[3]) < MIN_INPUT_SIZE:
-            raise ValueError(f"expected input (N, {self.in_channels}, H, W) with H, W >= {MIN_INPUT_SIZE}, "
-                             f"got {x.shape}.")
-        return self.blocks(self.stem(x))
+        return self.blocks(self.forward_stem(x))
 
     def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
         x = ops.mean(x, axis=(2, 3))
@@ -182,7 +182,7 @@ class XceptionAligned(nn.Cell):
     def forward_intermediates(self, x: Tensor, indices: Sequence[int]) -> Tuple[Tensor, ...]:
         """Feature maps of the stages in ``indices`` (see ``feature_info``)."""
         outputs = ()
-        x = self.stem(x)
+        x = self.forward_stem(x)
         if 0 in indices:
             outputs += (x,)
         for index, block in enumerate(self.blocks):
