@@ -1,46 +1,45 @@
 """Train a model from a YAML config: ``python train.py -c configs/xception/xception_ascend.yaml --data_dir ...``."""
-import logging
 import os
+import signal
 import sys
-from pathlib import Path
 
 os.environ.setdefault("GLOG_v", "3")
+if __name__ == "__main__":
+    # Before MindSpore starts a thread: SIGINT / SIGTERM then reach only mindcv's waiting thread, never MindSpore's
+    # own handler (which turns Ctrl-C into SIGTERM); see mindcv.engine.signals.
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
 
-from mindcv.data import DataError  # noqa: E402
-from mindcv.engine import Trainer, TrainingInterrupted, TrainingStopped, setup_logging, setup_runtime  # noqa: E402
-from mindcv.utils.checkpoint import CheckpointError  # noqa: E402
-from mindcv.utils.config import ConfigError, parse_config  # noqa: E402
-from mindcv.utils.download import DownloadError  # noqa: E402
+from mindcv.cli import run_cli  # noqa: E402
+from mindcv.engine.loop import TrainingInterrupted  # noqa: E402
+from mindcv.engine.runtime import setup_runtime  # noqa: E402
+from mindcv.engine.training import run_training  # noqa: E402
+from mindcv.utils.config import ConfigError, dump_config, parse_config  # noqa: E402
 
-_logger = logging.getLogger("mindcv.train")
+# Exit codes of a run stopped by a signal after saving (the shell's convention: 128 + signal number).
+SIGNAL_EXIT_CODES = {"SIGINT": 130, "SIGTERM": 143}
 
 
-def main(argv=None) -> int:
+def _train(argv) -> int:
+    config = parse_config(argv, description=__doc__)
+    if config.print_config:
+        print(dump_config(config), end="")
+        return 0
+    if config.resume_opt and not config.ckpt_path:
+        raise ConfigError("resume_opt True needs --ckpt_path <checkpoint written by train.py>.")
+    runtime = setup_runtime(config.device_target, config.mode, config.jit_level, config.seed, config.distribute)
     try:
-        config = parse_config(argv, description=__doc__)
-        runtime = setup_runtime(config.device_target, config.mode, config.jit_level, config.seed, config.distribute)
-        log_name = "train.log" if runtime.rank == 0 else f"train_rank{runtime.rank}.log"
-        setup_logging(Path(config.ckpt_save_dir) / log_name, runtime.rank)
-        trainer = Trainer(config, runtime)
-        if config.resume_opt:
-            if not config.ckpt_path:
-                raise ConfigError("resume_opt True needs --ckpt_path <checkpoint written by train.py>.")
-            trainer.resume(config.ckpt_path)
-        _logger.info("Training %s on %s: %d steps per epoch, %d epochs, batch %d x %d device(s); rank %d, pid %d.",
-                     config.model, runtime.device_target, trainer.steps_per_epoch, config.epoch_size,
-                     config.batch_size, runtime.group_size, runtime.rank, os.getpid())
-        metrics = trainer.train()
+        metrics = run_training(config, runtime)
     except TrainingInterrupted as exc:
         print(f"interrupted: {exc}", file=sys.stderr)
-        return 130 if trainer.stop_signal == "SIGINT" else 0
-    except (ConfigError, DataError, CheckpointError, DownloadError, TrainingStopped, ValueError,
-            RuntimeError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return SIGNAL_EXIT_CODES.get(exc.signal_name, 143)
     if metrics:
         print(f"final validation: top-1 {metrics['top1']:.2f}%  top-5 {metrics['top5']:.2f}%  "
               f"loss {metrics['loss']:.4f}  ({metrics['num_images']} images)")
     return 0
+
+
+def main(argv=None) -> int:
+    return run_cli(lambda: _train(argv))
 
 
 if __name__ == "__main__":

@@ -5,46 +5,43 @@ import sys
 
 os.environ.setdefault("GLOG_v", "3")
 
-import mindspore as ms  # noqa: E402
-
-from mindcv.data import DataError  # noqa: E402
-from mindcv.engine import evaluate, setup_logging, setup_runtime  # noqa: E402
-from mindcv.engine.trainer import build_val_loader  # noqa: E402
-from mindcv.models import create_model  # noqa: E402
-from mindcv.utils.checkpoint import CheckpointError, checkpoint_metadata, read_checkpoint  # noqa: E402
-from mindcv.utils.config import ConfigError, parse_config  # noqa: E402
-from mindcv.utils.download import DownloadError  # noqa: E402
+from mindcv.cli import run_cli  # noqa: E402
+from mindcv.engine.builder import build_model, build_val_loader, eval_network  # noqa: E402
+from mindcv.engine.evaluate import evaluate  # noqa: E402
+from mindcv.engine.runtime import setup_logging, setup_runtime  # noqa: E402
+from mindcv.utils.checkpoint import checkpoint_metadata, read_checkpoint  # noqa: E402
+from mindcv.utils.config import ConfigError, dump_config, parse_config  # noqa: E402
 
 
-def main(argv=None) -> int:
-    try:
-        config = parse_config(argv, description=__doc__)
-        runtime = setup_runtime(config.device_target, config.mode, config.jit_level, config.seed, config.distribute)
-        setup_logging(None, runtime.rank)
-        if not config.ckpt_path and not config.pretrained:
-            raise ConfigError("validate.py needs --ckpt_path <checkpoint file> (or --pretrained True); it never "
-                              "evaluates random weights.")
-        if config.ckpt_path and not os.path.isfile(config.ckpt_path):
-            raise CheckpointError(f"Checkpoint file not found: {config.ckpt_path}. Pass the .ckpt written by "
-                                  "train.py (e.g. <ckpt_save_dir>/best.ckpt).")
-        meta = checkpoint_metadata(read_checkpoint(config.ckpt_path)) if config.ckpt_path else {}
-        loader, class_names = build_val_loader(config, runtime)
-        if "class_names" in meta and json.loads(meta["class_names"]) != list(class_names):
-            print(f"warning: the checkpoint's class names differ from those of {config.val_split} in "
-                  f"{config.data_dir or config.dataset}; accuracy may be meaningless.", file=sys.stderr)
-        model = create_model(config.model, pretrained=config.pretrained, num_classes=config.num_classes,
-                             in_channels=config.in_channels, checkpoint_path=config.ckpt_path, ema=config.ema,
-                             drop_rate=config.drop_rate)
-        if config.amp_level != "O0":
-            ms.amp.auto_mixed_precision(model, config.amp_level)
-        metrics = evaluate(model, loader, config.batch_size, runtime.distributed, progress=runtime.is_main)
-    except (ConfigError, DataError, CheckpointError, DownloadError, ValueError, RuntimeError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+def _validate(argv) -> int:
+    config = parse_config(argv, description=__doc__)
+    if config.print_config:
+        print(dump_config(config), end="")
+        return 0
+    if not config.ckpt_path and not config.pretrained:
+        raise ConfigError("validate.py needs --ckpt_path <checkpoint file> (or --pretrained True); it never "
+                          "evaluates random weights.")
+    runtime = setup_runtime(config.device_target, config.mode, config.jit_level, config.seed, config.distribute)
+    setup_logging(None, runtime.rank)
+    meta = checkpoint_metadata(read_checkpoint(config.ckpt_path)) if config.ckpt_path else {}
+    loader, class_names, batches = build_val_loader(config, runtime)
+    trained_classes = json.loads(meta["class_names"]) if "class_names" in meta else None
+    if trained_classes is not None and trained_classes != class_names:
+        print(f"warning: the checkpoint's class names differ from those of {config.val_split} in "
+              f"{config.data_dir or config.dataset}; accuracy may be meaningless.", file=sys.stderr)
+    num_classes = config.num_classes or len(trained_classes or class_names)
+    model = build_model(config, runtime, num_classes, config.ckpt_path, ema=config.ema)
+    network = eval_network(model, config.mean, config.std, config.val_amp_level, config.amp_cast_list)
+    metrics = evaluate(network, loader, config.batch_size, runtime.distributed, progress=runtime.is_main,
+                       total=batches)
     if runtime.is_main:
         print(f"validation: top-1 {metrics['top1']:.2f}%  top-5 {metrics['top5']:.2f}%  loss {metrics['loss']:.4f}  "
               f"{metrics['num_images']} images  {metrics['images_per_second']:.1f} images/s")
     return 0
+
+
+def main(argv=None) -> int:
+    return run_cli(lambda: _validate(argv))
 
 
 if __name__ == "__main__":

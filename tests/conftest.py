@@ -1,14 +1,20 @@
-"""Shared test setup: MindSpore on CPU in PyNative mode unless a test asks for graph mode."""
+"""Shared test setup: MindSpore on CPU in PyNative mode unless a test asks for graph mode, shared fixtures,
+and the markers of the slow tests (all of which run in CI: ``-m "not slow"`` leaves them out locally)."""
 import logging
 
 import mindspore as ms
 import numpy as np
 import pytest
 
-from tests.helpers import TRAIN_ARGS, make_colour_folder
+from tests.helpers import TRAIN_ARGS, make_colour_folder, write_image
 
 ms.set_device("CPU")
 ms.set_context(mode=ms.PYNATIVE_MODE)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: end-to-end runs of train.py / validate.py (tens of seconds each)")
+    config.addinivalue_line("markers", "distributed: data-parallel runs under msrun (two CPU workers)")
 
 
 @pytest.fixture(autouse=True)
@@ -25,6 +31,19 @@ def info_logs(caplog):
     return caplog
 
 
+@pytest.fixture
+def image_folder(tmp_path):
+    """root/{train,val}/{cat,dog,emu}/ with 5 train and 3 val JPEGs per class; val lacks 'emu'."""
+    root = tmp_path / "imgs"
+    for split, count in (("train", 5), ("val", 3)):
+        for c, name in enumerate(("cat", "dog", "emu")):
+            if split == "val" and name == "emu":
+                continue
+            for i in range(count):
+                write_image(root / split / name / f"{i}.jpg", value=40 * c + i, seed=i)
+    return root
+
+
 @pytest.fixture(scope="session")
 def colour_images(tmp_path_factory):
     """Three easily separated classes (noisy red, green, blue squares): 16 train and 6 val images each."""
@@ -37,11 +56,12 @@ def trained_run(tmp_path_factory, colour_images):
     import train
 
     run_dir = tmp_path_factory.mktemp("run")
-    # lr 3e-4, BN momentum 0.5 and mild crops keep 18 steps of batch 8 stable in eval mode (measured:
-    # 66.7 / 100 / 100% val top-1); the upstream defaults are tuned for ImageNet-length runs.
+    # lr 3e-4, BN momentum 0.5 and mild crops keep 18 steps of batch 8 stable in eval mode; the upstream
+    # defaults are tuned for ImageNet-length runs.
     argv = TRAIN_ARGS + ["--dataset", "imagefolder", "--data_dir", str(colour_images), "--num_classes", "3",
                          "--mode", "0", "--epoch_size", "3", "--keep_checkpoint_max", "2", "--lr", "0.0003",
-                         "--bn_momentum", "0.5", "--scale", "[0.7, 1.0]", "--ckpt_save_dir", str(run_dir)]
+                         "--bn_momentum", "0.5", "--scale", "[0.7, 1.0]", "--ckpt_save_dir", str(run_dir),
+                         "--val_while_train", "True"]
     assert train.main(argv) == 0
     ms.set_context(mode=ms.PYNATIVE_MODE)
     return run_dir

@@ -1,4 +1,8 @@
-"""Helpers shared by the tests: weights with realistic activations, and tiny inputs."""
+"""Helpers shared by the tests: weights with realistic activations, tiny inputs and image folders, and the
+command lines of the tiny end-to-end runs."""
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import mindspore as ms
@@ -6,6 +10,8 @@ import numpy as np
 from PIL import Image
 
 from mindcv.models.xception import Xception
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def images(batch: int = 2, size: int = 71, channels: int = 3, seed: int = 0) -> ms.Tensor:
@@ -49,6 +55,16 @@ def state_of(model: ms.nn.Cell) -> dict:
     return {p.name: p.asnumpy().copy() for p in model.get_parameters()}
 
 
+def write_image(path: Path, size=(40, 30), value=None, mode: str = "RGB", seed: int = 0, **save_args) -> Path:
+    """A random (or constant ``value``) image of ``size`` (width, height) saved at ``path``."""
+    rng = np.random.default_rng(seed)
+    shape = (size[1], size[0], 3) if mode == "RGB" else (size[1], size[0])
+    array = np.full(shape, value, np.uint8) if value is not None else rng.integers(0, 255, shape, dtype=np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(array, mode).save(path, **save_args)
+    return path
+
+
 COLOURS = {"blue": (40, 60, 200), "green": (40, 190, 60), "red": (210, 40, 40)}
 
 
@@ -65,9 +81,28 @@ def make_colour_folder(root: Path, train_per_class: int, val_per_class: int) -> 
 
 
 # train.py options for the tiny end-to-end runs of the tests.
-TRAIN_ARGS = ["--image_resize", "71", "--batch_size", "8", "--num_parallel_workers", "2", "--device_target", "CPU",
-              "--opt", "adamw", "--lr", "0.001", "--weight_decay", "0.01", "--scheduler", "constant",
-              "--drop_rate", "0.0", "--crop_pct", "1.0", "--log_interval", "2"]
+TRAIN_ARGS = ["--model", "xception", "--image_resize", "71", "--batch_size", "8", "--num_parallel_workers", "2",
+              "--device_target", "CPU", "--opt", "adamw", "--lr", "0.001", "--weight_decay", "0.01",
+              "--scheduler", "constant", "--warmup_epochs", "0", "--drop_rate", "0.0", "--crop_pct", "1.0",
+              "--log_interval", "2", "--color_jitter", "0"]
+
+
+def train_args(data_dir, run_dir, *extra):
+    """train.py on a colour folder in PyNative mode: SGD-momentum, batch 8, no validation unless asked."""
+    return TRAIN_ARGS + ["--dataset", "imagefolder", "--data_dir", str(data_dir), "--num_classes", "3", "--mode",
+                         "1", "--opt", "momentum", "--lr", "0.01", "--val_while_train", "False", "--ckpt_save_dir",
+                         str(run_dir), *[str(e) for e in extra]]
+
+
+def venv_env():
+    """The environment with this interpreter's bin folder first on PATH (msrun starts workers with `python`)."""
+    return dict(os.environ, GLOG_v="3", PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+
+
+def launch(args, script: str = "train.py"):
+    """Start ``python <script> args`` in its own process."""
+    return subprocess.Popen([sys.executable, str(ROOT / script), *[str(a) for a in args]], cwd=ROOT,
+                            env=venv_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def fixture_state_dict(path: Path, seed: int = 0) -> dict:

@@ -1,4 +1,7 @@
-"""MindIR and ONNX export, each reloaded and checked against the model."""
+"""MindIR and ONNX export, each reloaded and checked against the model before anything is written."""
+import sys
+
+import mindspore as ms
 import numpy as np
 import onnx
 import pytest
@@ -14,7 +17,7 @@ def test_export_round_trips_within_tolerance(trained_run, tmp_path, capsys, file
     argv = ["--ckpt_path", str(trained_run / "best.ckpt"), "--format", file_format, "--output", str(output),
             "--batch_size", "2"] + (["--fold_bn"] if fold else [])
     assert main(argv) == 0
-    assert output.is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [output.name]
     printed = capsys.readouterr().out
     assert "checked against the model" in printed and "[2, 3, 71, 71]" in printed
     if file_format == "ONNX":
@@ -23,14 +26,34 @@ def test_export_round_trips_within_tolerance(trained_run, tmp_path, capsys, file
         assert any(node.op_type == "BatchNormalization" for node in graph.node) is not fold
 
 
-def test_a_file_that_disagrees_is_deleted_and_fails(tmp_path, monkeypatch):
+def test_aligned_xception_exports_with_folded_batchnorm(tmp_path, capsys):
+    path = tmp_path / "x41.ckpt"
+    ms.save_checkpoint(create_model("xception41", num_classes=3), str(path))
+    output = tmp_path / "x41.onnx"
+    assert main(["--ckpt_path", str(path), "--model", "xception41", "--format", "ONNX", "--fold_bn", "--output",
+                 str(output), "--image_size", "96"]) == 0
+    assert not any(node.op_type == "BatchNormalization" for node in onnx.load(str(output)).graph.node)
+
+
+def test_a_file_that_disagrees_is_never_written(tmp_path, monkeypatch):
     model = create_model("xception", num_classes=3, use_cpu_kernels=False)
     real = export_module._run_exported
     monkeypatch.setattr(export_module, "_run_exported",
                         lambda path, fmt, batch: real(path, fmt, batch) + np.float32(0.01))
-    with pytest.raises(ExportError, match="does not reproduce the model"):
+    with pytest.raises(ExportError, match="does not reproduce the model.*nothing was written"):
         export_model(model, str(tmp_path / "bad"), "MINDIR", image_size=71)
     assert not list(tmp_path.iterdir())
+
+
+def test_onnx_without_onnxruntime_refuses_before_writing_unless_unchecked(trained_run, tmp_path, monkeypatch,
+                                                                           capsys):
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    output = tmp_path / "model.onnx"
+    args = ["--ckpt_path", str(trained_run / "best.ckpt"), "--format", "ONNX", "--output", str(output)]
+    assert main(args) == 2
+    assert "needs onnxruntime" in capsys.readouterr().err and not list(tmp_path.iterdir())
+    assert main(args + ["--no_verify"]) == 0
+    assert output.is_file() and "NOT checked (--no_verify)" in capsys.readouterr().out
 
 
 def test_model_on_custom_kernels_is_refused(tmp_path):

@@ -1,21 +1,30 @@
 """Prediction on image files with a checkpoint trained by train.py (the colour squares of tests/conftest.py)."""
 import csv
 import json
+import os
 
+import numpy as np
 import pytest
 from PIL import Image
 
-from mindcv.predict import Predictor, collect_images, imagenet_class_names, main
+from mindcv.engine.inference import Predictor, imagenet_class_names
+from mindcv.predict import collect_images, main
 from tests.helpers import COLOURS
+
+
+def _noisy(rgb, size, seed):
+    """A colour square with the noise of the training images (the model knows nothing else)."""
+    noise = np.random.default_rng(seed).normal(0, 40, (size[1], size[0], 3))
+    return Image.fromarray(np.clip(np.array(rgb) + noise, 0, 255).astype(np.uint8))
 
 
 @pytest.fixture
 def photos(tmp_path):
-    """Clean colour squares in a nested folder: folder/<colour>.png and folder/more/<colour>_2.jpg."""
+    """New noisy colour squares in a nested folder: folder/<colour>.png and folder/more/<colour>_2.jpg."""
     (tmp_path / "photos" / "more").mkdir(parents=True)
-    for name, rgb in COLOURS.items():
-        Image.new("RGB", (48, 40), rgb).save(tmp_path / "photos" / f"{name}.png")
-        Image.new("RGB", (30, 30), rgb).save(tmp_path / "photos" / "more" / f"{name}_2.jpg")
+    for seed, (name, rgb) in enumerate(COLOURS.items()):
+        _noisy(rgb, (48, 40), 100 + seed).save(tmp_path / "photos" / f"{name}.png")
+        _noisy(rgb, (36, 36), 200 + seed).save(tmp_path / "photos" / "more" / f"{name}_2.jpg", quality=95)
     return tmp_path / "photos"
 
 
@@ -51,6 +60,28 @@ def test_unreadable_file_is_reported_and_others_predicted(trained_run, photos, t
     assert len(broken) == 1 and broken[0]["error"].startswith("cannot read image")
     good = [r for r in rows if not r["error"]]
     assert len(good) == 6 * 2 and {r["rank"] for r in good} == {"1", "2"}
+
+
+def test_non_utf8_file_names_are_written_readably(trained_run, photos, tmp_path):
+    odd = os.fsencode(str(photos)) + b"/caf\xe9.png"
+    Image.new("RGB", (20, 20), COLOURS["red"]).save(odd)
+    out = tmp_path / "predictions.csv"
+    assert main([str(photos), "--ckpt_path", str(trained_run / "best.ckpt"), "--output", str(out)]) == 0
+    rows = list(csv.DictReader(out.open(encoding="utf-8")))
+    assert any(row["file"].endswith("caf\\xe9.png") for row in rows) and len(rows) == 7 * 3
+
+
+def test_pretrained_tag_with_a_checkpoint_of_another_classifier_is_refused(trained_run, photos, capsys):
+    assert main([str(photos), "--pretrained", "mindcv_in1k", "--checkpoint", str(trained_run / "best.ckpt")]) == 2
+    assert "classifier of shape (3, 2048)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("extra, message", [(["--topk", "0"], "topk must be between 1 and the number of classes"),
+                                            (["--topk", "4"], "topk must be between 1 and the number of classes (3)"),
+                                            (["--output", "/nonexistent/dir/p.csv"], "does not exist; create it")])
+def test_bad_options_are_one_line(trained_run, photos, capsys, extra, message):
+    assert main([str(photos), "--ckpt_path", str(trained_run / "best.ckpt"), *extra]) == 2
+    assert message in capsys.readouterr().err
 
 
 def test_missing_path_and_missing_weights_are_clear_errors(trained_run, tmp_path, capsys):

@@ -1,11 +1,10 @@
-"""End-to-end: train.py on a tiny, easily learned image folder, then validate.py on what it wrote."""
+"""train.py end to end on a tiny, easily learned image folder (the shared trained_run) and its errors."""
 import json
 
 import numpy as np
 import pytest
 
 import train
-import validate
 from mindcv.utils.checkpoint import checkpoint_metadata, read_checkpoint
 from tests.helpers import TRAIN_ARGS as COMMON
 
@@ -30,25 +29,10 @@ def test_checkpoint_rotation_keeps_k_and_metadata(trained_run):
     assert (trained_run / "best.ckpt").is_file() and (trained_run / "latest.ckpt").is_file()
     assert not list(trained_run.glob(".*tmp*"))
     meta = checkpoint_metadata(read_checkpoint(trained_run / "latest.ckpt"))
-    assert meta["epoch"] == 3 and meta["global_step"] == 18
+    assert meta["epoch"] == 3 and meta["global_step"] == 18 and meta["kind"] == "training_state"
     assert json.loads(meta["class_names"]) == ["blue", "green", "red"]
+    assert checkpoint_metadata(read_checkpoint(trained_run / "best.ckpt"))["kind"] == "weights"
     assert (trained_run / "config.yaml").is_file() and (trained_run / "train.log").is_file()
-
-
-def test_validate_reproduces_final_top1(trained_run, colour_images, capsys):
-    final = _metrics(trained_run)[-1]
-    argv = COMMON + ["--dataset", "imagefolder", "--data_dir", str(colour_images), "--num_classes", "3", "--mode",
-                     "0", "--batch_size", "4", "--ckpt_path", str(trained_run / "latest.ckpt")]
-    assert validate.main(argv) == 0
-    out = capsys.readouterr().out
-    assert f"top-1 {final['val_top1']:.2f}%" in out and "18 images" in out
-
-
-def test_validate_without_checkpoint_fails_clearly(tmp_path, capsys):
-    assert validate.main(TINY + ["--ckpt_path", str(tmp_path / "missing.ckpt")]) == 2
-    assert "Checkpoint file not found" in capsys.readouterr().err
-    assert validate.main(TINY) == 2
-    assert "never evaluates random weights" in capsys.readouterr().err
 
 
 def test_resume_continues_from_metadata(trained_run, colour_images, tmp_path):
@@ -63,15 +47,21 @@ def test_resume_continues_from_metadata(trained_run, colour_images, tmp_path):
     assert [r["epoch"] for r in rows] == [3] and rows[0]["step"] == 18
 
 
+@pytest.mark.slow
 def test_pynative_mixup_ema_accumulation(tmp_path):
     argv = TINY + ["--mode", "1", "--epoch_size", "1", "--mixup", "0.2", "--cutmix", "1.0", "--label_smoothing",
                    "0.1", "--ema", "True", "--ema_decay", "0.9", "--gradient_accumulation_steps", "2",
-                   "--clip_grad", "True", "--ckpt_save_dir", str(tmp_path)]
+                   "--clip_grad", "True", "--val_while_train", "True", "--ckpt_save_dir", str(tmp_path)]
     assert train.main(argv) == 0
     state = read_checkpoint(tmp_path / "latest.ckpt")
-    assert "ema.conv1.weight" in state and checkpoint_metadata(state)["global_step"] == 3
+    assert "ema.conv1.weight" in state and checkpoint_metadata(state)["global_step"] == 6  # micro-steps
     best = read_checkpoint(tmp_path / "best.ckpt")
     assert np.array_equal(best["conv1.weight"].asnumpy(), state["ema.conv1.weight"].asnumpy())
+
+
+def test_print_config_builds_nothing(tmp_path, capsys):
+    assert train.main(TINY + ["--ckpt_save_dir", str(tmp_path / "never"), "--print_config"]) == 0
+    assert "ckpt_save_dir: " in capsys.readouterr().out and not (tmp_path / "never").exists()
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -81,7 +71,16 @@ def test_pynative_mixup_ema_accumulation(tmp_path):
     (["--model", "xceptoin"], "Did you mean: xception"),
     (["--image_resize", "64"], "below Xception's minimum input of 71"),
     (["--num_classes", "7"], "set --num_classes 10"),
+    (["--val_interval", "0"], "must be >= 1"),
+    (["--resume_opt", "True"], "resume_opt True needs --ckpt_path"),
 ])
 def test_bad_input_gives_one_clear_error(argv, message, tmp_path, capsys):
     assert train.main(TINY + ["--ckpt_save_dir", str(tmp_path)] + argv) == 2
-    assert message in capsys.readouterr().err
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and message in errors[0]
+
+
+def test_a_file_as_run_directory_is_one_line(tmp_path, capsys):
+    (tmp_path / "file").write_text("x")
+    assert train.main(TINY + ["--ckpt_save_dir", str(tmp_path / "file")]) == 2
+    assert "is a file; choose a folder for the run" in capsys.readouterr().err

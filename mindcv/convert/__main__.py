@@ -1,7 +1,7 @@
 """``python -m mindcv.convert {keras,timm} --src FILE --dst FILE.ckpt``: convert published Xception weights.
 
-The written checkpoint is read back and loaded strictly into the model of the matching pretrained tag,
-so a file that converts is a file that loads.
+The converted weights are loaded strictly into the model before anything is written (every name and shape
+checked), and the checkpoint is written atomically, so a file that converts is a file that loads.
 """
 import argparse
 import logging
@@ -9,8 +9,9 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
+from ..cli import run_cli
 from ..utils.download import sha256_file
-from .common import ConversionError, convert_file, write_converted
+from .common import convert_file, write_converted
 
 TAGS = {"keras": "keras_in1k", "timm": "timm_legacy_in1k"}
 
@@ -26,23 +27,27 @@ def main(argv: Optional[List[str]] = None) -> int:
     dst = Path(args.dst)
     if dst.suffix != ".ckpt":
         parser.error(f"--dst must end in .ckpt (got {dst}); MindSpore appends .ckpt to other names.")
-    try:
+
+    def convert() -> int:
+        import mindspore as ms
+
         from ..models import create_model
+        from ..models.builder import load_weights
 
         src = Path(args.src).expanduser()
         state = convert_file(args.framework, src)
         tag = TAGS[args.framework]
+        num_classes = state["classifier.bias"].shape[0] if "classifier.bias" in state else 0
+        tensors = {name: ms.Parameter(ms.Tensor(value), name=name) for name, value in state.items()}
+        load_weights(create_model("xception", num_classes=num_classes), tensors, f"converted {src}")
         write_converted(state, dst, metadata={"converted_from": src.name, "converter": args.framework,
                                               "source_sha256": sha256_file(src), "pretrained_tag": tag})
-        num_classes = state["classifier.bias"].shape[0] if "classifier.bias" in state else 0
-        create_model("xception", pretrained=tag, checkpoint_path=str(dst), num_classes=num_classes)
-    except ConversionError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(f"Wrote {dst} ({len(state)} tensors, sha256 {sha256_file(dst)}).\n"
-          f"Load it with: create_model('xception', pretrained='{tag}', checkpoint_path='{dst}'"
-          + (", num_classes=0)" if num_classes == 0 else ")"))
-    return 0
+        print(f"Wrote {dst} ({len(state)} tensors, sha256 {sha256_file(dst)}).\n"
+              f"Load it with: create_model('xception', pretrained='{tag}', checkpoint_path='{dst}'"
+              + (", num_classes=0)" if num_classes == 0 else ")"))
+        return 0
+
+    return run_cli(convert)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,8 @@ from typing import Any, Dict, Union
 import mindspore as ms
 import numpy as np
 
-from ..utils.checkpoint import CheckpointError, save_checkpoint_atomic
+from ..utils.checkpoint import save_checkpoint_atomic
+from ..utils.errors import CheckpointError
 
 __all__ = ["ConversionError", "require", "write_converted", "convert_file"]
 
@@ -30,21 +31,22 @@ def write_converted(state: Dict[str, np.ndarray], dst: Union[str, Path], metadat
     return save_checkpoint_atomic(entries, dst, metadata=metadata)
 
 
-def convert_file(framework: str, src: Union[str, Path]) -> Dict[str, np.ndarray]:
-    """Read ``src`` (a Keras ``.h5`` or a timm ``.safetensors``/``.pth`` file) into our parameter names.
+def convert_file(converter: str, src: Union[str, Path]) -> Dict[str, np.ndarray]:
+    """Read ``src`` with the reader and name mapping registered for ``converter`` (a pretrained tag's field).
 
-    ``framework``: ``keras`` or ``timm`` (Xception), ``timm_aligned`` (Xception-41/65/71).
+    ``keras`` (Xception, ``.h5``), ``timm`` (Xception, ``.safetensors``/``.pth``), ``timm_aligned``
+    (Xception-41/65/71). The result has our parameter names; loading it strictly checks every shape.
     """
     from .keras import convert_keras_xception, read_keras_h5
     from .timm import convert_timm_aligned, convert_timm_xception, read_state_dict
 
+    converters = {"keras": (read_keras_h5, convert_keras_xception),
+                  "timm": (read_state_dict, convert_timm_xception),
+                  "timm_aligned": (read_state_dict, convert_timm_aligned)}
+    if converter not in converters:
+        raise ConversionError(f"Unknown converter {converter!r}; choose one of {sorted(converters)}.")
     src = Path(src).expanduser()
     if not src.is_file():
         raise ConversionError(f"Source weight file not found: {src}. Pass the downloaded file with --src.")
-    if framework == "keras":
-        return convert_keras_xception(read_keras_h5(src), source=str(src))
-    if framework == "timm":
-        return convert_timm_xception(read_state_dict(src), source=str(src))
-    if framework == "timm_aligned":
-        return convert_timm_aligned(read_state_dict(src), source=str(src))
-    raise ConversionError(f"Unknown source framework {framework!r}; choose 'keras', 'timm' or 'timm_aligned'.")
+    read, rename = converters[converter]
+    return rename(read(src), source=str(src))

@@ -7,7 +7,7 @@ needs ``pool_padding="symmetric"`` and ``bn_eps=1e-5`` (the ``xception.timm_lega
 """
 import re
 from pathlib import Path
-from typing import Dict, List, Union
+from typing import Dict, Union
 
 import numpy as np
 
@@ -59,43 +59,22 @@ def timm_to_ours(name: str, ndim: int, legacy: bool = True) -> str:
     return f"{module}.{_BN_RENAMES[leaf]}" if is_batch_norm else name
 
 
-def convert_timm_xception(state: Dict[str, np.ndarray], source: str = "timm weights") -> Dict[str, np.ndarray]:
-    """Rename a ``legacy_xception`` state dict to ours; every name and shape is checked against our model."""
-    from ..models.xception import Xception
-
-    num_classes = state["fc.bias"].shape[0] if "fc.bias" in state else 0
-    expected = {p.name: tuple(p.shape) for p in Xception(num_classes=num_classes).get_parameters()}
-    converted: Dict[str, np.ndarray] = {}
-    misshaped = set()
-    problems: List[str] = []
-    for name, value in state.items():
-        ours = timm_to_ours(name, np.ndim(value))
-        if not ours:
-            continue
-        if ours not in expected:
-            problems.append(f"unexpected entry '{name}'")
-        elif tuple(value.shape) != expected[ours]:
-            problems.append(f"'{name}' has shape {tuple(value.shape)}, expected {expected[ours]} as {ours}")
-            misshaped.add(ours)
-        else:
-            converted[ours] = np.asarray(value, dtype=np.float32)
-    missing = sorted(set(expected) - set(converted) - misshaped)
-    if missing:
-        problems.append(f"{len(missing)} entries missing (our names): {', '.join(missing[:10])}"
-                        + (" ..." if len(missing) > 10 else ""))
-    if problems:
-        raise ConversionError(f"{source} is not a timm legacy_xception state dict we can convert: "
-                              + "; ".join(problems))
-    return converted
-
-
-def convert_timm_aligned(state: Dict[str, np.ndarray], source: str = "timm weights") -> Dict[str, np.ndarray]:
-    """Rename a timm ``xception41/65/71`` state dict to ours (loading it checks every name and shape)."""
+def _rename(state: Dict[str, np.ndarray], legacy: bool, source: str) -> Dict[str, np.ndarray]:
     converted = {}
     for name, value in state.items():
-        ours = timm_to_ours(name, np.ndim(value), legacy=False)
+        ours = timm_to_ours(name, np.ndim(value), legacy=legacy)
         if ours:
             converted[ours] = np.asarray(value, dtype=np.float32)
     if not converted:
         raise ConversionError(f"{source} holds no tensors to convert.")
     return converted
+
+
+def convert_timm_xception(state: Dict[str, np.ndarray], source: str = "timm weights") -> Dict[str, np.ndarray]:
+    """Rename a ``legacy_xception`` state dict to ours (loading it checks every name and shape)."""
+    return _rename(state, True, source)
+
+
+def convert_timm_aligned(state: Dict[str, np.ndarray], source: str = "timm weights") -> Dict[str, np.ndarray]:
+    """Rename a timm ``xception41/65/71`` state dict to ours (loading it checks every name and shape)."""
+    return _rename(state, False, source)

@@ -1,7 +1,8 @@
 """Data: data sets on MindSpore's dataset engine, transforms and loaders."""
-from .dataset_factory import create_dataset
+from .dataset_factory import SplitDataset, create_dataset
 from .loader import create_loader
-from .sources import DataError, find_bad_images
+from .sources import find_bad_images
 from .transforms_factory import create_transforms
+from ..utils.errors import DataError
 
-__all__ = ["create_dataset", "create_transforms", "create_loader", "DataError", "find_bad_images"]
+__all__ = ["create_dataset", "create_transforms", "create_loader", "DataError", "find_bad_images", "SplitDataset"]

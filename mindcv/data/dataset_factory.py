@@ -7,20 +7,66 @@ from typing import Optional, Tuple
 import mindspore.dataset as ds
 import numpy as np
 
+from ..utils.errors import DataError
+from .constants import FASHION_MNIST_CLASSES
 from .sampler import ShardSampler
-from .sources import (FASHION_MNIST_CLASSES, ArraySource, DataError, ImageFolderSource, read_idx,
-                      scan_class_names)
+from .sources import ArraySource, ImageFolderSource, list_image_files, read_idx, scan_class_names
 
-__all__ = ["create_dataset", "SUPPORTED_DATASETS", "EMBEDDED_FASHION_MNIST", "DEBIAN_FASHION_MNIST"]
+__all__ = ["create_dataset", "SplitDataset", "worker_count", "SUPPORTED_DATASETS", "EMBEDDED_FASHION_MNIST",
+           "DEBIAN_FASHION_MNIST"]
 
 _logger = logging.getLogger(__name__)
 
-SUPPORTED_DATASETS = ("imagenet", "imagefolder", "fashion_mnist")
+SUPPORTED_DATASETS = ("imagenet", "", "imagefolder", "fashion_mnist")
 EMBEDDED_FASHION_MNIST = Path(__file__).resolve().parent / "embedded" / "fashion_mnist_subset.npz"
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 _FASHION_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
                   "val": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
 _SPLIT_ALIASES = {"validation": "val", "test": "val"}
+_DEFAULT_ROOTS = (None, "", "./")
+
+
+def worker_count(requested: Optional[int]) -> int:
+    """``requested`` data workers, at most one per CPU core (MindSpore refuses more; recipes ask for 8)."""
+    cores = os.cpu_count() or 1
+    if requested is None:
+        return min(4, cores)
+    if requested > cores:
+        _logger.info("num_parallel_workers %d is more than the %d CPU cores; using %d.", requested, cores, cores)
+    return max(1, min(requested, cores))
+
+
+class SplitDataset(ds.GeneratorDataset):
+    """One split as a MindSpore dataset, with what the rest of the pipeline needs to know about it.
+
+    Columns: ``image`` (encoded file bytes for image folders, RGB HWC uint8 for Fashion-MNIST) and ``label``
+    (int32; -1 for an unreadable file of an evaluation split, whose image is a 1x1 placeholder), plus ``key``
+    (int64, each draw's augmentation seed) for :meth:`with_keys`. ``class_names``,
+    ``source`` (its ``skipped`` lists unreadable files) and ``sampler`` describe the split; ``num_classes()``
+    answers as MindSpore's ``ImageFolderDataset`` does.
+    """
+
+    def __init__(self, source, sampler: ShardSampler, num_parallel_workers: int, decoded: bool):
+        columns = ["image", "label"] + (["key"] if source.emit_key else [])
+        super().__init__(source, column_names=columns, sampler=sampler, num_parallel_workers=num_parallel_workers,
+                         python_multiprocessing=False)
+        self.source = source
+        self.shard_sampler = sampler
+        self.decoded = decoded
+        self.workers = num_parallel_workers
+
+    @property
+    def class_names(self):
+        return self.source.class_names
+
+    def num_classes(self) -> int:
+        return len(self.source.class_names)
+
+    def with_keys(self) -> "SplitDataset":
+        """The same split yielding a third column, ``key``: each draw's augmentation seed."""
+        if self.source.emit_key:
+            return self
+        return SplitDataset(self.source.with_keys(), self.shard_sampler, self.workers, self.decoded)
 
 
 def _fashion_file(root: Path, stem: str) -> Optional[Path]:
@@ -31,26 +77,32 @@ def _fashion_file(root: Path, stem: str) -> Optional[Path]:
 
 
 def _fashion_mnist_arrays(root: Optional[str], split: str) -> Tuple[np.ndarray, np.ndarray, str]:
-    """Images, labels and a description: full files in ``root`` (or Debian's folder), else the embedded subset."""
+    """Images, labels and a description: full files in ``root`` (or Debian's folder), else the embedded subset.
+
+    A ``root`` other than the default ("./") must hold the files.
+    """
     split = _SPLIT_ALIASES.get(split, split)
     if split not in _FASHION_FILES:
         raise DataError(f"Fashion-MNIST has splits 'train' and 'val' (alias 'test'), not '{split}'.")
-    folder = Path(root).expanduser() if root else DEBIAN_FASHION_MNIST
-    images_file, labels_file = (_fashion_file(folder, stem) for stem in _FASHION_FILES[split])
-    if images_file and labels_file:
-        images, labels = read_idx(images_file, 3), read_idx(labels_file, 1)
-        return images, labels, f"Fashion-MNIST {split} from {folder} ({len(labels)} images)"
-    if root:
-        raise DataError(f"Fashion-MNIST files not found in {folder}: expected {_FASHION_FILES[split][0]}[.gz] and "
-                        f"{_FASHION_FILES[split][1]}[.gz] (Debian's dataset-fashion-mnist installs them in "
-                        f"{DEBIAN_FASHION_MNIST}). Leave data_dir empty to use the embedded subset.")
+    explicit = root not in _DEFAULT_ROOTS
+    folders = [Path(root).expanduser()] if explicit else [Path("."), DEBIAN_FASHION_MNIST]
+    for folder in folders:
+        images_file, labels_file = (_fashion_file(folder, stem) for stem in _FASHION_FILES[split])
+        if images_file and labels_file:
+            images, labels = read_idx(images_file, 3), read_idx(labels_file, 1)
+            return images, labels, f"Fashion-MNIST {split} from {folder} ({len(labels)} images)"
+    if explicit:
+        raise DataError(f"Fashion-MNIST files not found in {folders[0]}: expected {_FASHION_FILES[split][0]}[.gz] "
+                        f"and {_FASHION_FILES[split][1]}[.gz] (Debian's dataset-fashion-mnist installs them in "
+                        f"{DEBIAN_FASHION_MNIST}). Leave data_dir at its default to use the embedded subset.")
     with np.load(EMBEDDED_FASHION_MNIST) as data:
         images, labels = data[f"{split}_images"], data[f"{split}_labels"]
     return images, labels, f"embedded Fashion-MNIST subset, {split} ({len(labels)} images)"
 
 
-def _image_folder_source(root: Optional[str], split: str, class_split: str) -> ImageFolderSource:
-    if not root:
+def _image_folder_source(root: Optional[str], split: str, class_split: str, seed: int,
+                         replace_bad: bool) -> ImageFolderSource:
+    if root in (None, ""):
         raise DataError("data_dir is empty; pass the folder that holds <split>/<class>/<image> (e.g. --data_dir "
                         "/path/to/imagenet).")
     root_dir = Path(root).expanduser()
@@ -61,53 +113,53 @@ def _image_folder_source(root: Optional[str], split: str, class_split: str) -> I
         raise DataError(f"Split folder {root_dir / split} not found; {root_dir} has {found}. "
                         "Set train_split/val_split to the right folder names.")
     class_names = scan_class_names(root_dir / class_split)
-    return ImageFolderSource(root_dir / split, class_names)
+    samples = list_image_files(root_dir / split, class_names, require_every_class=split == class_split)
+    return ImageFolderSource(samples, class_names, seed=seed, replace_bad=replace_bad)
 
 
-def create_dataset(name: str = "imagefolder", root: Optional[str] = None, split: str = "train", shuffle: bool = True,
+def create_dataset(name: str = "", root: Optional[str] = None, split: str = "train", shuffle: bool = True,
                    num_samples: Optional[int] = None, num_shards: Optional[int] = None,
-                   shard_id: Optional[int] = None, num_parallel_workers: Optional[int] = None, seed: int = 0,
-                   class_split: str = "train", equal_shards: Optional[bool] = None,
-                   start_epoch: int = 0) -> ds.Dataset:
-    """A dataset with columns ``image`` (RGB uint8 HWC) and ``label`` (int32).
+                   shard_id: Optional[int] = None, num_parallel_workers: Optional[int] = None, download: bool = False,
+                   num_aug_repeats: int = 0, *, seed: int = 0, class_split: str = "train",
+                   equal_shards: Optional[bool] = None, start_epoch: int = 0) -> SplitDataset:
+    """A data split on MindSpore's dataset engine (MindCV's signature; the keywords after ``*`` are added here).
 
     Args:
-        name: ``imagenet`` / ``imagefolder`` (``root/<split>/<class>/<image>``) or ``fashion_mnist``
-            (all 70,000 images from ``root`` or Debian's ``dataset-fashion-mnist`` folder when present,
-            otherwise the subset embedded in the package).
+        name: ``imagenet``, ``""`` or ``imagefolder``: ``root/<split>/<class>/<image>`` (class indices from the
+            sorted class folders of ``class_split``); ``fashion_mnist``: all 70,000 images from ``root`` or
+            Debian's ``dataset-fashion-mnist`` folder when present, otherwise the subset embedded here.
         split: sub-folder (image folders) or ``train``/``val`` (Fashion-MNIST).
-        shuffle: seeded shuffling, a new order each epoch.
+        shuffle: seeded shuffling, a new order each epoch (from ``seed`` and the epoch).
         num_samples: cap on the number of samples of the split (before sharding).
         num_shards, shard_id: data-parallel sharding; shards are disjoint and cover the split.
-        class_split: the split whose sorted class folders define the class indices of every split.
-        equal_shards: drop the few samples that would make shards unequal (default: when shuffling).
-        start_epoch: the epoch whose order the first iteration produces (for exact resume).
+        download: not available (nothing is fetched from the internet); True raises.
+        num_aug_repeats: repeated augmentation (> 1): every sample that many times per epoch, on different ranks.
+        seed: the data order and augmentation seed. start_epoch: the epoch the first iteration produces.
+        equal_shards: equal step counts on every rank (default: when shuffling, i.e. for training).
 
-    The returned dataset has attributes ``class_names``, ``source`` and ``shard_sampler``.
+    Returns a :class:`SplitDataset` with columns ``image`` and ``label``. Nothing is decoded here: the number of
+    samples comes from the file list, and unreadable files are replaced while reading (see
+    :mod:`mindcv.data.sources`).
     """
     key = name.lower()
-    if key in ("imagenet", "imagefolder"):
-        source = _image_folder_source(root, split, class_split)
-        _logger.info("%s %s: %d images in %d classes from %s", key, split, len(source), len(source.class_names),
-                     source.split_dir)
+    if download:
+        raise DataError("dataset_download is not available here (no data is fetched at run time); download the "
+                        "data yourself and pass its folder as data_dir.")
+    equal = shuffle if equal_shards is None else equal_shards
+    if key in ("imagenet", "", "imagefolder"):
+        source = _image_folder_source(root, split, class_split, seed, replace_bad=equal)
+        _logger.info("%s %s: %d images in %d classes from %s", key or "imagefolder", split, len(source),
+                     len(source.class_names), Path(root).expanduser() / split)
     elif key == "fashion_mnist":
         images, labels, description = _fashion_mnist_arrays(root, split)
-        source = ArraySource(images, labels, FASHION_MNIST_CLASSES)
+        source = ArraySource(images, labels, FASHION_MNIST_CLASSES, seed=seed)
         _logger.info("Using %s", description)
     else:
-        raise DataError(f"Unknown dataset '{name}'; supported: {', '.join(SUPPORTED_DATASETS)}.")
-    if num_samples is not None and num_samples <= 0:
-        raise DataError(f"num_samples must be positive, got {num_samples}.")
+        raise DataError(f"Unknown dataset '{name}'; supported: imagenet, imagefolder (or ''), fashion_mnist.")
+    if num_aug_repeats not in (0, 1) and not shuffle:
+        raise DataError("num_aug_repeats needs shuffle (repeated augmentation is for training).")
     sampler = ShardSampler(len(source), shuffle=shuffle, seed=seed, num_shards=num_shards or 1,
                            shard_id=shard_id or 0, num_samples=num_samples,
-                           equal_shards=shuffle if equal_shards is None else equal_shards, start_epoch=start_epoch)
-    workers = num_parallel_workers or min(4, os.cpu_count() or 1)
-    dataset = ds.GeneratorDataset(source, column_names=["image", "label"], sampler=sampler,
-                                  num_parallel_workers=workers, python_multiprocessing=False)
-    if isinstance(source, ImageFolderSource):
-        dataset = dataset.filter(predicate=lambda label: label >= 0, input_columns=["label"])
-    dataset.class_names = source.class_names
-    dataset.source = source
-    dataset.shard_sampler = sampler
-    return dataset
-
+                           equal_shards=equal, start_epoch=start_epoch,
+                           num_repeats=num_aug_repeats)
+    return SplitDataset(source, sampler, worker_count(num_parallel_workers), decoded=key == "fashion_mnist")

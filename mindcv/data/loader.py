@@ -1,58 +1,123 @@
-"""``create_loader``: transforms, label encoding, batching and batch mixing (mixup / cutmix)."""
-import os
-from typing import Callable, List, Optional
+"""``create_loader``: transforms, label encoding, batching and batch mixing (Mixup / CutMix), as in MindCV.
+
+Random transforms of this package (auto-augment policies, random erasing, batch mixing) draw from a
+generator seeded per sample (see :mod:`mindcv.data.keyed`): the loader asks a :class:`SplitDataset` for its
+``key`` column, maps those transforms over ``(image, key)`` and drops the column at the end, so the batches
+have MindCV's two columns and the same seed gives the same batches.
+"""
+import logging
+from typing import Callable, List, Optional, Sequence, Tuple, Union
 
 import mindspore as ms
 import mindspore.dataset as ds
+import numpy as np
 from mindspore.dataset import transforms, vision
+
+from ..utils.errors import ConfigError
+from .dataset_factory import worker_count
+from .keyed import KeyedTransform
+from .mixup import BatchMixer
+from .transforms_factory import create_transforms
 
 __all__ = ["create_loader"]
 
+_logger = logging.getLogger(__name__)
+Transform = Union[List[Callable], Tuple[List[Callable], List[Callable], List[Callable]]]
 
-def _mixing(mixup: float, cutmix: float, cutmix_prob: float) -> Optional[Callable]:
-    """MindSpore batch mixing: MixUpBatch, CutMixBatch, or a random choice of the two per batch."""
-    ops = []
-    if mixup > 0:
-        ops.append(vision.MixUpBatch(alpha=mixup))
-    if cutmix > 0:
-        ops.append(vision.CutMixBatch(vision.ImageBatchFormat.NCHW, alpha=cutmix, prob=1.0))
-    if not ops:
-        return None
-    mix = ops[0] if len(ops) == 1 else transforms.RandomChoice(ops)
-    return mix if cutmix_prob >= 1.0 else transforms.RandomApply([mix], prob=cutmix_prob)
+
+def _keyed_with_salt(op: KeyedTransform, salt: int) -> Callable:
+    def apply(image, key):
+        return op.apply(image, np.random.default_rng([int(key), salt])), key
+    return apply
+
+
+def _map_transforms(dataset: ds.Dataset, ops: Sequence[Callable], column: str, keyed: bool, workers: Optional[int],
+                    multiprocessing: bool, salt: int = 0) -> ds.Dataset:
+    """Map ``ops`` over ``column``: runs of plain operations in one map, keyed transforms over (column, key)."""
+    run: List[Callable] = []
+    for op in list(ops) + [None]:
+        if op is not None and not (keyed and isinstance(op, KeyedTransform)):
+            run.append(op)
+            continue
+        if run:
+            dataset = dataset.map(operations=run, input_columns=column, num_parallel_workers=workers,
+                                  python_multiprocessing=multiprocessing)
+            run = []
+        if op is not None:
+            dataset = dataset.map(operations=_keyed_with_salt(op, salt), input_columns=[column, "key"],
+                                  output_columns=[column, "key"], num_parallel_workers=workers)
+    return dataset
+
+
+def _concat_splits(image_clean, image_aug1, image_aug2, label):
+    return np.concatenate((image_clean, image_aug1, image_aug2)), np.concatenate((label, label, label))
+
+
+def _concat_splits_keyed(image_clean, image_aug1, image_aug2, label, key):
+    return _concat_splits(image_clean, image_aug1, image_aug2, label) + (np.concatenate((key, key + 1, key + 2)),)
 
 
 def create_loader(dataset: ds.Dataset, batch_size: int, drop_remainder: bool = False, is_training: bool = False,
-                  mixup: float = 0.0, cutmix: float = 0.0, cutmix_prob: float = 1.0, num_classes: int = 1000,
-                  label_smoothing: float = 0.0, transform: Optional[List[Callable]] = None,
-                  num_parallel_workers: Optional[int] = None) -> ds.Dataset:
-    """Batches of ``(image float32 NCHW, label)`` from a dataset made by ``create_dataset``.
+                  mixup: float = 0.0, cutmix: float = 0.0, cutmix_prob: float = 0.0, num_classes: int = 1000,
+                  transform: Optional[Transform] = None, target_transform: Optional[List[Callable]] = None,
+                  num_parallel_workers: Optional[int] = None, python_multiprocessing: bool = False,
+                  separate: bool = False) -> ds.Dataset:
+    """Batches of ``(image, label)`` from a dataset made by ``create_dataset`` (MindCV's signature and defaults).
 
-    Labels are int32 class indices, except with mixup/cutmix in training, where they are float32 soft
-    one-hot vectors that already include ``label_smoothing`` (so the loss must not smooth again).
-    ``mixup``/``cutmix`` are the Beta-distribution alphas; ``cutmix_prob`` is the probability that a batch
-    is mixed at all (when both are on, each mixed batch uses one of the two at random).
-    For evaluation keep ``drop_remainder=False``: every sample then appears exactly once.
+    Labels are int32 class indices (``target_transform`` replaces that), except with Mixup/CutMix in training
+    (``mixup``/``cutmix`` are the Beta alphas, ``cutmix_prob`` the probability that a batch is mixed: note
+    MindCV's default of 0 here mixes nothing), where they are float32 soft one-hot vectors; label smoothing is
+    the loss's job. ``transform`` defaults to the evaluation transforms. ``separate`` takes the
+    ``(primary, auto-augment, final)`` tuple of ``create_transforms(..., separate=True)`` and returns each
+    batch as its clean images followed by two auto-augmented copies (labels repeated), for augmentation
+    splits. For evaluation keep ``drop_remainder=False``: every sample then appears exactly once.
     """
     if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
+        raise ConfigError(f"batch_size must be >= 1, got {batch_size}.")
     size = dataset.get_dataset_size()
     if drop_remainder and size < batch_size:
-        raise ValueError(f"batch_size {batch_size} is larger than the {size} samples of this split (shard) and "
-                         "drop_remainder is set, so no batch would be produced; lower batch_size or set "
-                         "drop_remainder False.")
-    workers = num_parallel_workers or min(4, os.cpu_count() or 1)
-    class_names = getattr(dataset, "class_names", None)
-    if transform:
-        dataset = dataset.map(operations=transform, input_columns="image", num_parallel_workers=workers)
-    mixing = _mixing(mixup, cutmix, cutmix_prob) if is_training else None
-    if mixing is not None:
-        label_ops = [transforms.OneHot(num_classes, smoothing_rate=label_smoothing), transforms.TypeCast(ms.float32)]
+        raise ConfigError(f"batch_size {batch_size} is larger than the {size} samples of this split (shard) and "
+                          "drop_remainder is set, so no batch would be produced; lower batch_size or set "
+                          "drop_remainder False.")
+    if transform is None:
+        _logger.warning("create_loader without transform uses the ImageNet evaluation transforms; pass "
+                        "create_transforms(...) explicitly.")
+        transform = create_transforms("imagenet", is_training=False)
+    if separate and is_training and not (isinstance(transform, tuple) and len(transform) == 3):
+        raise ConfigError("separate=True needs the (primary, secondary, final) tuple of "
+                          "create_transforms(..., separate=True).")
+    ops = [op for part in (transform if separate and is_training else (transform,)) for op in part]
+    mixing = is_training and mixup + cutmix > 0 and batch_size > 1
+    keyed = (is_training and hasattr(dataset, "with_keys")
+             and (mixing or any(isinstance(op, KeyedTransform) for op in ops)))
+    if keyed:
+        dataset = dataset.with_keys()
+    workers = worker_count(num_parallel_workers) if num_parallel_workers is not None else None
+    dataset = dataset.map(operations=target_transform or transforms.TypeCast(ms.int32), input_columns="label",
+                          num_parallel_workers=workers)
+    if separate and is_training:
+        primary, secondary, final = transform
+        dataset = _map_transforms(dataset, primary, "image", keyed, workers, python_multiprocessing)
+        dataset = dataset.map(operations=lambda image: (image, image.copy(), image.copy()), input_columns="image",
+                              output_columns=["image_clean", "image_aug1", "image_aug2"])
+        for salt, column in enumerate(("image_aug1", "image_aug2"), 1):
+            dataset = _map_transforms(dataset, secondary, column, keyed, workers, python_multiprocessing, salt)
+        for column in ("image_clean", "image_aug1", "image_aug2"):
+            dataset = _map_transforms(dataset, final, column, keyed, workers, python_multiprocessing)
+        dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
+        columns = ["image_clean", "image_aug1", "image_aug2", "label"] + (["key"] if keyed else [])
+        dataset = dataset.map(operations=_concat_splits_keyed if keyed else _concat_splits, input_columns=columns,
+                              output_columns=["image", "label"] + (["key"] if keyed else []))
     else:
-        label_ops = [transforms.TypeCast(ms.int32)]
-    dataset = dataset.map(operations=label_ops, input_columns="label", num_parallel_workers=workers)
-    dataset = dataset.batch(batch_size, drop_remainder=drop_remainder, num_parallel_workers=workers)
-    if mixing is not None:
-        dataset = dataset.map(operations=mixing, input_columns=["image", "label"], num_parallel_workers=workers)
-    dataset.class_names = class_names
+        dataset = _map_transforms(dataset, ops, "image", keyed, workers, python_multiprocessing)
+        dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
+    if mixing:
+        channels_last = not any(isinstance(op, vision.HWC2CHW) for op in ops)
+        mixer = BatchMixer(mixup_alpha=mixup, cutmix_alpha=cutmix, prob=cutmix_prob, switch_prob=0.5,
+                           num_classes=num_classes, channels_last=channels_last)
+        columns = ["image", "label"] + (["key"] if keyed else [])
+        dataset = dataset.map(operations=mixer, input_columns=columns, output_columns=columns,
+                              num_parallel_workers=workers)
+    if keyed:
+        dataset = dataset.project(["image", "label"])
     return dataset

@@ -1,34 +1,43 @@
-"""Random-access sample sources that feed MindSpore's ``GeneratorDataset``: image folders and Fashion-MNIST.
+"""Where samples come from: image folders (encoded files, read and checked without decoding) and in-memory
+arrays (Fashion-MNIST), as random-access sources for MindSpore's ``GeneratorDataset``.
 
-Every source yields ``(image, label)`` with ``image`` an RGB ``uint8`` HWC array (grey images become three
-channels) and ``label`` an ``int32`` class index.
+Image files are passed on as their encoded bytes, for MindSpore's C++ decoders (fused with the random crop in
+training). Reading a file checks, without decoding it, everything that makes those decoders fail or crash the
+process: a JPEG's marker segments (frame, tables, scans: :func:`check_jpeg_header`) and end marker, a PNG's
+chunk CRCs, the size against Pillow's decompression-bomb limit. Other formats (BMP, GIF, WebP, TIFF) and modes
+MindSpore mis-decodes (16/32-bit, float) are decoded by Pillow, converted to RGB and handed on as BMP. In
+training a file that fails is replaced by the next readable file of the split (in file order), so batches stay
+full and every rank runs the same number of steps; in evaluation it is left out (label -1, which evaluation
+excludes), so no image counts twice. Either way it is warned about once, naming the file, and counted.
 """
 import gzip
 import logging
+import re
 import threading
+import zlib
 from io import BytesIO
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
-__all__ = ["IMAGE_EXTENSIONS", "ImageFolderSource", "ArraySource", "scan_class_names", "find_bad_images",
-           "FASHION_MNIST_CLASSES", "read_idx", "DataError"]
+from ..utils.errors import DataError
+from .constants import DECODE_ERRORS, FASHION_MNIST_CLASSES, is_image_file
+
+__all__ = ["DataError", "scan_class_names", "list_image_files", "ImageFileReader", "ImageFolderSource", "BadImageLog",
+           "ArraySource", "read_idx", "find_bad_images", "decode_image", "FASHION_MNIST_CLASSES", "sample_key"]
 
 _logger = logging.getLogger(__name__)
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".gif")
-FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
-                         "Ankle boot")
+# Formats and Pillow modes MindSpore's C++ decoder (OpenCV/libjpeg) turns into the right RGB image.
+_NATIVE = {"JPEG": {"RGB", "L", "CMYK"},
+           "PNG": {"RGB", "RGBA", "L", "LA", "P", "I;16", "I;16B", "I;16L", "1"}}
 
 
-class DataError(ValueError):
-    """A data set folder or file is missing or laid out wrongly."""
-
-
-def _is_image(path: Path) -> bool:
-    return path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith(".")
+def sample_key(seed: int, draw: int) -> int:
+    """The random-generator seed of sample draw ``draw`` (epoch and sample, see ``ShardSampler``) under ``seed``."""
+    return (seed % (1 << 31)) << 32 | (draw % (1 << 32))
 
 
 def scan_class_names(split_dir: Path) -> List[str]:
@@ -37,7 +46,7 @@ def scan_class_names(split_dir: Path) -> List[str]:
         raise DataError(f"Data split folder not found: {split_dir}. Expected <data_dir>/<split>/<class>/<image>.")
     classes = sorted(p.name for p in split_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not classes:
-        flat = [p for p in split_dir.iterdir() if _is_image(p)]
+        flat = [p for p in split_dir.iterdir() if is_image_file(p)]
         if flat:
             raise DataError(f"{split_dir} holds {len(flat)} images but no class sub-folders. Arrange it as "
                             f"{split_dir}/<class_name>/<image> with the same class folder names as the training "
@@ -47,96 +56,379 @@ def scan_class_names(split_dir: Path) -> List[str]:
     return classes
 
 
+def list_image_files(split_dir: Path, class_names: Sequence[str],
+                     require_every_class: bool) -> List[Tuple[Path, int]]:
+    """``(file, class index)`` for every image under ``split_dir/<class>/`` (recursively, sorted).
+
+    Class folders absent from ``class_names`` are an error; with ``require_every_class`` (the training split)
+    so is a class folder without images, and all such classes are named.
+    """
+    present = scan_class_names(split_dir)
+    unknown = sorted(set(present) - set(class_names))
+    if unknown:
+        raise DataError(f"{split_dir} has class folders {unknown[:10]} that the training split does not have; "
+                        "every split must use the training split's class names.")
+    samples: List[Tuple[Path, int]] = []
+    empty = []
+    for label, name in enumerate(class_names):
+        folder = split_dir / name
+        found = sorted(p for p in folder.rglob("*") if is_image_file(p)) if folder.is_dir() else []
+        if not found and (require_every_class or folder.is_dir()):
+            empty.append(name)
+        samples += [(path, label) for path in found]
+    if not samples:
+        raise DataError(f"No images found under {split_dir} (extensions: .jpg, .jpeg, .png, .bmp, .tif, .webp, ...).")
+    if empty and require_every_class:
+        raise DataError(f"{len(empty)} class folder(s) of {split_dir} hold no images: {', '.join(empty[:20])}"
+                        f"{' ...' if len(empty) > 20 else ''}. Add images or remove the folders (a class without "
+                        "examples cannot be learned and shifts every class index).")
+    return samples
+
+
+def _to_rgb(image: Image.Image) -> np.ndarray:
+    """RGB uint8 for any Pillow mode: 16/32-bit integer images are scaled from 16 bits, float images from
+    [0, 1], palette and alpha images drop their transparency, CMYK is converted."""
+    mode = image.mode
+    if mode.startswith("I;16") or mode == "I":
+        values = np.asarray(image, dtype=np.float64)
+        grey = np.clip(values, 0, 65535) / 257.0
+    elif mode == "F":
+        grey = np.clip(np.asarray(image, dtype=np.float64), 0.0, 1.0) * 255.0
+    else:
+        return np.asarray(image.convert("RGB"), dtype=np.uint8)
+    grey = np.round(grey).astype(np.uint8)
+    return np.repeat(grey[:, :, None], 3, axis=2)
+
+
 def decode_image(data: bytes) -> np.ndarray:
-    """Decode encoded image bytes to an RGB uint8 HWC array (raises on corrupt data)."""
+    """Decode encoded image bytes to an RGB uint8 HWC array with Pillow (raises on corrupt data)."""
     with Image.open(BytesIO(data)) as img:
         img.load()
-        return np.asarray(img.convert("RGB"), dtype=np.uint8)
+        return _to_rgb(img)
+
+
+def _complete(data: bytes, fmt: str) -> bool:
+    """False for a JPEG without its end marker or a PNG without its end chunk (a truncated file)."""
+    if fmt == "JPEG":
+        return b"\xff\xd9" in data[-1024:]
+    if fmt == "PNG":
+        return b"IEND" in data[-64:]
+    return True
+
+
+_JPEG_FRAMES = frozenset({0xC0, 0xC1, 0xC2})  # baseline, extended and progressive Huffman coding
+# Segments libjpeg reads or skips: restart interval, arithmetic conditioning, line count, APPn, comments.
+_JPEG_OTHER_SEGMENTS = frozenset({0xCC, 0xDC, 0xDD, 0xFE, *range(0xE0, 0xF0)})
+
+
+def _valid_huffman_table(table: bytes, dc: bool) -> bool:
+    """libjpeg's checks of one Huffman table (16 code-length counts, then the symbols): the codes of each
+    length fit and leave the all-ones code free, at most 256 symbols, DC symbols at most 15."""
+    counts, symbols = table[:16], table[16:]
+    code = 0
+    for length, count in enumerate(counts, start=1):
+        code += count
+        if code >= 1 << length:
+            return False
+        code <<= 1
+    return len(symbols) <= 256 and not (dc and any(symbol > 15 for symbol in symbols))
+
+
+class _JpegHeader:
+    """What a JPEG's marker segments declare; each ``add_*`` raises :class:`DataError` on a corrupt segment."""
+
+    def __init__(self):
+        self.progressive = False
+        self.components: Dict[int, int] = {}  # component id -> quantization table
+        self.quant_tables: set = set()
+        self.huffman_tables: set = set()  # (0 = DC / 1 = AC, id)
+
+    def add_frame(self, marker: int, body: bytes) -> None:
+        count = body[5] if len(body) > 5 else 0
+        if (self.components or len(body) != 6 + 3 * count or count not in (1, 3, 4) or body[0] != 8
+                or int.from_bytes(body[1:3], "big") == 0 or int.from_bytes(body[3:5], "big") == 0):
+            raise DataError("the JPEG frame header is corrupt")
+        for at in range(6, len(body), 3):
+            sampling, table = body[at + 1], body[at + 2]
+            if not (1 <= sampling >> 4 <= 4 and 1 <= sampling & 15 <= 4 and table <= 3):
+                raise DataError("the JPEG frame header is corrupt")
+            self.components[body[at]] = table
+        if len(self.components) != count:
+            raise DataError("the JPEG frame header names a component twice")
+        self.progressive = marker == 0xC2
+
+    def add_tables(self, body: bytes, huffman: bool) -> None:
+        pos = 0
+        while pos < len(body):
+            kind, table = body[pos] >> 4, body[pos] & 15
+            if huffman:
+                size = 17 + sum(body[pos + 1:pos + 17]) if pos + 17 <= len(body) else 0
+            else:
+                size = 65 + 64 * kind
+            if (kind > 1 or table > 3 or size == 0 or pos + size > len(body)
+                    or huffman and not _valid_huffman_table(body[pos + 1:pos + size], dc=kind == 0)):
+                raise DataError(f"the JPEG {'Huffman' if huffman else 'quantization'} table segment is corrupt")
+            (self.huffman_tables.add((kind, table)) if huffman else self.quant_tables.add(table))
+            pos += size
+
+    def _defined(self, kind: int, table: int) -> bool:
+        # Sequential decoding falls back to the standard tables 0 and 1 (motion-JPEG frames omit them).
+        return (kind, table) in self.huffman_tables or (not self.progressive and table <= 1)
+
+    def add_scan(self, body: bytes) -> None:
+        count = body[0] if body else 0
+        if not self.components or not 1 <= count <= 4 or len(body) != 4 + 2 * count:
+            raise DataError("the JPEG scan header is corrupt or comes before the frame header")
+        start, end, high, low = body[-3], body[-2], body[-1] >> 4, body[-1] & 15
+        if self.progressive and (end > 63 or low > 13 or (high and low != high - 1)
+                                 or (end != 0 if start == 0 else end < start or count != 1)):
+            raise DataError("the JPEG progressive scan parameters are invalid")
+        if len(set(body[1:1 + 2 * count:2])) != count:
+            raise DataError("the JPEG scan header names a component twice")
+        uses_dc = not self.progressive or (start == 0 and high == 0)
+        uses_ac = not self.progressive or start > 0
+        for at in range(1, 1 + 2 * count, 2):
+            component, tables = body[at], body[at + 1]
+            if (component not in self.components or self.components[component] not in self.quant_tables
+                    or uses_dc and not self._defined(0, tables >> 4) or uses_ac and not self._defined(1, tables & 15)):
+                raise DataError("the JPEG scan refers to a component or table it does not define")
+
+
+_JPEG_MARKER_IN_DATA = re.compile(b"\xff[\x01-\xcf\xd8-\xfe]")  # not stuffing, fill or a restart marker
+
+
+def _skip_entropy_data(data: bytes, pos: int) -> int:
+    """Position of the first marker after the entropy-coded data starting at ``pos``."""
+    found = _JPEG_MARKER_IN_DATA.search(data, pos)
+    return found.end() - 2 if found else len(data)
+
+
+def check_png_chunks(data: bytes) -> None:
+    """Check every chunk of a PNG against its CRC, up to the end chunk (libpng aborts the decode otherwise)."""
+    view, pos = memoryview(data), 8
+    while pos + 12 <= len(data):
+        length = int.from_bytes(view[pos:pos + 4], "big")
+        end = pos + 12 + length
+        if end > len(data):
+            break
+        if zlib.crc32(view[pos + 4:end - 4]) != int.from_bytes(view[end - 4:end], "big"):
+            raise DataError(f"the PNG chunk {bytes(view[pos + 4:pos + 8])!r} at byte {pos} is corrupt (CRC mismatch)")
+        if view[pos + 4:pos + 8] == b"IEND":
+            return
+        pos = end
+    raise DataError("the PNG data is truncated")
+
+
+def check_jpeg_header(data: bytes) -> None:
+    """Walk every marker segment of a JPEG and check what libjpeg reads besides the entropy-coded data.
+
+    MindSpore's C++ decoder aborts the whole process (segmentation fault or SIGFPE) on some broken headers,
+    e.g. a scan naming an undefined Huffman table, so a file's headers must be known good before its bytes
+    reach the decoder. Damage inside the entropy-coded data is decoded as noise, as by libjpeg itself.
+    """
+    header, pos, size, scanned = _JpegHeader(), 2, len(data), False
+    while True:
+        if pos + 2 > size or data[pos] != 0xFF:
+            raise DataError(f"the JPEG structure is corrupt (no marker at byte {pos})")
+        marker = data[pos + 1]
+        if marker == 0xFF:
+            pos += 1
+            continue
+        if marker == 0xD9 and scanned:
+            return
+        length = int.from_bytes(data[pos + 2:pos + 4], "big")
+        if marker in (0xD8, 0xD9) or 0xD0 <= marker <= 0xD7 or length < 2 or pos + 2 + length > size:
+            raise DataError(f"the JPEG structure is corrupt (marker 0x{marker:02x} at byte {pos})")
+        body = data[pos + 4:pos + 2 + length]
+        if marker in _JPEG_FRAMES:
+            header.add_frame(marker, body)
+        elif marker in (0xDB, 0xC4):
+            header.add_tables(body, huffman=marker == 0xC4)
+        elif marker == 0xDA:
+            header.add_scan(body)
+            scanned = True
+            pos = _skip_entropy_data(data, pos + 2 + length)
+            continue
+        elif marker not in _JPEG_OTHER_SEGMENTS:
+            raise DataError(f"the JPEG has an unsupported marker 0x{marker:02x} at byte {pos} (corrupt, or a coding "
+                            "such as arithmetic or lossless that the decoder lacks)")
+        pos += 2 + length
+
+
+class ImageFileReader:
+    """Reads image files into bytes MindSpore's decoders handle, checking them without decoding.
+
+    ``read(path)`` returns the bytes or raises one of ``DECODE_ERRORS``/``DataError`` with the reason;
+    ``max_pixels`` defaults to Pillow's ``Image.MAX_IMAGE_PIXELS`` (raise it there, or pass it here, to
+    accept larger images).
+    """
+
+    def __init__(self, max_pixels: Optional[int] = None):
+        self.max_pixels = max_pixels if max_pixels is not None else Image.MAX_IMAGE_PIXELS
+
+    def read(self, path: Path) -> bytes:
+        data = Path(path).read_bytes()
+        with Image.open(BytesIO(data)) as img:  # parses the header only
+            width, height = img.size
+            if self.max_pixels and width * height > self.max_pixels:
+                raise DataError(f"{width}x{height} pixels is above the limit of {self.max_pixels} "
+                                "(PIL.Image.MAX_IMAGE_PIXELS; raise it to use such images)")
+            if not _complete(data, img.format):
+                raise DataError(f"the {img.format} data is truncated")
+            if img.format == "JPEG":
+                check_jpeg_header(data)
+            elif img.format == "PNG":
+                check_png_chunks(data)
+            if img.mode in _NATIVE.get(img.format, ()):
+                return data
+            img.load()
+            rgb = _to_rgb(img)
+        buffer = BytesIO()
+        Image.fromarray(rgb).save(buffer, format="BMP")
+        return buffer.getvalue()
+
+
+class BadImageLog:
+    """Bad files seen so far (``reasons``: path -> why): each warned about once and counted once, whatever the
+    epoch or thread."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self.reasons: Dict[str, str] = {}
+
+    def report(self, path: Path, reason: str, consequence: str) -> None:
+        with self._lock:
+            if str(path) in self.reasons:
+                return
+            self.reasons[str(path)] = reason
+            count = len(self.reasons)
+        _logger.warning("Skipping unreadable image %s (%s); %s. %d unreadable so far.", path, reason, consequence,
+                        count)
+
+
+def _placeholder() -> np.ndarray:
+    """What an evaluation source yields for a file it leaves out: a 1x1 PNG (its label is -1)."""
+    buffer = BytesIO()
+    Image.new("RGB", (1, 1)).save(buffer, format="PNG")
+    return np.frombuffer(buffer.getvalue(), np.uint8)
+
+
+_PLACEHOLDER = _placeholder()
 
 
 class ImageFolderSource:
-    """Images of ``root/<split>/<class>/<file>`` with class indices from ``class_names``.
+    """Random-access source of ``(image bytes, label[, key])`` over ``(file, label)`` samples.
 
-    A file that cannot be decoded yields an empty image and label -1 (dropped by the dataset's
-    filter) after one warning naming it; ``skipped`` lists the files skipped so far.
+    ``index`` may encode an epoch draw (see ``ShardSampler``): the sample is ``index % len(self)`` and the
+    draw seeds the sample's random augmentation through the ``key`` column. With ``replace_bad`` (training) a
+    bad file is replaced by the following files (in sample order) until one reads, so every index yields a
+    full row; otherwise (evaluation) it yields a 1x1 placeholder with label -1, which ``evaluate`` leaves out.
     """
 
-    def __init__(self, split_dir: Path, class_names: Sequence[str]):
-        self.split_dir = Path(split_dir)
+    def __init__(self, samples: Sequence[Tuple[Path, int]], class_names: Sequence[str], seed: int = 0,
+                 emit_key: bool = False, replace_bad: bool = True, reader: Optional[ImageFileReader] = None,
+                 bad_images: Optional[BadImageLog] = None):
+        self.samples = list(samples)
         self.class_names = list(class_names)
-        present = scan_class_names(self.split_dir)
-        unknown = sorted(set(present) - set(self.class_names))
-        if unknown:
-            raise DataError(f"{self.split_dir} has class folders {unknown[:10]} that the training split does not "
-                            f"have; every split must use the training split's class names.")
-        self.samples: List[Tuple[Path, int]] = []
-        for label, name in enumerate(self.class_names):
-            folder = self.split_dir / name
-            if folder.is_dir():
-                self.samples += [(p, label) for p in sorted(folder.rglob("*")) if _is_image(p)]
-        if not self.samples:
-            raise DataError(f"No images found under {self.split_dir} (extensions: {', '.join(IMAGE_EXTENSIONS)}).")
-        self.skipped: List[str] = []
-        self._lock = threading.Lock()
+        self.seed = seed
+        self.emit_key = emit_key
+        self.replace_bad = replace_bad
+        self.reader = reader or ImageFileReader()
+        self.bad_images = bad_images or BadImageLog()
+
+    @property
+    def skipped(self) -> List[str]:
+        """Unreadable files met so far (each once)."""
+        return sorted(self.bad_images.reasons)
+
+    def with_keys(self) -> "ImageFolderSource":
+        """The same samples, also yielding each draw's augmentation key."""
+        return ImageFolderSource(self.samples, self.class_names, self.seed, True, self.replace_bad, self.reader,
+                                 self.bad_images)
 
     def __len__(self) -> int:
         return len(self.samples)
 
     def __deepcopy__(self, memo: dict) -> "ImageFolderSource":
-        # MindSpore copies sources into its pipeline; sharing this one keeps ``skipped`` visible to callers.
+        # MindSpore copies sources into its pipeline; sharing this one keeps bad-image reports visible to callers.
         return self
 
-    def __getitem__(self, index: int) -> Tuple[np.ndarray, np.int32]:
-        path, label = self.samples[int(index)]
-        try:
-            image = decode_image(path.read_bytes())
-        except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as exc:
-            with self._lock:
-                self.skipped.append(str(path))
-                count = len(self.skipped)
-            _logger.warning("Skipping unreadable image %s (%s); %d skipped so far.", path, exc, count)
-            return np.zeros((0, 0, 3), np.uint8), np.int32(-1)
-        return image, np.int32(label)
+    def __getitem__(self, draw: int):
+        size = len(self.samples)
+        index = int(draw) % size
+        for offset in range(size if self.replace_bad else 1):
+            path, label = self.samples[(index + offset) % size]
+            try:
+                image = np.frombuffer(self.reader.read(path), np.uint8)
+                break
+            except (DataError, *DECODE_ERRORS) as exc:
+                self.bad_images.report(path, f"{type(exc).__name__}: {exc}",
+                                       "the next readable file of the split takes its place" if self.replace_bad
+                                       else "it is left out")
+        else:
+            if self.replace_bad:
+                raise DataError(f"None of the {size} images could be read; the failures were logged above.")
+            image, label = _PLACEHOLDER, -1
+        row = (image, np.int32(label))
+        return row + (np.int64(sample_key(self.seed, int(draw))),) if self.emit_key else row
 
 
-def find_bad_images(root: Path) -> List[str]:
-    """Every image file under ``root`` that cannot be decoded (a pre-scan before a long run)."""
+def find_bad_images(root: Path, decode: bool = True) -> List[str]:
+    """Every image file under ``root`` that training would skip (a pre-scan before a long run); each reason is
+    logged. With ``decode`` each image is also fully decoded by Pillow, which finds corruption inside the
+    image data too (slow: it decodes everything)."""
+    reader = ImageFileReader()
     bad = []
     for path in sorted(Path(root).rglob("*")):
-        if _is_image(path):
-            try:
-                decode_image(path.read_bytes())
-            except (OSError, UnidentifiedImageError, ValueError, SyntaxError):
-                bad.append(str(path))
+        if not is_image_file(path):
+            continue
+        try:
+            data = reader.read(path)
+            if decode:
+                decode_image(data)
+        except (DataError, *DECODE_ERRORS) as exc:
+            _logger.warning("%s: %s: %s", path, type(exc).__name__, exc)
+            bad.append(str(path))
     return bad
 
 
 class ArraySource:
-    """In-memory grey or RGB images ``(N, H, W[, C])`` with labels, yielded as RGB HWC uint8."""
+    """In-memory grey or RGB images ``(N, H, W[, C])`` with labels, yielded as RGB HWC uint8 (``[, key]``)."""
 
-    def __init__(self, images: np.ndarray, labels: np.ndarray, class_names: Sequence[str]):
+    def __init__(self, images: np.ndarray, labels: np.ndarray, class_names: Sequence[str], seed: int = 0,
+                 emit_key: bool = False):
         if len(images) != len(labels):
             raise DataError(f"{len(images)} images but {len(labels)} labels.")
         self.images = images
         self.labels = labels.astype(np.int32)
         self.class_names = list(class_names)
+        self.seed = seed
+        self.emit_key = emit_key
         self.skipped: List[str] = []
+
+    def with_keys(self) -> "ArraySource":
+        return ArraySource(self.images, self.labels, self.class_names, self.seed, True)
 
     def __len__(self) -> int:
         return len(self.labels)
 
-    def __getitem__(self, index: int) -> Tuple[np.ndarray, np.int32]:
-        image = self.images[int(index)]
+    def __getitem__(self, draw: int):
+        index = int(draw) % len(self.labels)
+        image = self.images[index]
         if image.ndim == 2:
             image = np.repeat(image[:, :, None], 3, axis=2)
-        return np.ascontiguousarray(image), self.labels[int(index)]
+        row = (np.ascontiguousarray(image), self.labels[index])
+        return row + (np.int64(sample_key(self.seed, int(draw))),) if self.emit_key else row
 
 
 def read_idx(path: Path, expected_ndim: Optional[int] = None) -> np.ndarray:
     """Read an IDX file (the MNIST format), gzip-compressed or plain."""
-    opener = gzip.open if str(path).endswith(".gz") else open
-    with opener(path, "rb") as f:
-        data = f.read()
+    opener: Callable = gzip.open if str(path).endswith(".gz") else open
+    try:
+        with opener(path, "rb") as f:
+            data = f.read()
+    except (OSError, EOFError) as exc:
+        raise DataError(f"{path} could not be read ({exc}); copy or install it again.") from exc
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
         raise DataError(f"{path} is not an unsigned-byte IDX file.")
     ndim = data[3]

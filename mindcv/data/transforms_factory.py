@@ -1,86 +1,118 @@
-"""``create_transforms``: the training and evaluation image transforms, as MindSpore vision operations.
+"""``create_transforms``: the training and evaluation image transforms, as in MindCV.
 
-Images arrive decoded (RGB uint8 HWC, see ``mindcv.data.sources``) and leave as normalised float32 CHW.
+Image-folder data sets yield encoded files: training starts with MindSpore's ``RandomCropDecodeResize`` (the
+decoder only decodes the part of the image the random crop needs), evaluation with ``Decode``. Fashion-MNIST
+yields decoded arrays, and gets the same pipelines with ``RandomResizedCrop`` / no decoding.
+
+With ``normalize=False`` (used by ``train.py`` and ``validate.py``) the pipeline stops at HWC uint8 images;
+the engine normalises and transposes them on the device (:class:`mindcv.engine.normalize.NormalizeInput`),
+which halves the CPU work per image of the data pipeline.
 """
 from typing import Callable, List, Optional, Sequence, Tuple, Union
 
 from mindspore.dataset import vision
 
-from ..models.pretrained import IMAGENET_MEAN, IMAGENET_STD
+from ..utils.errors import ConfigError
 from .auto_augment import auto_augment_transform
+from .constants import IMAGENET_MEAN, IMAGENET_STD
+from .random_erasing import RandomErasing
 
-__all__ = ["create_transforms", "INTERPOLATIONS", "interpolation_mode"]
+__all__ = ["create_transforms", "interpolation_mode", "ENCODED_DATASETS", "DECODED_DATASETS"]
 
-INTERPOLATIONS = {
-    "nearest": vision.Inter.NEAREST,
-    "bilinear": vision.Inter.BILINEAR,
-    "bicubic": vision.Inter.BICUBIC,
-    "area": vision.Inter.AREA,
-}
+ENCODED_DATASETS = ("imagenet", "", "imagefolder")
+DECODED_DATASETS = ("fashion_mnist",)
 
 
 def interpolation_mode(name: str) -> vision.Inter:
-    """MindSpore interpolation for a name; unknown names raise listing the valid ones."""
+    """MindSpore interpolation for a name (``bilinear``, ``bicubic``, ...); unknown names raise listing the
+    valid ones (MindCV silently falls back to bilinear)."""
     try:
-        return INTERPOLATIONS[name.lower()]
+        return vision.Inter[name.upper()]
     except KeyError:
-        raise ValueError(f"Unknown interpolation '{name}'; valid: {', '.join(INTERPOLATIONS)}.") from None
+        valid = ", ".join(m.lower() for m in vision.Inter.__members__)
+        raise ConfigError(f"Unknown interpolation '{name}'; valid: {valid}.") from None
 
 
 def _color_jitter(value: Union[float, Sequence[float]]) -> Optional[Callable]:
     values = [float(value)] * 3 if isinstance(value, (int, float)) else [float(v) for v in value]
     if len(values) not in (3, 4):
-        raise ValueError(f"color_jitter is a float or [brightness, contrast, saturation(, hue)], got {value}.")
+        raise ConfigError(f"color_jitter is a number or [brightness, contrast, saturation(, hue)], got {value}.")
     if not any(values):
-        return None
-    brightness, contrast, saturation = ((max(0.0, 1 - v), 1 + v) for v in values[:3])
-    hue = (-values[3], values[3]) if len(values) == 4 else (0.0, 0.0)
-    return vision.RandomColorAdjust(brightness=brightness, contrast=contrast, saturation=saturation, hue=hue)
+        return None  # RandomColorAdjust(0, 0, 0) changes nothing
+    return vision.RandomColorAdjust(*values)
 
 
-def create_transforms(dataset_name: str = "imagenet", is_training: bool = False, image_resize: int = 224,
+def _final(normalize: bool, mean: Sequence[float], std: Sequence[float]) -> List[Callable]:
+    return [vision.Normalize(mean=list(mean), std=list(std)), vision.HWC2CHW()] if normalize else []
+
+
+def _train(decoded: bool, image_resize, scale, ratio, hflip, vflip, color_jitter, auto_augment, interpolation,
+           mean, std, re_prob, re_scale, re_ratio, re_value, re_max_attempts, normalize):
+    inter = interpolation_mode(interpolation)
+    crop = vision.RandomResizedCrop if decoded else vision.RandomCropDecodeResize
+    primary: List[Callable] = [crop(image_resize, scale=tuple(scale), ratio=tuple(ratio), interpolation=inter)]
+    if hflip > 0:
+        primary.append(vision.RandomHorizontalFlip(prob=hflip))
+    if vflip > 0:
+        primary.append(vision.RandomVerticalFlip(prob=vflip))
+    secondary: List[Callable] = []
+    if auto_augment:
+        size = min(image_resize) if isinstance(image_resize, (list, tuple)) else image_resize
+        secondary.append(auto_augment_transform(auto_augment, inter, mean, size))
+    elif color_jitter is not None:
+        jitter = _color_jitter(color_jitter)
+        secondary += [jitter] if jitter is not None else []
+    final = _final(normalize, mean, std)
+    if re_prob > 0:
+        pixels = {} if normalize else dict(pixel_mean=mean, pixel_std=std)
+        final.append(RandomErasing(prob=re_prob, scale=re_scale, ratio=re_ratio, value=re_value,
+                                   max_attempts=re_max_attempts, **pixels))
+    return primary, secondary, final
+
+
+def _eval(decoded: bool, image_resize, crop_pct, interpolation, mean, std, normalize) -> List[Callable]:
+    if crop_pct <= 0:
+        raise ConfigError(f"crop_pct must be positive, got {crop_pct}.")
+    if isinstance(image_resize, (list, tuple)):
+        scale_size = (int(image_resize[0] / crop_pct) if image_resize[0] == image_resize[1]
+                      else tuple(int(x / crop_pct) for x in image_resize))
+    else:
+        scale_size = int(image_resize / crop_pct)
+    ops: List[Callable] = [] if decoded else [vision.Decode()]
+    ops += [vision.Resize(scale_size, interpolation=interpolation_mode(interpolation)),
+            vision.CenterCrop(image_resize)]
+    return ops + _final(normalize, mean, std)
+
+
+def create_transforms(dataset_name: str = "", image_resize: int = 224, is_training: bool = False,
+                      auto_augment: Optional[str] = None, separate: bool = False, *,
                       scale: Tuple[float, float] = (0.08, 1.0), ratio: Tuple[float, float] = (0.75, 1.333),
                       hflip: float = 0.5, vflip: float = 0.0, color_jitter: Union[None, float, Sequence[float]] = None,
-                      interpolation: str = "bilinear", auto_augment: Optional[str] = None,
-                      mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD,
-                      re_prob: float = 0.0, re_scale: Tuple[float, float] = (0.02, 0.33),
-                      re_ratio: Tuple[float, float] = (0.3, 3.3), re_value: Union[str, float] = 0.0,
-                      crop_pct: float = 0.875) -> List[Callable]:
-    """The list of image transforms for training or evaluation.
+                      interpolation: str = "bilinear", mean: Sequence[float] = IMAGENET_MEAN,
+                      std: Sequence[float] = IMAGENET_STD, re_prob: float = 0.0,
+                      re_scale: Tuple[float, float] = (0.02, 0.33), re_ratio: Tuple[float, float] = (0.3, 3.3),
+                      re_value: Union[str, float, Sequence[float]] = 0, re_max_attempts: int = 10,
+                      crop_pct: float = 0.875, normalize: bool = True):
+    """The list of image transforms for training or evaluation (MindCV's signature, order and defaults).
 
-    Training: RandomResizedCrop(scale, ratio, interpolation), flips, color jitter, auto-augment
-    (``autoaug``, ``randaug-m{M}-n{N}-mstd{S}``, ``trivialaugwide``), normalize, HWC->CHW, random erasing
-    (probability ``re_prob``, area ``re_scale``, aspect ``re_ratio``, value ``"random"`` (standard normal
-    noise) or an integer 0-255 written into the normalised image, 0 being the mean).
-    Evaluation: resize the shorter side to ``int(image_resize / crop_pct)``, center crop, normalize, HWC->CHW.
-    ``mean``/``std`` are in 0-255 pixel units. ``dataset_name`` is kept for MindCV compatibility: every
-    supported data set uses these transforms.
+    Training: random crop (decoding it, for image folders), flips, then ``auto_augment`` (see
+    :mod:`mindcv.data.auto_augment`) or, without it, color jitter; normalize and HWC->CHW; random erasing
+    (probability ``re_prob``, value in normalised units: a number, RGB triple or ``"random"``). With
+    ``separate`` (augmentation splits) the three parts are returned as a tuple (crop/flip, auto-augment, rest).
+    Evaluation: decode, resize the shorter side to ``floor(image_resize / crop_pct)``, center crop, normalize.
+    ``mean``/``std`` are in 0-255 pixel units. ``normalize`` (added here): False stops at HWC images for
+    normalisation on the device (random erasing then writes the equivalent pixel values).
     """
-    del dataset_name
-    inter = interpolation_mode(interpolation)
-    if not 0 < crop_pct <= 1:
-        raise ValueError(f"crop_pct must be in (0, 1], got {crop_pct}.")
-    normalize = [vision.Normalize(mean=list(mean), std=list(std)), vision.HWC2CHW()]
+    name = dataset_name.lower()
+    if name not in ENCODED_DATASETS + DECODED_DATASETS:
+        raise ConfigError(f"No transforms for data set '{dataset_name}'; supported: imagenet, imagefolder (or ''), "
+                          "fashion_mnist.")
+    decoded = name in DECODED_DATASETS
     if not is_training:
-        return [vision.Resize(int(image_resize / crop_pct), interpolation=inter), vision.CenterCrop(image_resize),
-                *normalize]
-    ops: List[Callable] = [vision.RandomResizedCrop(image_resize, scale=tuple(scale), ratio=tuple(ratio),
-                                                    interpolation=inter)]
-    if hflip > 0:
-        ops.append(vision.RandomHorizontalFlip(prob=hflip))
-    if vflip > 0:
-        ops.append(vision.RandomVerticalFlip(prob=vflip))
-    if color_jitter:
-        jitter = _color_jitter(color_jitter)
-        if jitter is not None:
-            ops.append(jitter)
-    if auto_augment:
-        ops.append(auto_augment_transform(auto_augment, inter, mean))
-    ops += normalize
-    if re_prob > 0:
-        if re_value != "random" and (isinstance(re_value, str) or float(re_value) != int(re_value)):
-            raise ValueError("re_value must be 'random' or an integer 0-255 (written into the normalised image; "
-                             f"0 is the mean), got {re_value!r}.")
-        ops.append(vision.RandomErasing(prob=re_prob, scale=tuple(re_scale), ratio=tuple(re_ratio),
-                                        value=re_value if re_value == "random" else int(re_value)))
-    return ops
+        return _eval(decoded, image_resize, crop_pct, interpolation, mean, std, normalize)
+    primary, secondary, final = _train(decoded, image_resize, scale, ratio, hflip, vflip, color_jitter, auto_augment,
+                                       interpolation, mean, std, re_prob, re_scale, re_ratio, re_value,
+                                       re_max_attempts, normalize)
+    if separate:
+        return primary, secondary, final
+    return primary + secondary + final

@@ -1,27 +1,16 @@
 """Evaluation: top-1 / top-5 / loss over a loader, every image counted exactly once (across ranks too)."""
 import time
-from typing import Dict
+from typing import Dict, Optional
 
 import mindspore as ms
 import numpy as np
-from mindspore import nn, ops
+from mindspore import nn
 from tqdm import tqdm
 
-__all__ = ["evaluate", "all_reduce_sum"]
+from ..utils.errors import DataError
+from .distributed import all_reduce_sum
 
-
-class _AllReduceSum(nn.Cell):
-    def __init__(self):
-        super().__init__()
-        self.reduce = ops.AllReduce()
-
-    def construct(self, x):
-        return self.reduce(x)
-
-
-def all_reduce_sum(values: np.ndarray) -> np.ndarray:
-    """Sum a float vector over all ranks (float32: the CPU backend reduces nothing else)."""
-    return _AllReduceSum()(ms.Tensor(values.astype(np.float32))).asnumpy().astype(np.float64)
+__all__ = ["evaluate"]
 
 
 def _softmax_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -30,23 +19,26 @@ def _softmax_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> np.ndarray
     return -log_probs[np.arange(len(labels)), labels]
 
 
-def evaluate(model: nn.Cell, loader, batch_size: int, distributed: bool = False, progress: bool = True,
-             desc: str = "validate") -> Dict[str, float]:
-    """Top-1/top-5 accuracy (%), mean cross-entropy, image count and images/s of ``model`` on ``loader``.
+def evaluate(network: nn.Cell, loader, batch_size: int, distributed: bool = False, progress: bool = True,
+             desc: str = "validate", total: Optional[int] = None) -> Dict[str, float]:
+    """Top-1/top-5 accuracy (%), mean cross-entropy, image count and images/s of ``network`` on ``loader``.
 
-    The last, smaller batch is padded to ``batch_size`` for the forward pass (one compiled shape) and the
-    padding is excluded from every metric. With ``distributed`` the sums are all-reduced across ranks.
+    The last, smaller batch is padded to ``batch_size`` for the forward pass (one compiled shape); the padding
+    and unreadable images (label -1) are excluded from every metric. With ``distributed`` the sums are
+    all-reduced across ranks. ``total`` is the number of batches (for the progress bar). No image at all is an
+    error (an accuracy over nothing would be meaningless).
     """
-    model.set_train(False)
+    network.set_train(False)
     sums = np.zeros(4)  # correct top-1, correct top-5, loss sum, images
     start = time.perf_counter()
-    total = loader.get_dataset_size()
     with tqdm(total=total, desc=desc, unit="batch", disable=not progress, leave=False) as bar:
         for images, labels in loader.create_tuple_iterator(num_epochs=1, output_numpy=True):
             count = len(labels)
             if count < batch_size:
                 images = np.concatenate([images, np.zeros((batch_size - count,) + images.shape[1:], images.dtype)])
-            logits = model(ms.Tensor(images)).asnumpy()[:count].astype(np.float64)
+            logits = network(ms.Tensor(images)).asnumpy()[:count].astype(np.float64)
+            readable = labels >= 0
+            logits, labels, count = logits[readable], labels[readable], int(readable.sum())
             top5 = np.argsort(-logits, axis=1)[:, :5]
             sums += [np.sum(top5[:, 0] == labels), np.sum((top5 == labels[:, None]).any(axis=1)),
                      _softmax_cross_entropy(logits, labels).sum(), count]
@@ -54,7 +46,7 @@ def evaluate(model: nn.Cell, loader, batch_size: int, distributed: bool = False,
     elapsed = time.perf_counter() - start
     if distributed:
         sums = all_reduce_sum(sums)
-    images_seen = max(sums[3], 1)
-    return {"top1": 100.0 * sums[0] / images_seen, "top5": 100.0 * sums[1] / images_seen,
-            "loss": sums[2] / images_seen, "num_images": int(sums[3]),
-            "images_per_second": sums[3] / elapsed if elapsed > 0 else 0.0}
+    if sums[3] == 0:
+        raise DataError("Validation saw no images: the split is empty or none of its images could be read.")
+    return {"top1": 100.0 * sums[0] / sums[3], "top5": 100.0 * sums[1] / sums[3], "loss": sums[2] / sums[3],
+            "num_images": int(sums[3]), "images_per_second": sums[3] / elapsed if elapsed > 0 else 0.0}

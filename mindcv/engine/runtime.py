@@ -1,5 +1,6 @@
 """Runtime set-up shared by ``train.py`` and ``validate.py``: device, mode, seeds, distributed context."""
 import logging
+import random
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -7,6 +8,10 @@ from typing import Optional
 
 import mindspore as ms
 import mindspore.dataset as ds
+import numpy as np
+
+from ..utils.errors import ConfigError
+from ..utils.fileio import describe_os_error
 
 __all__ = ["Runtime", "setup_runtime", "setup_logging"]
 
@@ -34,9 +39,9 @@ def _resolve_device(requested: str) -> str:
         for target in _DEVICE_ORDER:
             if ms.hal.is_available(target):
                 return target
-        raise RuntimeError("No usable MindSpore device found (tried Ascend, GPU, CPU).")
+        raise ConfigError("No usable MindSpore device found (tried Ascend, GPU, CPU).")
     if not ms.hal.is_available(requested):
-        raise RuntimeError(f"device_target {requested} is not available in this MindSpore build "
+        raise ConfigError(f"device_target {requested} is not available in this MindSpore build "
                            f"({ms.__version__}); install the {requested} build of MindSpore or use --device_target "
                            "auto.")
     return requested
@@ -44,14 +49,22 @@ def _resolve_device(requested: str) -> str:
 
 def setup_runtime(device_target: str = "auto", mode: int = 0, jit_level: str = "", seed: int = 42,
                   distribute: bool = False) -> Runtime:
-    """Select the device and execution mode, seed every generator, and join the msrun group if asked."""
+    """Select the device and execution mode, seed every generator, and join the msrun group if asked.
+
+    An empty ``jit_level`` means O2 in graph mode on Ascend (what MindCV's ``train.py`` sets) and MindSpore's
+    default elsewhere.
+    """
     target = _resolve_device(device_target)
     ms.set_device(target)
     ms.set_context(mode=mode)
+    if not jit_level and mode == ms.GRAPH_MODE and target == "Ascend":
+        jit_level = "O2"
     if jit_level:
         ms.set_context(jit_config={"jit_level": jit_level})
     ms.set_seed(seed)
     ds.config.set_seed(seed)
+    np.random.seed(seed % (1 << 32))
+    random.seed(seed)
     runtime = Runtime(device_target=target)
     if distribute:
         from mindspore.communication import get_group_size, get_rank, init
@@ -76,7 +89,10 @@ def setup_logging(log_file: Optional[Path] = None, rank: int = 0) -> None:
         console.setFormatter(fmt)
         root.addHandler(console)
     if log_file is not None:
-        log_file.parent.mkdir(parents=True, exist_ok=True)
-        handler = logging.FileHandler(log_file)
+        try:
+            log_file.parent.mkdir(parents=True, exist_ok=True)
+            handler = logging.FileHandler(log_file, encoding="utf-8")
+        except OSError as exc:
+            raise describe_os_error(exc, log_file) from exc
         handler.setFormatter(fmt)
         root.addHandler(handler)

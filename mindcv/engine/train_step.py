@@ -1,52 +1,82 @@
-"""One training step as a compiled cell: loss scaling, overflow handling, clipping, accumulation, EMA."""
+"""One training step as a compiled cell, with MindCV's loss scaling, clipping, accumulation and EMA.
+
+The step also keeps running statistics on the device (loss sum, finite and non-finite counts, the current
+run of non-finite losses, skipped updates), so the training loop reads them every ``log_interval`` steps
+instead of synchronising with the device after every step.
+"""
 from typing import Optional, Union
 
 import mindspore as ms
 from mindspore import Parameter, ParameterTuple, Tensor, nn, ops
 
-__all__ = ["TrainStep", "create_loss_scale"]
+from ..utils.errors import ConfigError
+
+__all__ = ["TrainStep", "create_loss_scale", "LossScale"]
 
 
-def create_loss_scale(loss_scale_type: str, loss_scale: float, drop_overflow_update: bool,
-                      amp_level: str) -> Union[Tensor, nn.Cell]:
-    """The ``scale_sense`` of :class:`TrainStep`.
+class LossScale:
+    """How the gradients are scaled: ``sense`` (a fixed scale or an update cell), and whether the optimizer
+    divides the scale out (``optimizer_scale``; the step then does not unscale)."""
 
-    ``fixed``: a constant (an update cell that only reports overflow when ``drop_overflow_update``);
-    ``dynamic``: halves on overflow, doubles after 2000 good steps; ``auto``: dynamic under mixed
-    precision, fixed 1.0 in fp32.
+    def __init__(self, sense: Union[float, nn.Cell], optimizer_scale: float):
+        self.sense = sense
+        self.optimizer_scale = optimizer_scale
+
+    @property
+    def unscale_in_step(self) -> bool:
+        return self.optimizer_scale == 1.0
+
+
+def create_loss_scale(loss_scale_type: str, loss_scale: float, drop_overflow_update: bool, amp_level: str,
+                      custom_step: bool) -> LossScale:
+    """MindCV's loss scaling for its options.
+
+    ``fixed``: a constant; without ``drop_overflow_update`` and without EMA, clipping or accumulation
+    (``custom_step``), MindCV hands it to the optimizer, which divides it out of the gradients; otherwise the
+    step unscales the gradients and, with ``drop_overflow_update``, skips overflowing updates.
+    ``dynamic``: halves on overflow (skipping the update), doubles after 2000 good steps. ``auto``: MindSpore's
+    default for ``amp_level`` (dynamic from 2^24 for O2, none otherwise).
     """
     kind = loss_scale_type.lower()
+    if loss_scale < 1.0:
+        raise ConfigError(f"loss_scale must be >= 1, got {loss_scale}.")
     if kind == "auto":
-        kind, loss_scale = ("fixed", 1.0) if amp_level == "O0" else ("dynamic", max(loss_scale, 2.0 ** 16))
+        if amp_level == "O2":
+            return LossScale(nn.DynamicLossScaleUpdateCell(loss_scale_value=2.0 ** 24, scale_factor=2,
+                                                           scale_window=2000), 1.0)
+        return LossScale(1.0, 1.0)
     if kind == "dynamic":
-        return nn.DynamicLossScaleUpdateCell(loss_scale_value=loss_scale, scale_factor=2, scale_window=2000)
+        return LossScale(nn.DynamicLossScaleUpdateCell(loss_scale_value=loss_scale, scale_factor=2,
+                                                       scale_window=2000), 1.0)
     if kind != "fixed":
-        raise ValueError(f"loss_scale_type must be fixed, dynamic or auto, got '{loss_scale_type}'.")
+        raise ConfigError(f"loss_scale_type must be fixed, dynamic or auto, got '{loss_scale_type}'.")
     if drop_overflow_update:
-        return nn.FixedLossScaleUpdateCell(loss_scale_value=loss_scale)
-    return Tensor(loss_scale, ms.float32)
+        return LossScale(nn.FixedLossScaleUpdateCell(loss_scale_value=loss_scale), 1.0)
+    return LossScale(loss_scale, 1.0 if custom_step else loss_scale)
 
 
 class TrainStep(nn.TrainOneStepCell):
     """Forward, backward and update for ``network`` (which returns the loss).
 
-    Gradients are computed on the loss times the scale, unscaled, all-reduced in data-parallel runs,
-    optionally clipped by global norm, and applied unless they are non-finite and the scale is an update
-    cell (dynamic scaling, or fixed with ``drop_overflow_update``); a dynamic cell also adjusts the scale.
-    With ``accumulate_steps > 1`` gradients are summed and applied (averaged) every that many steps.
-    With ``ema`` an exponential moving average of every model parameter (BN statistics included) is kept
-    in ``ema.*`` parameters, updated after each applied step.
-
-    Returns ``(loss, overflow, scale)``.
+    The backward pass runs on the loss times the scale; the gradients are unscaled (unless the optimizer does
+    it), clipped to global norm ``clip_value`` (before the data-parallel reduction, as in MindCV), reduced,
+    checked for overflow when the scale is an update cell (an overflowing update is skipped and the scale
+    adjusted), and applied. With ``accumulate_steps`` N > 1, N gradients divided by N are summed and applied
+    together. With ``ema`` the exponential moving average of ``model``'s parameters (``ema.*``) follows every
+    step with decay ``ema_decay * (1 - exp(-updates / 2000))``. ``rng_step`` (the dropout counter) is advanced
+    after each step. Returns ``(loss, overflow, scale)``.
     """
 
-    def __init__(self, network: nn.Cell, optimizer: nn.Optimizer, scale_sense: Union[Tensor, nn.Cell],
+    def __init__(self, network: nn.Cell, optimizer: nn.Optimizer, loss_scale: LossScale,
                  model: Optional[nn.Cell] = None, clip_grad: bool = False, clip_value: float = 15.0,
-                 accumulate_steps: int = 1, ema: bool = False, ema_decay: float = 0.9999):
+                 accumulate_steps: int = 1, ema: bool = False, ema_decay: float = 0.9999,
+                 rng_step: Optional[Parameter] = None):
         super().__init__(network, optimizer, sens=None)
-        self.scale_update = scale_sense if isinstance(scale_sense, nn.Cell) else None
-        initial = scale_sense.get_loss_scale() if self.scale_update is not None else scale_sense
+        sense = loss_scale.sense
+        self.scale_update = sense if isinstance(sense, nn.Cell) else None
+        initial = sense.get_loss_scale() if self.scale_update is not None else sense
         self.scale_sense = Parameter(Tensor(initial, ms.float32), name="scale_sense", requires_grad=False)
+        self.unscale = loss_scale.unscale_in_step
         self.clip_grad = clip_grad
         self.clip_value = clip_value
         self.accumulate_steps = accumulate_steps
@@ -56,49 +86,79 @@ class TrainStep(nn.TrainOneStepCell):
         self.ema = ema
         if ema:
             if model is None:
-                raise ValueError("ema=True needs the model whose parameters to average.")
+                raise ConfigError("ema=True needs the model whose parameters to average.")
             self.model_params = ParameterTuple(list(model.get_parameters()))
             self.ema_params = self.model_params.clone(prefix="ema", init="same")
             self.ema_decay = ema_decay
             self.ema_updates = Parameter(Tensor(0.0, ms.float32), name="ema_num_updates", requires_grad=False)
+        self.rng_step = rng_step
+        self.stat_loss_sum = Parameter(Tensor(0.0, ms.float32), name="stat_loss_sum", requires_grad=False)
+        self.stat_finite = Parameter(Tensor(0.0, ms.float32), name="stat_finite", requires_grad=False)
+        self.stat_nonfinite = Parameter(Tensor(0.0, ms.float32), name="stat_nonfinite", requires_grad=False)
+        self.stat_nonfinite_run = Parameter(Tensor(0.0, ms.float32), name="stat_nonfinite_run", requires_grad=False)
+        self.stat_skipped = Parameter(Tensor(0.0, ms.float32), name="stat_skipped", requires_grad=False)
 
     def _update_ema(self) -> Tensor:
         updates = self.ema_updates + 1.0
-        decay = ops.minimum(self.ema_decay, (1.0 + updates) / (10.0 + updates))
+        decay = self.ema_decay * (1.0 - ops.exp(-updates / 2000.0))
         for ema_param, param in zip(self.ema_params, self.model_params):
             ops.assign(ema_param, ema_param * decay + param.astype(ema_param.dtype) * (1.0 - decay))
         return ops.assign(self.ema_updates, updates)
 
-    def _apply(self, grads) -> Tensor:
-        if self.clip_grad:
-            grads = ops.clip_by_global_norm(grads, self.clip_value)
-        applied = self.optimizer(grads)
+    def _accumulate(self, loss: Tensor, grads) -> Tensor:
+        """Add ``grads / N``; every N-th call apply the reduced sum and clear it, otherwise only read the lr
+        (which advances the step counter of the optimizers that count in ``get_lr``, as in MindCV)."""
+        for accum, grad in zip(self.accum_grads, grads):
+            ops.assign_add(accum, grad / self.accumulate_steps)
+        count = self.accum_count + 1
+        if count >= self.accumulate_steps:
+            loss = ops.depend(loss, self.optimizer(self.grad_reducer(self.accum_grads)))
+            for accum in self.accum_grads:
+                ops.assign(accum, ops.zeros_like(accum))
+            count = count * 0
+        else:
+            loss = ops.depend(loss, self.optimizer.get_lr())
+        return ops.depend(loss, ops.assign(self.accum_count, count))
+
+    def _apply(self, loss: Tensor, grads) -> Tensor:
+        if self.accumulate_steps > 1:
+            loss = self._accumulate(loss, grads)
+        else:
+            loss = ops.depend(loss, self.optimizer(grads))
         if self.ema:
-            applied = ops.depend(applied, self._update_ema())
-        return applied
+            loss = ops.depend(loss, self._update_ema())
+        return loss
+
+    def _record(self, loss: Tensor, skipped: Tensor) -> Tensor:
+        finite = ops.isfinite(loss).astype(ms.float32)
+        value = ops.select(finite > 0, loss.astype(ms.float32), ops.zeros_like(loss).astype(ms.float32))
+        loss = ops.depend(loss, ops.assign_add(self.stat_loss_sum, value))
+        loss = ops.depend(loss, ops.assign_add(self.stat_finite, finite))
+        loss = ops.depend(loss, ops.assign_add(self.stat_nonfinite, 1.0 - finite))
+        loss = ops.depend(loss, ops.assign(self.stat_nonfinite_run, (self.stat_nonfinite_run + 1.0) * (1.0 - finite)))
+        loss = ops.depend(loss, ops.assign_add(self.stat_skipped, skipped.astype(ms.float32)))
+        if self.rng_step is not None:
+            loss = ops.depend(loss, ops.assign_add(self.rng_step, ops.ones_like(self.rng_step)))
+        return loss
 
     def construct(self, *inputs):
         loss = self.network(*inputs)
         scale = self.scale_sense * 1.0
         sens = ops.ones_like(loss) * scale.astype(loss.dtype)
         grads = self.grad(self.network, self.weights)(*inputs, sens)
-        grads = tuple([g / scale.astype(g.dtype) for g in grads])
-        grads = self.grad_reducer(grads)
+        if self.unscale:
+            grads = tuple([g / scale.astype(g.dtype) for g in grads])
+        if self.clip_grad:
+            grads = ops.clip_by_global_norm(grads, self.clip_value)
+        if self.accumulate_steps == 1:  # accumulation reduces the summed gradients when it applies them
+            grads = self.grad_reducer(grads)
         overflow = Tensor(False)
         if self.scale_update is not None:
             finite = ops.stack([ops.isfinite(g).all() for g in grads]).all()
             overflow = self.scale_update(self.scale_sense, ops.logical_not(finite))
-            if overflow:
-                return loss, overflow, scale
-        if self.accumulate_steps > 1:
-            for accum, grad in zip(self.accum_grads, grads):
-                ops.assign_add(accum, grad)
-            count = ops.assign_add(self.accum_count, Tensor(1, ms.int32))
-            if count % self.accumulate_steps == 0:
-                mean_grads = tuple([accum / self.accumulate_steps for accum in self.accum_grads])
-                loss = ops.depend(loss, self._apply(mean_grads))
-                for accum in self.accum_grads:
-                    ops.assign(accum, ops.zeros_like(accum))
-            return loss, overflow, scale
-        loss = ops.depend(loss, self._apply(grads))
+            if not overflow:
+                loss = self._apply(loss, grads)
+        else:
+            loss = self._apply(loss, grads)
+        loss = self._record(loss, overflow)
         return loss, overflow, scale

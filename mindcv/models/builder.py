@@ -7,8 +7,10 @@ import mindspore as ms
 import numpy as np
 from mindspore import nn
 
-from ..utils.checkpoint import METADATA_PREFIX, CheckpointError, read_checkpoint
+from ..convert import convert_file
+from ..utils.checkpoint import METADATA_PREFIX, read_checkpoint
 from ..utils.download import cached_download
+from ..utils.errors import CheckpointError, ConfigError
 from ..utils.runtime import warn_if_slow_cpu_build
 from .features import FeatureExtractor
 from .pretrained import PretrainedCfg
@@ -20,13 +22,14 @@ _logger = logging.getLogger(__name__)
 
 # Entries a training checkpoint carries besides the weights: optimizer slots, step counters, loss scale.
 _TRAINING_SLOT_PREFIXES = (
-    "moments.", "moment1.", "moment2.", "adam_m.", "adam_v.", "exp_avg.", "exp_avg_sq.", "accum.",
-    "mean_square.", "mean_grad.", "moment.", "lion_m.", "grad_accum.", "accu_grads.", "accum_grads.", "ema.",
+    "moments.", "moment1.", "moment2.", "moment3.", "adam_m.", "adam_v.", "exp_avg.", "exp_avg_sq.", "accum.",
+    "stat.", "mean_square.", "mean_grad.", "moment.", "lion_m.", "nadam_m.", "nadam_v.", "prev_gradient.",
+    "grad_accum.", "accu_grads.", "accum_grads.", "ema.", "stat_",
 )
 _TRAINING_SCALARS = frozenset({
-    "global_step", "learning_rate", "momentum", "beta1_power", "beta2_power", "weight_decay",
+    "global_step", "learning_rate", "momentum", "beta1_power", "beta2_power", "mu_schedule", "weight_decay",
     "scale_sense", "loss_scale", "current_iterator_step", "last_overflow_iterator_step",
-    "epoch_num", "step_num", "ema_num_updates", "accum_count",
+    "epoch_num", "step_num", "ema_num_updates", "accum_count", "rng_step",
 })
 
 
@@ -57,9 +60,15 @@ def _summarise(names: Sequence[str], limit: int = 12) -> str:
     return shown + (f", ... ({len(names) - limit} more)" if len(names) > limit else "")
 
 
+def _is_training_state(state: Dict[str, Any]) -> bool:
+    kind = state.get(f"{METADATA_PREFIX}kind")
+    return isinstance(kind, str) and kind == "training_state"
+
+
 def _select_weights(state: Dict[str, ms.Parameter], ema: bool, source: str,
                     model_params: Dict[str, ms.Parameter]) -> Dict[str, ms.Parameter]:
     """Model weights out of a checkpoint: the EMA copy when ``ema``, training extras dropped."""
+    training_state = _is_training_state(state)
     if ema:
         ema_state = {k[len("ema."):]: v for k, v in state.items() if k.startswith("ema.")}
         if not ema_state:
@@ -72,17 +81,20 @@ def _select_weights(state: Dict[str, ms.Parameter], ema: bool, source: str,
             _logger.info("EMA weights of %s lack %d non-trainable entries (BN statistics); "
                          "took them from the raw weights.", source, len(filled))
         state = ema_state
+    if training_state:  # a train.py checkpoint: everything besides the model's weights is training state
+        return {k: v for k, v in state.items() if k in model_params}
     return {k: v for k, v in state.items() if not is_training_extra(k)}
 
 
 def load_weights(model: nn.Cell, state: Dict[str, ms.Parameter], source: str, *, first_conv: str = "conv1",
-                 classifier: str = "classifier", ema: bool = False, adapt_head: bool = True) -> None:
+                 classifier: str = "classifier", ema: bool = False, adapt_head: bool = False) -> None:
     """Load ``state`` into ``model`` strictly: every parameter filled, every weight used.
 
     Adaptations (each logged): a classifier of another size is dropped and left freshly initialised
-    (when ``adapt_head``); a first conv trained on other input channels is adapted with
+    (only with ``adapt_head``: fine-tuning); a first conv trained on other input channels is adapted with
     :func:`adapt_input_conv`. Any missing, unexpected or mis-shaped name raises one
-    :class:`CheckpointError` listing them all.
+    :class:`CheckpointError` listing them all; a classifier that does not fit without ``adapt_head`` says
+    so with both shapes.
     """
     model_params = {p.name: p for p in model.get_parameters()}
     state = _select_weights(state, ema, source, model_params)
@@ -107,6 +119,12 @@ def load_weights(model: nn.Cell, state: Dict[str, ms.Parameter], source: str, *,
         _logger.info("%s has a %s-class classifier; the model has %s classes, so its classifier keeps "
                      "its fresh initialisation.", source, old, getattr(model, "num_classes", "?"))
 
+    if head_changed and not adapt_head and f"{classifier}.weight" in state:
+        theirs = tuple(state[f"{classifier}.weight"].shape)
+        ours = tuple(model_params[f"{classifier}.weight"].shape) if f"{classifier}.weight" in model_params else "none"
+        raise CheckpointError(f"{source} has a classifier of shape {theirs} ({theirs[0]} classes) but the model's is "
+                              f"{ours}; build the model with num_classes={theirs[0]} to use these weights. (train.py "
+                              "fine-tunes from them with a fresh classifier when --num_classes differs.)")
     missing = sorted(k for k in model_params if k not in state and k not in skipped)
     unexpected = sorted(k for k in state if k not in model_params)
     mismatched = sorted(f"{k} {tuple(state[k].shape)} vs model {tuple(model_params[k].shape)}"
@@ -134,7 +152,7 @@ def load_weights(model: nn.Cell, state: Dict[str, ms.Parameter], source: str, *,
 
 
 def load_model_checkpoint(model: nn.Cell, checkpoint_path: str, ema: bool = False, first_conv: str = "conv1",
-                          classifier: str = "classifier", adapt_head: bool = True) -> None:
+                          classifier: str = "classifier", adapt_head: bool = False) -> None:
     """Load a local checkpoint file into ``model`` strictly (see :func:`load_weights`)."""
     state = read_checkpoint(checkpoint_path)
     load_weights(model, state, f"checkpoint {checkpoint_path}", first_conv=first_conv, classifier=classifier,
@@ -145,26 +163,28 @@ def load_pretrained(model: nn.Cell, cfg: PretrainedCfg, checkpoint_path: str = "
     """Load the weights of a pretrained config into ``model``; returns the file used.
 
     The file is ``checkpoint_path`` when given, else ``cfg.file``, else ``cfg.url`` downloaded into the cache.
-    A file in another framework's format (``cfg.converter``) is converted in memory.
+    A file in another framework's format (``cfg.converter``) is converted in memory. When the model was built
+    for another number of classes than the weights were published with, the classifier stays fresh (transfer
+    learning, logged); otherwise the file's classifier must fit (a local file with another head is an error).
     """
+    adapt_head = getattr(model, "num_classes", cfg.num_classes) != cfg.num_classes
     if checkpoint_path:
         path = checkpoint_path
     elif cfg.file:
         path = cfg.file
     elif cfg.url:
-        path = str(cached_download(cfg.url, cfg.cache_filename(), sha256=cfg.sha256))
+        path = str(cached_download(cfg.url, cfg.cache_filename(), file_hash=cfg.file_hash))
     else:
         raise CheckpointError(f"Pretrained weights '{cfg.cache_filename() or 'this tag'}' have no download URL; "
                               "pass checkpoint_path=<local .ckpt file> (the README explains how to obtain it).")
     if cfg.converter and Path(path).suffix != ".ckpt":
-        from ..convert import convert_file
-
         arrays = convert_file(cfg.converter, path)
         state = {name: ms.Parameter(ms.Tensor(value), name=name) for name, value in arrays.items()}
         load_weights(model, state, f"{cfg.converter} weights {path}", first_conv=cfg.first_conv,
-                     classifier=cfg.classifier, ema=ema)
+                     classifier=cfg.classifier, ema=ema, adapt_head=adapt_head)
     else:
-        load_model_checkpoint(model, path, ema=ema, first_conv=cfg.first_conv, classifier=cfg.classifier)
+        load_model_checkpoint(model, path, ema=ema, first_conv=cfg.first_conv, classifier=cfg.classifier,
+                              adapt_head=adapt_head)
     return path
 
 
@@ -187,9 +207,9 @@ def build_model_with_cfg(model_cls: Callable[..., nn.Cell], variant: str, pretra
     """Build ``model_cls`` for the registered name ``variant`` and load weights.
 
     ``pretrained`` is False, True (``pretrained_tag`` or the default tag) or a tag name; a named tag
-    also applies the model options its weights need (``PretrainedCfg.model_args``). ``checkpoint_path`` is a local file:
-    with ``pretrained`` it replaces the download, otherwise it is loaded as the model's own weights.
-    Nothing ever falls back to random weights: a failed load raises.
+    also applies the model options its weights need (``PretrainedCfg.model_args``). ``checkpoint_path`` is a
+    local file: with ``pretrained`` it replaces the download, otherwise it is loaded strictly as the model's own
+    weights (a classifier of another size is an error). Nothing ever falls back to random weights.
     """
     warn_if_slow_cpu_build()
     if isinstance(pretrained, str) and pretrained:
@@ -208,11 +228,11 @@ def build_model_with_cfg(model_cls: Callable[..., nn.Cell], variant: str, pretra
     elif checkpoint_path:
         load_model_checkpoint(model, checkpoint_path, ema=ema)
     elif ema:
-        raise ValueError("ema=True selects the EMA weights of a checkpoint; pass checkpoint_path or pretrained.")
+        raise ConfigError("ema=True selects the EMA weights of a checkpoint; pass checkpoint_path or pretrained.")
     if features_only:
         model = FeatureExtractor(model, out_indices)
         model.pretrained_cfg = cfg
     elif out_indices is not None:
-        raise ValueError("out_indices only applies with features_only=True.")
+        raise ConfigError("out_indices only applies with features_only=True.")
     return model
 

@@ -3,6 +3,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from mindspore import Tensor, nn
 
+from ..utils.errors import ConfigError
+
 __all__ = ["FeatureInfo", "FeatureExtractor"]
 
 
@@ -33,11 +35,11 @@ def resolve_out_indices(num_stages: int, out_indices: Optional[Sequence[int]]) -
     resolved = []
     for index in out_indices:
         if not isinstance(index, int) or not -num_stages <= index < num_stages:
-            raise ValueError(f"out_indices {list(out_indices)} invalid: each must be an int in "
+            raise ConfigError(f"out_indices {list(out_indices)} invalid: each must be an int in "
                              f"[{-num_stages}, {num_stages - 1}] (this model has {num_stages} feature stages).")
         resolved.append(index % num_stages)
     if len(set(resolved)) != len(resolved):
-        raise ValueError(f"out_indices {list(out_indices)} name the same stage twice.")
+        raise ConfigError(f"out_indices {list(out_indices)} name the same stage twice.")
     return tuple(sorted(resolved))
 
 

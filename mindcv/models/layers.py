@@ -1,14 +1,21 @@
-"""Layers shared by the Xception family: depthwise/separable convolutions and the 3x3/2 max-pool.
+"""Layers and model parts shared by the Xception family: separable convolutions, the 3x3/2 max-pool, the input
+check and the classification head (:class:`ClassifierHead`).
 
-On CPU these run mindcv's own kernels (``mindcv.ops``) when ``use_cpu_kernels`` is set; the parameters
-(names, shapes) are those of the plain MindSpore layers either way.
+On CPU the depthwise convolution and the pool run mindcv's own kernels (``mindcv.ops``) when the model asks
+for them; the parameters (names, shapes) are those of the plain MindSpore layers either way.
 """
-from mindspore import Tensor, nn
+from typing import Optional, Sequence, Tuple
+
+import mindspore.common.initializer as init
+from mindspore import Tensor, nn, ops
 from mindspore.common import dtype as mstype
 
-from ..ops import depthwise_conv3x3_op, max_pool3x3s2_op
+from ..ops import cpu_kernels_enabled, depthwise_conv3x3_op, max_pool3x3s2_op
+from ..utils.errors import ConfigError
+from .fusion import fold_conv_bn
 
-__all__ = ["MIN_INPUT_SIZE", "check_input", "DepthwiseConv2d", "SeparableConv2d", "MaxPool3x3S2"]
+__all__ = ["MIN_INPUT_SIZE", "check_input", "resolve_cpu_kernels", "DepthwiseConv2d", "SeparableConv2d",
+           "MaxPool3x3S2", "ClassifierHead"]
 
 MIN_INPUT_SIZE = 71  # smallest input on which every Xception variant's feature maps stay non-empty
 
@@ -20,6 +27,11 @@ def check_input(x: Tensor, in_channels: int, model_name: str) -> None:
     if x.shape[2] < MIN_INPUT_SIZE or x.shape[3] < MIN_INPUT_SIZE:
         raise ValueError(f"{model_name} needs inputs of at least {MIN_INPUT_SIZE}x{MIN_INPUT_SIZE} pixels, "
                          f"got {x.shape[2]}x{x.shape[3]}; resize the images (image_resize) to 71 or more.")
+
+
+def resolve_cpu_kernels(use_cpu_kernels: Optional[bool]) -> bool:
+    """``None`` decides by the device (CPU) and ``MINDCV_CPU_KERNELS``; True/False are taken as given."""
+    return cpu_kernels_enabled() if use_cpu_kernels is None else bool(use_cpu_kernels)
 
 
 class DepthwiseConv2d(nn.Conv2d):
@@ -66,3 +78,103 @@ class MaxPool3x3S2(nn.Cell):
         if self.fast_op is not None:
             return self.fast_op(x.astype(mstype.float32))[0].astype(x.dtype)
         return self.pool(x)
+
+
+def _new_classifier(num_features: int, num_classes: int) -> nn.Cell:
+    if num_classes <= 0:
+        return nn.Identity()
+    return nn.Dense(num_features, num_classes, weight_init=init.Normal(0.01), bias_init=init.Zero())
+
+
+class ClassifierHead:
+    """What every model of the family shares after its last feature map, as a mixin of ``nn.Cell`` models.
+
+    The model owns ``self.dropout`` and ``self.classifier`` (parameter names ``classifier.weight``/``.bias``,
+    as in the published checkpoints); :meth:`init_head` creates them. It also provides feature extraction over
+    ``feature_info`` (see :meth:`forward_intermediates`) and BatchNorm folding over ``conv_bn_pairs()``, which
+    lists ``(conv parent, conv attribute or index, bn parent, bn attribute or index)`` for every conv + BN.
+    Models implement ``forward_stem``, ``blocks``, ``forward_exit`` and ``stage_activation``.
+    """
+
+    def init_head(self, num_features: int, num_classes: int, drop_rate: float) -> None:
+        if not 0.0 <= drop_rate < 1.0:
+            raise ConfigError(f"drop_rate must be in [0, 1), got {drop_rate}")
+        self.num_features = num_features
+        self.num_classes = num_classes
+        self.drop_rate = drop_rate
+        self.dropout = nn.Dropout(p=drop_rate) if drop_rate > 0 else nn.Identity()
+        self.classifier = _new_classifier(num_features, num_classes)
+
+    def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
+        """Global average pool, dropout and classifier (only the pooling with ``pre_logits``)."""
+        x = ops.mean(x, axis=(2, 3))
+        if pre_logits:
+            return x
+        return self.classifier(self.dropout(x))
+
+    def get_classifier(self) -> nn.Cell:
+        return self.classifier
+
+    def reset_classifier(self, num_classes: int) -> None:
+        """Replace the classifier with a freshly initialised one for ``num_classes`` (0 removes it)."""
+        self.num_classes = num_classes
+        self.classifier = _new_classifier(self.num_features, num_classes)
+
+    def set_feature_info(self, feature_info: Sequence[dict]) -> None:
+        """Record the feature stages: ``num_chs``, ``reduction`` and ``module``, the cell whose output ends it."""
+        self.feature_info = [dict(info) for info in feature_info]
+        self._block_stage_ends = {int(info["module"].split(".")[1]): stage
+                                  for stage, info in enumerate(self.feature_info)
+                                  if info["module"].startswith("blocks.")}
+        last = len(self.feature_info) - 1
+        self._exit_stage = -1 if self.feature_info[last]["module"].startswith("blocks.") else last
+
+    def forward_intermediates(self, x: Tensor, indices: Sequence[int]) -> Tuple[Tensor, ...]:
+        """The feature maps of the stages in ``indices`` (see ``feature_info``), in stage order.
+
+        A stage whose ``module`` is ``blocks.K`` ends after block K (with ``stage_activation`` applied to the
+        block output); the first stage ends after the stem and the last one, when it is not a block, after
+        ``forward_exit``.
+        """
+        ends = self._block_stage_ends
+        outputs = ()
+        x = self.forward_stem(x)
+        if 0 in indices:
+            outputs += (x,)
+        for index, block in enumerate(self.blocks):
+            x = block(x)
+            stage = ends.get(index)
+            if stage is not None and stage in indices:
+                outputs += (self.stage_activation(x),)
+        if self._exit_stage in indices:
+            outputs += (self.forward_exit(x),)
+        return outputs
+
+    def fold_batchnorm(self):
+        """Fold every BatchNorm into the convolution before it, for inference and export (in place).
+
+        Logits are unchanged up to float rounding; the folded model has other parameter names (convs gain
+        biases, BatchNorms disappear), so load checkpoints before folding and do not train it.
+        """
+        if self.compile_cache:
+            raise RuntimeError("fold_batchnorm() must run before the model's first graph-mode call (MindSpore "
+                               "would keep running the compiled graph); build the model again and fold it first.")
+        self.set_train(False)
+        for conv_parent, conv_key, bn_parent, bn_key in self.conv_bn_pairs():
+            folded = fold_conv_bn(_child(conv_parent, conv_key), _child(bn_parent, bn_key))
+            _set_child(conv_parent, conv_key, folded)
+            _set_child(bn_parent, bn_key, nn.Identity())
+        for name, param in self.parameters_and_names():
+            param.name = name
+        return self
+
+
+def _child(parent: nn.Cell, key):
+    return parent[key] if isinstance(key, int) else getattr(parent, key)
+
+
+def _set_child(parent: nn.Cell, key, cell: nn.Cell) -> None:
+    if isinstance(key, int):
+        parent[key] = cell
+    else:
+        setattr(parent, key, cell)

@@ -1,5 +1,6 @@
 """``create_model``: the one entry point from a model name to a built, optionally pretrained, model."""
-from typing import Any, Optional, Sequence, Union
+import logging
+from typing import Any, Union
 
 from mindspore import nn
 
@@ -7,28 +8,34 @@ from .registry import model_entrypoint, split_model_name_tag
 
 __all__ = ["create_model"]
 
+_logger = logging.getLogger(__name__)
 
-def create_model(model_name: str, pretrained: Union[bool, str] = False, num_classes: int = 1000,
-                 in_channels: int = 3, checkpoint_path: str = "", ema: bool = False, features_only: bool = False,
-                 out_indices: Optional[Sequence[int]] = None, **kwargs: Any) -> nn.Cell:
-    """Create a registered model.
+
+def create_model(model_name: str, num_classes: int = 1000, pretrained: Union[bool, str] = False, in_channels: int = 3,
+                 checkpoint_path: str = "", ema: bool = False, auto_mapping: bool = False, **kwargs: Any) -> nn.Cell:
+    """Create a registered model (MindCV's signature and argument order).
 
     Args:
         model_name: ``name`` or ``name.tag`` (the tag picks a pretrained config, see ``list_pretrained``).
+        num_classes: classifier outputs. With pretrained weights of another size the classifier is fresh
+            (logged); a ``checkpoint_path`` of another size is an error naming both shapes.
         pretrained: False, True (the name's tag or the default tag) or a tag name.
-        num_classes: classifier outputs; differing from the weights keeps a fresh classifier.
         in_channels: input channels; the pretrained first conv is adapted when it differs.
-        checkpoint_path: local checkpoint file; with ``pretrained`` it replaces the download.
+        checkpoint_path: local checkpoint file. With ``pretrained`` it replaces the download (offline use;
+            MindCV refuses the combination); alone, it is loaded strictly as the model's weights.
         ema: load the EMA weights (``ema.*`` entries) of the checkpoint.
-        features_only: return feature maps at strides 2, 4, 8, 16, 32 instead of logits.
-        out_indices: which feature maps (indices into ``model.feature_info``).
-        **kwargs: model options, e.g. ``drop_rate``, ``bn_eps``, ``pool_padding``,
-            ``pretrained_cfg_overlay`` (dict replacing fields of the pretrained config, such as ``url``).
+        auto_mapping: accepted for MindCV compatibility; names are always matched exactly and any mismatch
+            is reported, so no mapping is needed or applied.
+        **kwargs: ``features_only``, ``out_indices`` and model options such as ``drop_rate``, ``bn_eps``,
+            ``pool_padding``, ``pretrained_cfg_overlay``. Options given as None are dropped (MindCV's rule),
+            so the model's defaults apply.
     """
+    if auto_mapping:
+        _logger.info("auto_mapping has no effect: parameter names are matched exactly and mismatches are errors.")
+    kwargs = {key: value for key, value in kwargs.items() if value is not None}
     entrypoint = model_entrypoint(model_name)
     tag = split_model_name_tag(model_name)[1]
     if tag and pretrained is True:
         pretrained = tag
     return entrypoint(pretrained=pretrained, num_classes=num_classes, in_channels=in_channels,
-                      checkpoint_path=checkpoint_path, ema=ema, features_only=features_only,
-                      out_indices=out_indices, pretrained_tag=tag, **kwargs)
+                      checkpoint_path=checkpoint_path, ema=ema, pretrained_tag=tag, **kwargs)

@@ -3,12 +3,10 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Dict, Optional, Tuple
 
-__all__ = ["PretrainedCfg", "IMAGENET_MEAN", "IMAGENET_STD", "INCEPTION_MEAN", "INCEPTION_STD"]
+from ..data.constants import IMAGENET_MEAN, IMAGENET_STD
+from ..utils.errors import ConfigError
 
-IMAGENET_MEAN = (0.485 * 255, 0.456 * 255, 0.406 * 255)
-IMAGENET_STD = (0.229 * 255, 0.224 * 255, 0.225 * 255)
-INCEPTION_MEAN = (127.5, 127.5, 127.5)
-INCEPTION_STD = (127.5, 127.5, 127.5)
+__all__ = ["PretrainedCfg"]
 
 
 @dataclass(frozen=True)
@@ -17,6 +15,8 @@ class PretrainedCfg:
 
     ``mean``/``std`` are in 0-255 pixel units (MindSpore's ``Normalize`` convention).
     ``model_args`` are the constructor options these weights need (for example ``bn_eps``).
+    ``file_hash`` is what the publisher gives for the file: an md5 (32 digits, Keras), a sha256, or a sha256
+    prefix (timm's file names); it is checked after download and on every use of the cached file.
     ``converter`` names the :mod:`mindcv.convert` reader for weights published in another framework's
     format (``"keras"``, ``"timm"``); such files are converted on load, ``.ckpt`` files are read as they are.
     """
@@ -24,7 +24,7 @@ class PretrainedCfg:
     url: str = ""
     file: str = ""
     filename: str = ""
-    sha256: str = ""
+    file_hash: str = ""
     num_classes: int = 1000
     input_size: Tuple[int, int, int] = (3, 299, 299)
     crop_pct: float = 0.875
@@ -56,5 +56,5 @@ class PretrainedCfg:
         valid = {f.name for f in dataclasses.fields(self)}
         unknown = sorted(set(changes) - valid)
         if unknown:
-            raise ValueError(f"pretrained_cfg_overlay has unknown keys {unknown}; valid keys: {sorted(valid)}")
+            raise ConfigError(f"pretrained_cfg_overlay has unknown keys {unknown}; valid keys: {sorted(valid)}")
         return dataclasses.replace(self, **changes)

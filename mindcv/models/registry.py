@@ -3,6 +3,7 @@ import fnmatch
 import sys
 from typing import Callable, Dict, List, Optional, Sequence, Union
 
+from ..utils.errors import UnknownModelError
 from ..utils.suggest import did_you_mean
 from .pretrained import PretrainedCfg
 
@@ -20,10 +21,6 @@ __all__ = [
 _model_entrypoints: Dict[str, Callable] = {}
 _model_pretrained_cfgs: Dict[str, Dict[str, PretrainedCfg]] = {}
 _model_default_tag: Dict[str, str] = {}
-
-
-class UnknownModelError(ValueError):
-    """Raised for a model name (or pretrained tag) that is not registered."""
 
 
 def register_model(fn: Callable) -> Callable:

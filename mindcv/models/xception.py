@@ -5,19 +5,19 @@ Two options select the semantics of other published weights: ``bn_eps`` (Keras: 
 ``pool_padding`` (``"same"`` is TensorFlow's padding, used by Keras and MindCV; ``"symmetric"`` pads
 one pixel on every side, as the PyTorch ports do).
 """
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Optional
 
 import mindspore.common.initializer as init
-from mindspore import Tensor, nn, ops
+from mindspore import Tensor, nn
 
-from ..ops import cpu_kernels_enabled
+from ..data.constants import INCEPTION_MEAN, INCEPTION_STD
+from ..utils.errors import ConfigError
 from .builder import build_model_with_cfg
-from .fusion import fold_conv_bn
-from .pretrained import INCEPTION_MEAN, INCEPTION_STD, PretrainedCfg
-from .layers import MIN_INPUT_SIZE, MaxPool3x3S2, SeparableConv2d, check_input
+from .layers import ClassifierHead, MaxPool3x3S2, SeparableConv2d, check_input, resolve_cpu_kernels
+from .pretrained import PretrainedCfg
 from .registry import register_model
 
-__all__ = ["Xception", "xception", "MIN_INPUT_SIZE"]
+__all__ = ["Xception", "xception"]
 
 POOL_PADDINGS = ("same", "symmetric")
 
@@ -37,6 +37,7 @@ default_cfgs = {
     "xception.keras_in1k": PretrainedCfg(
         url="https://storage.googleapis.com/tensorflow/keras-applications/xception/"
             "xception_weights_tf_dim_ordering_tf_kernels.h5",
+        file_hash="0a58e3b7378bc2990ea3b43d5981f1f6",  # md5, as Keras's applications publish it
         converter="keras",
         input_size=(3, 299, 299),
         crop_pct=0.875,
@@ -52,6 +53,7 @@ default_cfgs = {
     # padding and BN epsilon 1e-5, which is how timm runs and evaluates them.
     "xception.timm_legacy_in1k": PretrainedCfg(
         url="https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-cadene/xception-43020ad28.pth",
+        file_hash="43020ad28",  # the sha256 prefix in the published file name (torch hub's convention)
         converter="timm",
         input_size=(3, 299, 299),
         crop_pct=0.8975,
@@ -103,13 +105,13 @@ class Block(nn.Cell):
         return self.rep(x) + shortcut
 
 
-class Xception(nn.Cell):
+class Xception(ClassifierHead, nn.Cell):
     """Xception network.
 
     Args:
         num_classes: classifier outputs; 0 builds no classifier (``construct`` returns pooled features).
         in_channels: input image channels.
-        drop_rate: dropout probability before the classifier (the paper uses 0.5 on ImageNet).
+        drop_rate: dropout probability before the classifier (0.5 as in the paper and MindCV).
         bn_eps: BatchNorm epsilon (1e-5 for MindCV/timm weights, 1e-3 for Keras weights).
         bn_momentum: MindSpore BatchNorm momentum (weight of the old moving statistics).
         pool_padding: ``"same"`` (TensorFlow) or ``"symmetric"`` (pad 1, PyTorch ports).
@@ -122,18 +124,11 @@ class Xception(nn.Cell):
                  use_cpu_kernels: Optional[bool] = None):
         super().__init__()
         if pool_padding not in POOL_PADDINGS:
-            raise ValueError(f"pool_padding must be one of {POOL_PADDINGS}, got {pool_padding!r}")
-        if not 0.0 <= drop_rate < 1.0:
-            raise ValueError(f"drop_rate must be in [0, 1), got {drop_rate}")
-        self.num_classes = num_classes
+            raise ConfigError(f"pool_padding must be one of {POOL_PADDINGS}, got {pool_padding!r}")
         self.in_channels = in_channels
-        self.drop_rate = drop_rate
-        self.num_features = 2048
-        if use_cpu_kernels is None:
-            use_cpu_kernels = cpu_kernels_enabled()
-        self.use_cpu_kernels = use_cpu_kernels
+        self.use_cpu_kernels = resolve_cpu_kernels(use_cpu_kernels)
         block_args = dict(bn_eps=bn_eps, bn_momentum=bn_momentum, pool_padding=pool_padding,
-                          use_cpu_kernels=use_cpu_kernels)
+                          use_cpu_kernels=self.use_cpu_kernels)
 
         # Stem: two plain 3x3 convolutions without padding.
         self.conv1 = nn.Conv2d(in_channels, 32, 3, stride=2, pad_mode="valid", has_bias=False)
@@ -152,37 +147,35 @@ class Xception(nn.Cell):
             # Exit flow: widen to 1024 in the last separable convolution, then downsample.
             Block(728, 1024, reps=2, stride=2, grow_first=False, **block_args),
         )
-        self.conv3 = SeparableConv2d(1024, 1536, use_cpu_kernels)
+        self.conv3 = SeparableConv2d(1024, 1536, self.use_cpu_kernels)
         self.bn3 = nn.BatchNorm2d(1536, eps=bn_eps, momentum=bn_momentum)
-        self.conv4 = SeparableConv2d(1536, 2048, use_cpu_kernels)
+        self.conv4 = SeparableConv2d(1536, 2048, self.use_cpu_kernels)
         self.bn4 = nn.BatchNorm2d(2048, eps=bn_eps, momentum=bn_momentum)
 
         # Head: global average pool, dropout, linear classifier.
-        self.dropout = nn.Dropout(p=drop_rate)
-        self.classifier = nn.Dense(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
-
-        self.feature_info = [
-            dict(num_chs=64, reduction=2, module="stem"),
+        self.init_head(2048, num_classes, drop_rate)
+        self.set_feature_info([
+            dict(num_chs=64, reduction=2, module="bn2"),
             dict(num_chs=128, reduction=4, module="blocks.0"),
             dict(num_chs=256, reduction=8, module="blocks.1"),
             dict(num_chs=728, reduction=16, module="blocks.10"),
-            dict(num_chs=2048, reduction=32, module="exit"),
-        ]
-        self._stage_of_block = (1, 2) + (3,) * 9 + (4,)
+            dict(num_chs=2048, reduction=32, module="bn4"),
+        ])
         self._init_weights()
 
     def _init_weights(self) -> None:
         for _, cell in self.cells_and_names():
             if isinstance(cell, nn.Conv2d):
                 cell.weight.set_data(init.initializer(init.XavierUniform(), cell.weight.shape, cell.weight.dtype))
-            elif isinstance(cell, nn.Dense):
-                cell.weight.set_data(init.initializer(init.Normal(0.01), cell.weight.shape, cell.weight.dtype))
-                cell.bias.set_data(init.initializer(init.Zero(), cell.bias.shape, cell.bias.dtype))
 
     def forward_stem(self, x: Tensor) -> Tensor:
         check_input(x, self.in_channels, "Xception")
         x = self.relu(self.bn1(self.conv1(x)))
         return self.relu(self.bn2(self.conv2(x)))
+
+    def stage_activation(self, x: Tensor) -> Tensor:
+        """Block outputs are pre-activation sums; a feature map is taken after the ReLU the next block applies."""
+        return self.relu(x)
 
     def forward_exit(self, x: Tensor) -> Tensor:
         x = self.relu(self.bn3(self.conv3(x)))
@@ -190,72 +183,16 @@ class Xception(nn.Cell):
 
     def forward_features(self, x: Tensor) -> Tensor:
         """Feature map of the last stage: (N, 2048, H/32, W/32) after the final ReLU."""
-        x = self.forward_stem(x)
-        x = self.blocks(x)
-        return self.forward_exit(x)
+        return self.forward_exit(self.blocks(self.forward_stem(x)))
 
-    def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
-        """Global average pool, dropout and classifier (only pooling with ``pre_logits``)."""
-        x = ops.mean(x, axis=(2, 3))
-        if pre_logits:
-            return x
-        x = self.dropout(x)
-        return self.classifier(x)
-
-    def forward_intermediates(self, x: Tensor, indices: Sequence[int]) -> Tuple[Tensor, ...]:
-        """Feature maps of the stages in ``indices`` (see ``feature_info``), after their ReLU."""
-        outputs = ()
-        x = self.forward_stem(x)
-        if 0 in indices:
-            outputs += (x,)
-        for block_index, block in enumerate(self.blocks):
-            x = block(x)
-            stage = self._stage_of_block[block_index]
-            if stage < 4 and stage in indices and (block_index + 1 == len(self._stage_of_block)
-                                                   or self._stage_of_block[block_index + 1] != stage):
-                outputs += (self.relu(x),)
-        if 4 in indices:
-            outputs += (self.forward_exit(x),)
-        return outputs
-
-    def get_classifier(self) -> nn.Cell:
-        return self.classifier
-
-    def reset_classifier(self, num_classes: int) -> None:
-        """Replace the classifier with a freshly initialised one for ``num_classes`` (0 removes it)."""
-        self.num_classes = num_classes
-        if num_classes > 0:
-            classifier = nn.Dense(self.num_features, num_classes,
-                                  weight_init=init.Normal(0.01), bias_init=init.Zero())
-        else:
-            classifier = nn.Identity()
-        self.classifier = classifier
-
-    def fold_batchnorm(self) -> "Xception":
-        """Fold every BatchNorm into the convolution before it, for inference and export (in place).
-
-        Logits are unchanged up to float rounding; the folded model has other parameter names (convs
-        gain biases, BatchNorms disappear), so load checkpoints before folding and do not train it.
-        """
-        if self.compile_cache:
-            raise RuntimeError("fold_batchnorm() must run before the model's first graph-mode call (MindSpore "
-                               "would keep running the compiled graph); build the model again and fold it first.")
-        self.set_train(False)
-        self.conv1, self.bn1 = fold_conv_bn(self.conv1, self.bn1), nn.Identity()
-        self.conv2, self.bn2 = fold_conv_bn(self.conv2, self.bn2), nn.Identity()
+    def conv_bn_pairs(self):
+        pairs = [(self, "conv1", self, "bn1"), (self, "conv2", self, "bn2")]
         for block in self.blocks:
             if block.skip is not None:
-                block.skip, block.skipbn = fold_conv_bn(block.skip, block.skipbn), nn.Identity()
-            for index, cell in enumerate(block.rep):
-                if isinstance(cell, SeparableConv2d):
-                    cell.pointwise = fold_conv_bn(cell.pointwise, block.rep[index + 1])
-                    block.rep[index + 1] = nn.Identity()
-        for conv, bn_name in ((self.conv3, "bn3"), (self.conv4, "bn4")):
-            conv.pointwise = fold_conv_bn(conv.pointwise, getattr(self, bn_name))
-            setattr(self, bn_name, nn.Identity())
-        for name, param in self.parameters_and_names():
-            param.name = name
-        return self
+                pairs.append((block, "skip", block, "skipbn"))
+            pairs += [(cell, "pointwise", block.rep, index + 1) for index, cell in enumerate(block.rep)
+                      if isinstance(cell, SeparableConv2d)]
+        return pairs + [(self.conv3, "pointwise", self, "bn3"), (self.conv4, "pointwise", self, "bn4")]
 
     def construct(self, x: Tensor) -> Tensor:
         return self.forward_head(self.forward_features(x))

@@ -11,12 +11,12 @@ from collections import OrderedDict
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import mindspore.common.initializer as init
-from mindspore import Tensor, nn, ops
+from mindspore import Tensor, nn
 
-from ..ops import cpu_kernels_enabled
+from ..data.constants import INCEPTION_MEAN, INCEPTION_STD
 from .builder import build_model_with_cfg
-from .layers import DepthwiseConv2d, check_input
-from .pretrained import INCEPTION_MEAN, INCEPTION_STD, PretrainedCfg
+from .layers import ClassifierHead, DepthwiseConv2d, check_input, resolve_cpu_kernels
+from .pretrained import PretrainedCfg
 from .registry import register_model
 
 __all__ = ["XceptionAligned", "xception41", "xception65", "xception71"]
@@ -119,40 +119,35 @@ class XceptionModule(nn.Cell):
 BlockCfg = Dict[str, Union[int, bool, Tuple[int, int, int]]]
 
 
-class XceptionAligned(nn.Cell):
+class XceptionAligned(ClassifierHead, nn.Cell):
     """Aligned Xception built from a list of block configs (``in_chs``, ``out_chs``, ``stride``, ...)."""
 
     def __init__(self, block_cfg: Sequence[BlockCfg], num_classes: int = 1000, in_channels: int = 3,
                  drop_rate: float = 0.0, bn_eps: float = 1e-3, bn_momentum: float = 0.9,
                  use_cpu_kernels: Optional[bool] = None):
         super().__init__()
-        if use_cpu_kernels is None:
-            use_cpu_kernels = cpu_kernels_enabled()
-        self.use_cpu_kernels = use_cpu_kernels
-        self.num_classes = num_classes
+        self.use_cpu_kernels = resolve_cpu_kernels(use_cpu_kernels)
         self.in_channels = in_channels
         bn = dict(bn_eps=bn_eps, bn_momentum=bn_momentum)
         # Entry: two 3x3 convolutions, the first with stride 2.
         self.stem = nn.SequentialCell([ConvBnAct(in_channels, 32, 3, stride=2, **bn), ConvBnAct(32, 64, 3, **bn)])
         blocks: List[nn.Cell] = []
-        self.feature_info = [dict(num_chs=64, reduction=2, module="stem")]
-        self._feature_blocks: List[int] = []
+        feature_info = [dict(num_chs=64, reduction=2, module="stem")]
         reduction = 2
         for index, cfg in enumerate(block_cfg):
             widths = cfg["out_chs"] if isinstance(cfg["out_chs"], tuple) else (cfg["out_chs"],) * 3
             blocks.append(XceptionModule(cfg["in_chs"], widths, stride=cfg.get("stride", 1),
                                          start_with_relu=cfg.get("start_with_relu", True),
-                                         no_skip=cfg.get("no_skip", False), use_cpu_kernels=use_cpu_kernels, **bn))
+                                         no_skip=cfg.get("no_skip", False), use_cpu_kernels=self.use_cpu_kernels,
+                                         **bn))
             reduction *= cfg.get("stride", 1)
             following = block_cfg[index + 1].get("stride", 1) if index + 1 < len(block_cfg) else 2
             if following != 1:  # the last block at this resolution: a feature stage
-                self.feature_info.append(dict(num_chs=widths[-1], reduction=reduction, module=f"blocks.{index}"))
-                self._feature_blocks.append(index)
+                feature_info.append(dict(num_chs=widths[-1], reduction=reduction, module=f"blocks.{index}"))
         # Entry, middle and exit flows, as listed in ``block_cfg``.
         self.blocks = nn.SequentialCell(blocks)
-        self.num_features = blocks[-1].out_channels
-        self.dropout = nn.Dropout(p=drop_rate) if drop_rate > 0 else None
-        self.classifier = nn.Dense(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
+        self.init_head(blocks[-1].out_channels, num_classes, drop_rate)
+        self.set_feature_info(feature_info)
         self._init_weights()
 
     def _init_weights(self) -> None:
@@ -160,44 +155,30 @@ class XceptionAligned(nn.Cell):
             if isinstance(cell, nn.Conv2d):
                 cell.weight.set_data(init.initializer(init.HeNormal(mode="fan_out", nonlinearity="relu"),
                                                       cell.weight.shape, cell.weight.dtype))
-            elif isinstance(cell, nn.Dense):
-                cell.weight.set_data(init.initializer(init.Normal(0.01), cell.weight.shape, cell.weight.dtype))
-                cell.bias.set_data(init.initializer(init.Zero(), cell.bias.shape, cell.bias.dtype))
 
     def forward_stem(self, x: Tensor) -> Tensor:
         check_input(x, self.in_channels, "XceptionAligned")
         return self.stem(x)
 
+    def stage_activation(self, x: Tensor) -> Tensor:
+        """Stage outputs are the blocks' outputs as they are (timm's feature maps)."""
+        return x
+
+    def forward_exit(self, x: Tensor) -> Tensor:
+        """The exit flow is part of ``blocks``."""
+        return x
+
     def forward_features(self, x: Tensor) -> Tensor:
         return self.blocks(self.forward_stem(x))
 
-    def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
-        x = ops.mean(x, axis=(2, 3))
-        if pre_logits:
-            return x
-        if self.dropout is not None:
-            x = self.dropout(x)
-        return self.classifier(x)
-
-    def forward_intermediates(self, x: Tensor, indices: Sequence[int]) -> Tuple[Tensor, ...]:
-        """Feature maps of the stages in ``indices`` (see ``feature_info``)."""
-        outputs = ()
-        x = self.forward_stem(x)
-        if 0 in indices:
-            outputs += (x,)
-        for index, block in enumerate(self.blocks):
-            x = block(x)
-            if index in self._feature_blocks and self._feature_blocks.index(index) + 1 in indices:
-                outputs += (x,)
-        return outputs
-
-    def get_classifier(self) -> nn.Cell:
-        return self.classifier
-
-    def reset_classifier(self, num_classes: int) -> None:
-        self.num_classes = num_classes
-        self.classifier = (nn.Dense(self.num_features, num_classes, weight_init=init.Normal(0.01),
-                                    bias_init=init.Zero()) if num_classes > 0 else nn.Identity())
+    def conv_bn_pairs(self):
+        pairs = []
+        for _, cell in self.cells_and_names():
+            if isinstance(cell, ConvBnAct):
+                pairs.append((cell, "conv", cell, "bn"))
+            elif isinstance(cell, AlignedSeparableConv2d):
+                pairs += [(cell, "conv_dw", cell, "bn_dw"), (cell, "conv_pw", cell, "bn_pw")]
+        return pairs
 
     def construct(self, x: Tensor) -> Tensor:
         return self.forward_head(self.forward_features(x))

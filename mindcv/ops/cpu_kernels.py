@@ -11,7 +11,6 @@ differs); parameter names and checkpoints are unchanged.
 Used only when MindSpore runs on CPU and ``MINDCV_CPU_KERNELS`` is not ``0``; if no compiler is available
 the model falls back to MindSpore's operators and says so once.
 """
-import fcntl
 import hashlib
 import logging
 import os
@@ -26,12 +25,14 @@ import mindspore as ms
 from mindspore import ops
 
 from ..utils.download import get_cache_dir
+from ..utils.errors import FileWriteError
+from ..utils.fileio import atomic_path, file_lock
 
 __all__ = ["kernel_library", "cpu_kernels_enabled", "depthwise_conv3x3_op", "max_pool3x3s2_op"]
 
 _logger = logging.getLogger(__name__)
 SOURCE = Path(__file__).parent / "csrc" / "xception_cpu.cc"
-FLAGS = ["-O3", "-march=native", "-fopenmp", "-shared", "-fPIC", "-std=c++14"]
+FLAGS = ["-O3", "-march=native", "-fopenmp-simd", "-pthread", "-shared", "-fPIC", "-std=c++14"]
 ENV_SWITCH = "MINDCV_CPU_KERNELS"
 
 
@@ -42,6 +43,10 @@ def _cpu_signature() -> str:
         return platform.machine()
     wanted = [line for line in lines if line.startswith(("model name", "flags"))][:2]
     return platform.machine() + "\n".join(wanted)
+
+
+class _BuildFailed(Exception):
+    """The compiler exited with an error (its message is the compiler's output)."""
 
 
 @lru_cache(maxsize=None)
@@ -55,25 +60,20 @@ def kernel_library() -> Optional[str]:
     source = SOURCE.read_bytes()
     key = hashlib.sha256(source + " ".join(FLAGS).encode() + _cpu_signature().encode()).hexdigest()[:16]
     directory = get_cache_dir() / "kernels"
-    directory.mkdir(parents=True, exist_ok=True)
     library = directory / f"xception_cpu-{key}.so"
-    with open(directory / f".xception_cpu-{key}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not library.exists():
-            partial = library.with_name(f".{library.name}.{os.getpid()}")
-            command = [compiler, *FLAGS, str(SOURCE), "-o", str(partial)]
-            try:
-                done = subprocess.run(command, capture_output=True, text=True)
-                failure = done.stderr.strip()[-2000:] if done.returncode != 0 else ""
-            except OSError as exc:
-                failure = str(exc)
-            if failure:
-                partial.unlink(missing_ok=True)
-                _logger.warning("Compiling %s failed (%s); using MindSpore's CPU operators instead:\n%s",
-                                SOURCE.name, " ".join(command), failure)
-                return None
-            os.replace(partial, library)
-            _logger.info("Compiled the Xception CPU kernels into %s.", library)
+    try:
+        with file_lock(directory / f".xception_cpu-{key}.lock"):
+            if not library.exists():
+                with atomic_path(library) as partial:
+                    done = subprocess.run([compiler, *FLAGS, str(SOURCE), "-o", str(partial)], capture_output=True,
+                                          text=True)
+                    if done.returncode != 0:
+                        raise _BuildFailed(done.stderr.strip()[-2000:])
+                _logger.info("Compiled the Xception CPU kernels into %s.", library)
+    except (_BuildFailed, FileWriteError, OSError) as exc:
+        _logger.warning("Compiling %s with %s failed; using MindSpore's CPU operators instead:\n%s", SOURCE.name,
+                        compiler, exc)
+        return None
     return str(library)
 
 

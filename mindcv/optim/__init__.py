@@ -1,5 +1,8 @@
 """Optimizers and ``create_optimizer``."""
+from .adamw import AdamW
+from .adan import Adan
 from .lion import Lion
-from .optim_factory import OPTIMIZERS, create_optimizer, split_weight_decay
+from .nadam import NAdam
+from .optim_factory import OPTIMIZERS, create_optimizer, param_groups
 
-__all__ = ["create_optimizer", "split_weight_decay", "Lion", "OPTIMIZERS"]
+__all__ = ["create_optimizer", "param_groups", "AdamW", "Adan", "Lion", "NAdam", "OPTIMIZERS"]

@@ -1,46 +1,34 @@
-"""Lion (Chen et al., 2023, "Symbolic Discovery of Optimization Algorithms") for MindSpore."""
-from typing import List, Sequence, Tuple, Union
+"""Lion (Chen et al., 2023) with MindCV's semantics."""
+from mindspore import jit, Tensor, ops
 
-from mindspore import Parameter, Tensor, nn, ops
+from .stepping import SteppingOptimizer
 
 __all__ = ["Lion"]
 
 
-def _flatten_groups(params: Sequence[Union[Parameter, dict]], default_decay: float) -> Tuple[List[Parameter],
-                                                                                              List[float]]:
-    flat, decays = [], []
-    for item in params:
-        if isinstance(item, dict):
-            if "params" in item:
-                flat += list(item["params"])
-                decays += [float(item.get("weight_decay", default_decay))] * len(item["params"])
-        else:
-            flat.append(item)
-            decays.append(float(default_decay))
-    return flat, decays
+class Lion(SteppingOptimizer):
+    """``p -= lr (sign(b1 m + (1 - b1) g) + wd p)`` (``wd`` only for parameters that decay), then
+    ``m = b2 m + (1 - b2) g``. Gradients are divided by ``loss_scale``."""
 
+    def __init__(self, params, learning_rate=2e-4, beta1: float = 0.9, beta2: float = 0.99, weight_decay=0.0,
+                 loss_scale: float = 1.0):
+        super().__init__(learning_rate, params, weight_decay)
+        self.beta1 = self.scalar(beta1)
+        self.beta2 = self.scalar(beta2)
+        self.inverse_scale = self.scalar(1.0 / loss_scale)
+        self.moments1 = self.parameters.clone(prefix="lion_m", init="zeros")
 
-class Lion(nn.Optimizer):
-    """``update = sign(beta1 * m + (1 - beta1) * g)``; ``p -= lr * (update + wd * p)``;
-    ``m = beta2 * m + (1 - beta2) * g``. Weight decay is decoupled; parameter groups may set their own."""
-
-    def __init__(self, params, learning_rate=1e-4, beta1: float = 0.9, beta2: float = 0.99,
-                 weight_decay: float = 0.0, loss_scale: float = 1.0):
-        flat, decays = _flatten_groups(params, weight_decay)
-        super().__init__(learning_rate, flat, weight_decay=0.0, loss_scale=loss_scale)
-        self.beta1 = beta1
-        self.beta2 = beta2
-        self.decays = tuple(decays)
-        self.moments = self.parameters.clone(prefix="lion_m", init="zeros")
-
+    @jit
     def construct(self, gradients):
-        gradients = self.flatten_gradients(gradients)
-        gradients = self.scale_grad(gradients)
         lr = self.get_lr()
-        self.assignadd(self.global_step, self.global_step_increase_tensor)
-        for i in range(len(self.decays)):
-            param, moment, grad = self.parameters[i], self.moments[i], gradients[i]
-            update = ops.sign(self.beta1 * moment + (1 - self.beta1) * grad)
-            ops.assign(param, param - lr * (update + self.decays[i] * param))
-            ops.assign(moment, self.beta2 * moment + (1 - self.beta2) * grad)
+        count = len(self.parameters)
+        lrs = self.per_parameter(lr, count)
+        decays = self.per_parameter(self.weight_decay, count)
+        for i in range(count):
+            param, grad, moment = self.parameters[i], gradients[i] * self.inverse_scale, self.moments1[i]
+            update = ops.sign(self.beta1 * moment + (1.0 - self.beta1) * grad)
+            if self.decay_flags[i]:
+                update = decays[i] * param + update
+            ops.assign(param, param - ops.reshape(lrs[i] * update, param.shape))
+            ops.assign(moment, self.beta2 * moment + (1.0 - self.beta2) * grad)
         return Tensor(True)

@@ -1,68 +1,147 @@
-"""``create_optimizer``: MindSpore optimizers by name, with weight-decay filtering and loss-scale awareness."""
-from typing import Dict, List, Sequence, Union
+"""``create_optimizer``: optimizers by name with MindCV's parameter groups, weight-decay filters and defaults."""
+import logging
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Union
 
-from mindspore import Parameter, Tensor, nn
+import mindspore as ms
+from mindspore import Parameter, nn
 
+from ..utils.checkpoint import read_checkpoint
+from ..utils.errors import ConfigError
 from ..utils.suggest import did_you_mean
+from .adamw import AdamW
+from .adan import Adan
 from .lion import Lion
+from .nadam import NAdam
 
-__all__ = ["create_optimizer", "split_weight_decay", "OPTIMIZERS"]
+__all__ = ["create_optimizer", "param_groups", "layer_ids", "OPTIMIZERS", "WEIGHT_DECAY_FILTERS"]
 
-OPTIMIZERS = ("sgd", "momentum", "adam", "adamw", "rmsprop", "lion")
-_FILTERS = ("disable", "auto", "norm_and_bias")
+_logger = logging.getLogger(__name__)
+
+OPTIMIZERS = ("sgd", "nesterov", "momentum", "adam", "adamw", "lion", "rmsprop", "adagrad", "lamb", "nadam", "adan")
+WEIGHT_DECAY_FILTERS = ("disable", "auto", "norm_and_bias")
 
 
-def _excluded(param: Parameter, weight_decay_filter: str) -> bool:
+def _no_decay_by_name(param: Parameter, no_weight_decay: set) -> bool:
+    return any(part in param.name for part in ("beta", "gamma", "bias")) or param.name in no_weight_decay
+
+
+def layer_ids(model: nn.Cell) -> Dict[str, int]:
+    """Depth index of every trainable parameter for layer-wise lr decay: 0 for what comes before ``blocks``
+    (the stem), K + 1 for ``blocks.K``, then the cells after the blocks, and the classifier deepest."""
+    ids: Dict[str, int] = {}
+    blocks_seen = 0
+    for name, param in model.parameters_and_names():
+        if not param.requires_grad:
+            continue
+        if name.startswith("blocks."):
+            blocks_seen = max(blocks_seen, int(name.split(".")[1]) + 1)
+            ids[name] = int(name.split(".")[1]) + 1
+        else:
+            ids[name] = blocks_seen + 1 if blocks_seen else 0
+    head = max(ids.values()) + 1
+    return {name: head if name.startswith("classifier") else layer for name, layer in ids.items()}
+
+
+def _layer_decay_groups(model: nn.Cell, lr, weight_decay: float, layer_decay: float,
+                        no_weight_decay: set) -> List[Dict]:
+    ids = layer_ids(model)
+    deepest = max(ids.values())
+    groups: Dict[tuple, Dict] = {}
+    params = model.trainable_params()
+    for param in params:
+        decays = not (param.ndim == 1 or param.name in no_weight_decay)
+        layer = ids[param.name]
+        scale = layer_decay ** (deepest - layer)
+        group = groups.setdefault((layer, decays), {
+            "params": [], "weight_decay": weight_decay if decays else 0.0,
+            "lr": [v * scale for v in lr] if isinstance(lr, (list, tuple)) else lr * scale})
+        group["params"].append(param)
+    return list(groups.values()) + [{"order_params": params}]
+
+
+def param_groups(model_or_params: Union[nn.Cell, Sequence[Parameter]], lr, weight_decay: float,
+                 weight_decay_filter: str, layer_decay: Optional[float]):
+    """The parameters (or groups) and the optimizer-level weight decay, as MindCV builds them.
+
+    ``disable``: one group decaying everything. ``auto``: no groups; MindSpore's own filter exempts parameters
+    whose name holds ``beta`` or ``gamma``. ``norm_and_bias``: also ``bias`` names (and a model's
+    ``no_weight_decay()``) exempt. ``layer_decay`` (a model must be passed): the learning rate of depth ``d``
+    scaled by ``layer_decay ** (deepest - d)``, 1-D parameters without decay.
+    """
+    if weight_decay_filter not in WEIGHT_DECAY_FILTERS:
+        raise ConfigError(f"weight_decay_filter must be one of {WEIGHT_DECAY_FILTERS}, got '{weight_decay_filter}'.")
+    is_model = isinstance(model_or_params, nn.Cell)
+    params = list(model_or_params.trainable_params() if is_model else model_or_params)
+    no_weight_decay = set(model_or_params.no_weight_decay()) if hasattr(model_or_params, "no_weight_decay") else set()
     if weight_decay_filter == "auto":
-        return len(param.shape) <= 1
-    leaf = param.name.rsplit(".", 1)[-1]
-    return leaf in ("gamma", "beta", "bias")
-
-
-def split_weight_decay(params: Sequence[Parameter], weight_decay: float,
-                       weight_decay_filter: str = "disable") -> Union[List[Parameter], List[Dict]]:
-    """Parameter groups: ``auto`` exempts every 1-D parameter, ``norm_and_bias`` exempts BN gamma/beta and
-    biases by name; ``disable`` decays everything (returns the plain list)."""
-    if weight_decay_filter not in _FILTERS:
-        raise ValueError(f"weight_decay_filter must be one of {_FILTERS}, got '{weight_decay_filter}'.")
-    params = list(params)
-    if weight_decay_filter == "disable" or weight_decay == 0:
-        return params
-    decay = [p for p in params if not _excluded(p, weight_decay_filter)]
-    no_decay = [p for p in params if _excluded(p, weight_decay_filter)]
+        if layer_decay is not None:
+            _logger.warning("layer_decay has no effect with weight_decay_filter auto (as in MindCV).")
+        return params, weight_decay
+    if layer_decay is not None:
+        if not is_model:
+            raise ConfigError("layer_decay needs the model (pass the Cell, not its parameters) to know the depths.")
+        return _layer_decay_groups(model_or_params, lr, weight_decay, layer_decay, no_weight_decay), 0.0
+    if weight_decay_filter == "disable":
+        return [{"params": params, "weight_decay": weight_decay}, {"order_params": params}], 0.0
+    decay = [p for p in params if not _no_decay_by_name(p, no_weight_decay)]
+    no_decay = [p for p in params if _no_decay_by_name(p, no_weight_decay)]
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0},
-            {"order_params": params}]
+            {"order_params": params}], 0.0
 
 
-def create_optimizer(params: Sequence[Parameter], opt: str = "momentum", lr: Union[float, Sequence[float]] = 0.01,
-                     weight_decay: float = 0.0, momentum: float = 0.9, nesterov: bool = False,
-                     weight_decay_filter: str = "disable", loss_scale: float = 1.0, eps: float = 1e-8) -> nn.Optimizer:
-    """A MindSpore optimizer. ``lr`` may be a per-step list (from ``create_scheduler``).
+def create_optimizer(model_or_params: Union[nn.Cell, Sequence[Parameter]], opt: str = "adam",
+                     lr: Union[float, Sequence[float]] = 1e-3, weight_decay: float = 0, momentum: float = 0.9,
+                     nesterov: bool = False, weight_decay_filter: str = "disable", layer_decay: Optional[float] = None,
+                     loss_scale: float = 1.0, schedule_decay: float = 4e-3, checkpoint_path: str = "",
+                     eps: float = 1e-10, **kwargs) -> nn.Optimizer:
+    """An optimizer by name, with MindCV's signature, defaults and arguments (see the README's differences).
 
-    ``loss_scale`` is the fixed scale the gradients carry (the optimizer divides it out); pass 1.0 when a
-    loss-scale cell already unscales them.
+    ``sgd`` (``momentum``, ``nesterov``), ``momentum``/``nesterov``, ``adam`` (MindSpore's Adam, its own betas and
+    eps), ``adamw``/``lion``/``nadam``/``adan`` (MindCV's update rules), ``rmsprop`` (``momentum``, ``eps``),
+    ``adagrad`` and ``lamb`` (Ascend/GPU: MindSpore has no CPU kernel for it). ``lr`` is a number or a
+    per-step list (``create_scheduler``). ``loss_scale`` is the fixed scale the gradients carry, which the
+    optimizer divides out (``nadam`` does not, as in MindCV). ``checkpoint_path``: optimizer state
+    to load (a missing file is an error). Other keyword arguments go to the optimizer's constructor.
     """
     key = opt.lower()
     if key not in OPTIMIZERS:
-        raise ValueError(f"Unknown optimizer '{opt}'.{did_you_mean(key, OPTIMIZERS)} Valid: {', '.join(OPTIMIZERS)}.")
-    learning_rate = Tensor(list(lr)) if isinstance(lr, (list, tuple)) else lr
-    groups = split_weight_decay(params, weight_decay, weight_decay_filter)
-    decay = weight_decay if weight_decay_filter == "disable" else 0.0
+        raise ConfigError(f"Unknown optimizer '{opt}'.{did_you_mean(key, OPTIMIZERS)} Valid: {', '.join(OPTIMIZERS)}.")
+    learning_rate = list(lr) if isinstance(lr, (list, tuple)) else lr
+    params, decay = param_groups(model_or_params, learning_rate, weight_decay, weight_decay_filter, layer_decay)
     if key == "sgd":
-        return nn.SGD(groups, learning_rate=learning_rate, momentum=0.0, weight_decay=decay, loss_scale=loss_scale)
-    if key == "momentum":
-        return nn.Momentum(groups, learning_rate=learning_rate, momentum=momentum, weight_decay=decay,
-                           use_nesterov=nesterov, loss_scale=loss_scale)
-    if key == "adam":
-        return nn.Adam(groups, learning_rate=learning_rate, beta1=momentum, eps=eps, weight_decay=decay,
-                       use_nesterov=nesterov, loss_scale=loss_scale)
-    if key == "adamw":
+        optimizer = nn.SGD(params, learning_rate=learning_rate, momentum=momentum, weight_decay=decay,
+                           nesterov=nesterov, loss_scale=loss_scale, **kwargs)
+    elif key in ("momentum", "nesterov"):
+        optimizer = nn.Momentum(params, learning_rate=learning_rate, momentum=momentum, weight_decay=decay,
+                                use_nesterov=nesterov, loss_scale=loss_scale, **kwargs)
+    elif key == "adam":
+        optimizer = nn.Adam(params, learning_rate=learning_rate, weight_decay=decay, loss_scale=loss_scale,
+                            use_nesterov=nesterov, **kwargs)
+    elif key == "adamw":
+        optimizer = AdamW(params, learning_rate=learning_rate, weight_decay=decay, loss_scale=loss_scale, **kwargs)
+    elif key == "lion":
+        optimizer = Lion(params, learning_rate=learning_rate, weight_decay=decay, loss_scale=loss_scale, **kwargs)
+    elif key == "nadam":
+        optimizer = NAdam(params, learning_rate=learning_rate, weight_decay=decay, loss_scale=loss_scale,
+                          schedule_decay=schedule_decay, **kwargs)
+    elif key == "adan":
+        optimizer = Adan(params, learning_rate=learning_rate, weight_decay=decay, loss_scale=loss_scale, **kwargs)
+    elif key == "rmsprop":
+        optimizer = nn.RMSProp(params, learning_rate=learning_rate, momentum=momentum, weight_decay=decay,
+                               loss_scale=loss_scale, epsilon=eps, **kwargs)
+    elif key == "adagrad":
+        optimizer = nn.Adagrad(params, learning_rate=learning_rate, weight_decay=decay, loss_scale=loss_scale,
+                               **kwargs)
+    else:
         if loss_scale != 1.0:
-            raise ValueError("adamw does not divide out a fixed loss scale; use loss_scale_type dynamic/auto or "
-                             "drop_overflow_update True, which unscale gradients before the optimizer.")
-        return nn.AdamWeightDecay(groups, learning_rate=learning_rate, beta1=momentum, eps=eps, weight_decay=decay)
-    if key == "rmsprop":
-        return nn.RMSProp(groups, learning_rate=learning_rate, decay=0.9, momentum=momentum, epsilon=eps,
-                          weight_decay=decay, loss_scale=loss_scale)
-    return Lion(groups if weight_decay_filter != "disable" else params, learning_rate=learning_rate,
-                beta1=momentum, weight_decay=weight_decay, loss_scale=loss_scale)
+            raise ConfigError("lamb cannot take a fixed loss scale in the optimizer (as in MindCV); use "
+                              "loss_scale_type dynamic or drop_overflow_update True, which unscale before it.")
+        if ms.get_context("device_target") == "CPU":
+            raise ConfigError("lamb needs Ascend or GPU: MindSpore has no CPU kernel for its Lamb operator.")
+        optimizer = nn.Lamb(params, learning_rate=learning_rate, weight_decay=decay, **kwargs)
+    if checkpoint_path:
+        if not Path(checkpoint_path).is_file():
+            raise ConfigError(f"Optimizer checkpoint not found: {checkpoint_path}.")
+        ms.load_param_into_net(optimizer, read_checkpoint(checkpoint_path))
+    return optimizer

@@ -1,17 +1,16 @@
-"""Reading checkpoint files with errors that name the file and the fix."""
+"""Reading and writing checkpoint files, with errors that name the file and the fix."""
 import os
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Union
 
 import mindspore as ms
 
+from .errors import CheckpointError
+from .fileio import atomic_path
+
 __all__ = ["CheckpointError", "read_checkpoint", "save_checkpoint_atomic", "checkpoint_metadata", "METADATA_PREFIX"]
 
 METADATA_PREFIX = "mindcv_meta."
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint file is missing, unreadable or does not fit the model."""
 
 
 def read_checkpoint(path: Union[str, os.PathLike]) -> Dict[str, ms.Parameter]:
@@ -25,8 +24,8 @@ def read_checkpoint(path: Union[str, os.PathLike]) -> Dict[str, ms.Parameter]:
     try:
         return ms.load_checkpoint(str(path))
     except (ValueError, RuntimeError, TypeError, OSError) as exc:
-        raise CheckpointError(f"Checkpoint {path} could not be read ({type(exc).__name__}: "
-                              f"{str(exc).strip().splitlines()[0] if str(exc).strip() else 'no detail'}). "
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else "no detail"
+        raise CheckpointError(f"Checkpoint {path} could not be read ({type(exc).__name__}: {detail}). "
                               "The file is truncated, corrupt or not a MindSpore checkpoint; "
                               "download or copy it again.") from exc
 
@@ -35,28 +34,13 @@ def save_checkpoint_atomic(entries: List[Dict[str, Any]], path: Union[str, os.Pa
                            metadata: Optional[Dict[str, Any]] = None) -> Path:
     """Write a checkpoint through a temporary file that is flushed and renamed into place.
 
-    ``metadata`` values (int, float, str) are stored as ``mindcv_meta.<key>`` entries.
-    A crash during the write leaves any previous file at ``path`` intact.
+    ``metadata`` values (int, float, str) are stored as ``mindcv_meta.<key>`` entries. A crash or a full
+    disk during the write leaves any previous file at ``path`` intact and no temporary file behind.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}.ckpt")  # MindSpore appends .ckpt to other names
     append = {f"{METADATA_PREFIX}{k}": v for k, v in (metadata or {}).items()}
-    try:
+    with atomic_path(path, suffix=".ckpt") as tmp:  # MindSpore appends .ckpt to other names
         ms.save_checkpoint(entries, str(tmp), append_dict=append or None)
-        with open(tmp, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    finally:
-        if tmp.exists():
-            os.chmod(tmp, 0o600)
-            tmp.unlink()
-    return path
+    return Path(path)
 
 
 def checkpoint_metadata(state: Dict[str, Any]) -> Dict[str, Any]:

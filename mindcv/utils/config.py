@@ -1,136 +1,191 @@
 """Typed options for ``train.py`` / ``validate.py``: defaults < YAML (``--config``) < command line.
 
-Option names follow upstream MindCV so its recipes run unchanged. Unknown keys (YAML or command line) and
-values of the wrong type raise :class:`ConfigError` naming the key and the closest valid names.
+Every option of upstream MindCV's ``config.py`` is here under its name, with its default and meaning
+(``device_target`` defaults to ``auto`` instead of ``Ascend``), so MindCV recipes run unchanged. Unknown
+keys (YAML or command line), values of the wrong type and values out of range raise :class:`ConfigError`
+naming the key and the fix, before anything is built.
 """
 import argparse
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import yaml
 
+from .errors import ConfigError
+from .fileio import write_text_atomic
 from .suggest import did_you_mean
 
-__all__ = ["ConfigError", "Option", "OPTIONS", "parse_config", "load_yaml", "save_config", "build_parser"]
+__all__ = ["ConfigError", "Option", "OPTIONS", "parse_config", "load_yaml", "save_config", "dump_config",
+           "build_parser", "OPTIMIZER_NAMES", "SCHEDULER_NAMES"]
 
-
-class ConfigError(ValueError):
-    """A configuration file or flag is invalid."""
+OPTIMIZER_NAMES = ("sgd", "nesterov", "momentum", "adam", "adamw", "lion", "rmsprop", "adagrad", "lamb", "nadam",
+                   "adan")
+SCHEDULER_NAMES = ("constant", "cosine_decay", "warmup_cosine_decay", "exponential_decay", "polynomial_decay",
+                   "step_decay", "multi_step_decay", "one_cycle", "cyclic")
+AMP_LEVELS = ("O0", "O1", "O2", "O3", "auto")
 
 
 @dataclass(frozen=True)
 class Option:
+    """One option: ``kind`` is the value type (see :func:`_convert`); ``bounds`` is an inclusive (low, high)."""
     name: str
     default: Any
-    kind: str  # bool | int | float | str | list | float_or_list | int_or_none | float_or_none | str_or_int
+    kind: str
     group: str
     help: str
     choices: Optional[Tuple[Any, ...]] = None
+    bounds: Optional[Tuple[Optional[float], Optional[float]]] = None
+    any_case: bool = False  # compared case-insensitively; stored as the matching choice (or lower-case)
 
 
-def _o(name, default, kind, group, help, choices=None):
-    return Option(name, default, kind, group, help, choices)
+def _o(name, default, kind, group, help, choices=None, bounds=None, any_case=False):
+    return Option(name, default, kind, group, help, choices, bounds, any_case)
 
+
+_POSITIVE = (1, None)
+_NON_NEGATIVE = (0, None)
+_PROBABILITY = (0.0, 1.0)
 
 OPTIONS: List[Option] = [
     # system
     _o("mode", 0, "int", "system", "0 = graph mode, 1 = PyNative mode", (0, 1)),
+    _o("distribute", False, "bool", "system", "data-parallel training under msrun"),
+    _o("val_while_train", False, "bool", "system", "validate during training"),
+    _o("val_interval", 1, "int", "system", "epochs between validations", bounds=_POSITIVE),
+    _o("log_interval", 100, "int", "system", "steps between log lines", bounds=_POSITIVE),
+    _o("seed", 42, "int", "system", "random seed (weights, data order, augmentation, dropout)"),
     _o("device_target", "auto", "str", "system", "auto (Ascend, then GPU, then CPU), Ascend, GPU or CPU",
        ("auto", "Ascend", "GPU", "CPU")),
-    _o("jit_level", "", "str", "system", "graph compile level O0/O1/O2 (empty: MindSpore's default)",
-       ("", "O0", "O1", "O2")),
-    _o("distribute", False, "bool", "system", "data-parallel training under msrun"),
-    _o("num_parallel_workers", 2, "int", "system", "data pipeline workers"),
-    _o("seed", 42, "int", "system", "random seed (weights, data order, augmentation)"),
-    _o("log_interval", 20, "int", "system", "steps between log lines in the log file"),
-    _o("val_while_train", True, "bool", "system", "validate during training"),
-    _o("val_interval", 1, "int", "system", "epochs between validations"),
+    _o("jit_level", "", "str", "system", "graph compile level O0/O1/O2 (empty: O2 in graph mode on Ascend, as "
+                                         "MindCV's train.py; MindSpore's default elsewhere)", ("", "O0", "O1", "O2")),
     # dataset
-    _o("dataset", "imagenet", "str", "dataset", "imagenet, imagefolder or fashion_mnist"),
-    _o("data_dir", "", "str", "dataset", "data root (<data_dir>/<split>/<class>/<image>)"),
+    _o("dataset", "imagenet", "str", "dataset", "imagenet or '' (folders <data_dir>/<split>/<class>/<image>), "
+                                                 "imagefolder, or fashion_mnist", any_case=True),
+    _o("data_dir", "./", "str", "dataset", "data root"),
     _o("train_split", "train", "str", "dataset", "training split folder"),
     _o("val_split", "val", "str", "dataset", "validation split folder"),
+    _o("dataset_download", False, "bool", "dataset", "download the data set (not available: nothing is fetched; "
+                                                     "True is an error)"),
+    _o("num_parallel_workers", 8, "int", "dataset", "data pipeline workers", bounds=_POSITIVE),
     _o("shuffle", True, "bool", "dataset", "shuffle the training data each epoch"),
-    _o("dataset_download", False, "bool", "dataset", "accepted for MindCV compatibility; nothing is downloaded"),
-    _o("num_samples", None, "int_or_none", "dataset", "use at most this many training images per epoch"),
-    _o("val_num_samples", None, "int_or_none", "dataset", "use at most this many validation images"),
-    _o("batch_size", 32, "int", "dataset", "batch size per device"),
+    _o("num_samples", None, "int_or_none", "dataset", "use at most this many training images", bounds=_POSITIVE),
+    _o("val_num_samples", None, "int_or_none", "dataset", "use at most this many validation images (added here)",
+       bounds=_POSITIVE),
+    _o("batch_size", 128, "int", "dataset", "batch size per device", bounds=_POSITIVE),
     _o("drop_remainder", True, "bool", "dataset", "drop the last incomplete training batch"),
     # augmentation
-    _o("image_resize", 224, "int", "augmentation", "training crop / evaluation size in pixels"),
-    _o("scale", [0.08, 1.0], "list", "augmentation", "RandomResizedCrop area range"),
-    _o("ratio", [0.75, 1.333], "list", "augmentation", "RandomResizedCrop aspect-ratio range"),
-    _o("hflip", 0.5, "float", "augmentation", "horizontal flip probability"),
-    _o("vflip", 0.0, "float", "augmentation", "vertical flip probability"),
-    _o("color_jitter", None, "float_or_list", "augmentation", "color jitter strength (or a list)"),
-    _o("interpolation", "bilinear", "str", "augmentation", "resize interpolation",
-       ("nearest", "bilinear", "bicubic", "area")),
-    _o("auto_augment", None, "str_or_none", "augmentation", "autoaug, randaug-m{M}-n{N}-mstd{S} or trivialaugwide"),
-    _o("re_prob", 0.0, "float", "augmentation", "random erasing probability"),
-    _o("re_value", 0, "str_or_int", "augmentation", "random erasing value: 'random' or an integer"),
-    _o("crop_pct", 0.875, "float", "augmentation", "evaluation center-crop fraction"),
-    _o("mixup", 0.0, "float", "augmentation", "mixup alpha (0 = off)"),
-    _o("cutmix", 0.0, "float", "augmentation", "cutmix alpha (0 = off)"),
-    _o("cutmix_prob", 1.0, "float", "augmentation", "probability that a batch is mixed"),
-    _o("mean", [123.675, 116.28, 103.53], "list", "augmentation", "normalisation mean (0-255 units)"),
-    _o("std", [58.395, 57.12, 57.375], "list", "augmentation", "normalisation std (0-255 units)"),
+    _o("image_resize", 224, "int", "augmentation", "training crop / evaluation size in pixels", bounds=_POSITIVE),
+    _o("scale", [0.08, 1.0], "numbers", "augmentation", "RandomResizedCrop area range"),
+    _o("ratio", [0.75, 1.333], "numbers", "augmentation", "RandomResizedCrop aspect-ratio range"),
+    _o("hflip", 0.5, "float", "augmentation", "horizontal flip probability", bounds=_PROBABILITY),
+    _o("vflip", 0.0, "float", "augmentation", "vertical flip probability", bounds=_PROBABILITY),
+    _o("color_jitter", 0.4, "float_or_numbers", "augmentation",
+       "color jitter strength, or [brightness, contrast, saturation(, hue)]; used when auto_augment is empty"),
+    _o("interpolation", "bilinear", "str", "augmentation", "resize interpolation (nearest, bilinear, bicubic, area)",
+       any_case=True),
+    _o("auto_augment", None, "str_or_none", "augmentation",
+       "autoaug[-mstd{S}], autoaugr, 3a, randaug-m{M}-n{N}-w{W}-mstd{S}-mmax{X}-inc{0,1}, "
+       "trivialaugwide[-m{M}], augmix[-m{M}-w{W}-d{D}-a{A}]"),
+    _o("aug_splits", 0, "int", "augmentation", "augmentation splits: 0, or 3 (clean + two auto-augmented copies)",
+       (0, 3)),
+    _o("re_prob", 0.0, "float", "augmentation", "random erasing probability", bounds=_PROBABILITY),
+    _o("re_scale", [0.02, 0.33], "numbers", "augmentation", "random erasing area range"),
+    _o("re_ratio", [0.3, 3.3], "numbers", "augmentation", "random erasing aspect-ratio range"),
+    _o("re_value", 0, "erase_value", "augmentation", "random erasing value: a number (in normalised units), "
+                                                       "[r, g, b], or 'random'"),
+    _o("re_max_attempts", 10, "int", "augmentation", "random erasing: attempts to find a box", bounds=_POSITIVE),
+    _o("mean", [123.675, 116.28, 103.53], "numbers", "augmentation", "normalisation mean (0-255 units)"),
+    _o("std", [58.395, 57.12, 57.375], "numbers", "augmentation", "normalisation std (0-255 units)"),
+    _o("crop_pct", 0.875, "float", "augmentation", "evaluation center-crop fraction", bounds=(1e-6, None)),
+    _o("mixup", 0.0, "float", "augmentation", "mixup alpha (0 = off)", bounds=_NON_NEGATIVE),
+    _o("cutmix", 0.0, "float", "augmentation", "cutmix alpha (0 = off)", bounds=_NON_NEGATIVE),
+    _o("cutmix_prob", 1.0, "float", "augmentation", "probability that a batch is mixed", bounds=_PROBABILITY),
+    _o("aug_repeats", 0, "int", "augmentation", "repeated augmentation: each image this many times per epoch "
+                                                "(0 or 1: off)", bounds=_NON_NEGATIVE),
     # model
-    _o("model", "xception", "str", "model", "registered model name"),
-    _o("num_classes", 1000, "int", "model", "number of classes"),
-    _o("in_channels", 3, "int", "model", "input channels"),
-    _o("drop_rate", 0.5, "float", "model", "dropout before the classifier"),
-    _o("bn_momentum", 0.9, "float", "model",
-       "BatchNorm moving-statistics momentum (weight of the old value); lower it for very short runs"),
-    _o("pretrained", False, "bool_or_str", "model", "load pretrained weights (True or a tag)"),
-    _o("ckpt_path", "", "str", "model", "checkpoint to load (validate.py: the one to evaluate)"),
-    _o("ema", False, "bool", "model", "keep an EMA of the weights (validate/evaluate with it)"),
-    _o("ema_decay", 0.9999, "float", "model", "EMA decay per step"),
-    # loss
-    _o("loss", "CE", "str", "loss", "CE (cross-entropy) or BCE", ("CE", "BCE", "ce", "bce")),
-    _o("label_smoothing", 0.0, "float", "loss", "label smoothing"),
-    # lr
-    _o("scheduler", "cosine_decay", "str", "lr", "constant, cosine_decay, warmup_cosine_decay, step_decay, "
-                                                  "multi_step_decay"),
-    _o("lr", 0.001, "float", "lr", "base learning rate"),
-    _o("min_lr", 1e-6, "float", "lr", "final learning rate of decays"),
-    _o("decay_epochs", 0, "int", "lr", "epochs of decay after warmup (0: the rest of training)"),
-    _o("decay_rate", 0.1, "float", "lr", "step/multi-step decay factor"),
-    _o("milestones", [30, 60, 90], "list", "lr", "multi_step_decay epochs"),
-    _o("warmup_epochs", 0, "float", "lr", "linear warmup epochs"),
-    _o("warmup_factor", 0.0, "float", "lr", "warmup starts at lr * warmup_factor"),
-    _o("lr_epoch_stair", False, "bool", "lr", "update the lr once per epoch instead of every step"),
-    # optimizer
-    _o("opt", "momentum", "str", "optimizer", "sgd, momentum, adam, adamw, rmsprop, lion"),
-    _o("momentum", 0.9, "float", "optimizer", "momentum (or Adam beta1)"),
-    _o("weight_decay", 1e-4, "float", "optimizer", "weight decay"),
-    _o("weight_decay_filter", "disable", "str", "optimizer", "exclude BN/bias parameters from decay: disable, "
-                                                             "auto, norm_and_bias",
-       ("disable", "auto", "norm_and_bias")),
-    _o("use_nesterov", False, "bool", "optimizer", "Nesterov momentum"),
-    _o("eps", 1e-8, "float", "optimizer", "epsilon of adaptive optimizers"),
-    # training
-    _o("epoch_size", 90, "int", "training", "number of epochs"),
-    _o("dataset_sink_mode", True, "bool", "training", "accepted for MindCV compatibility; batches are fed from the "
-                                                      "host by the training loop (no sink mode yet)"),
-    _o("amp_level", "O0", "str", "training", "mixed precision O0/O1/O2/O3", ("O0", "O1", "O2", "O3")),
-    _o("loss_scale_type", "fixed", "str", "training", "fixed, dynamic or auto", ("fixed", "dynamic", "auto")),
-    _o("loss_scale", 1.0, "float", "training", "(initial) loss scale"),
-    _o("drop_overflow_update", False, "bool", "training", "skip steps whose gradients overflow (fixed scale)"),
-    _o("clip_grad", False, "bool", "training", "clip gradients"),
-    _o("clip_value", 15.0, "float", "training", "max global gradient norm when clipping"),
-    _o("gradient_accumulation_steps", 1, "int", "training", "accumulate gradients over this many steps"),
-    _o("max_nonfinite_steps", 3, "int", "training", "stop after this many consecutive non-finite losses"),
-    # checkpoint
-    _o("ckpt_save_dir", "./ckpt", "str", "checkpoint", "where checkpoints, logs and metrics go"),
-    _o("ckpt_save_policy", "latest_k", "str", "checkpoint", "latest_k or top_k (by validation top-1)",
+    _o("model", "mobilenet_v2_035_224", "str", "model", "registered model name (MindCV's default; this package "
+                                                         "has the Xception family)"),
+    _o("num_classes", None, "int_or_none", "model", "number of classes (empty: from the training data)",
+       bounds=_POSITIVE),
+    _o("in_channels", 3, "int", "model", "input channels", bounds=_POSITIVE),
+    _o("drop_rate", None, "float_or_none", "model", "dropout before the classifier (empty: the model's default, "
+                                                     "0.5 for xception)", bounds=(0.0, 0.999)),
+    _o("drop_path_rate", None, "float_or_none", "model", "stochastic depth rate (models without drop path: no "
+                                                          "effect, logged)", bounds=_PROBABILITY),
+    _o("bn_momentum", None, "float_or_none", "model", "BatchNorm moving-statistics momentum (weight of the old "
+                                                       "value; empty: the model's default; added here)",
+       bounds=_PROBABILITY),
+    _o("pretrained", False, "bool_or_str", "model", "load pretrained weights (True, or a tag such as keras_in1k)"),
+    _o("ckpt_path", "", "str", "model", "checkpoint to start from (with resume_opt: to resume; validate.py: the one "
+                                        "to evaluate)"),
+    _o("resume_opt", False, "bool", "model", "resume the training state (optimizer, step, epoch) from ckpt_path"),
+    _o("keep_checkpoint_max", 10, "int", "model", "checkpoints kept by the policy", bounds=_POSITIVE),
+    _o("ckpt_save_dir", "./ckpt", "str", "model", "run directory: checkpoints, logs, metrics"),
+    _o("ckpt_save_interval", 1, "int", "model", "epochs between checkpoints", bounds=_POSITIVE),
+    _o("ckpt_save_policy", "latest_k", "str", "model", "latest_k or top_k (by validation top-1)",
        ("latest_k", "top_k")),
-    _o("keep_checkpoint_max", 10, "int", "checkpoint", "checkpoints kept by the policy"),
-    _o("ckpt_save_interval", 1, "int", "checkpoint", "epochs between checkpoints"),
-    _o("resume_opt", False, "bool", "checkpoint", "resume training state (optimizer, epoch, lr) from ckpt_path"),
+    _o("overwrite", False, "bool", "model", "reuse a ckpt_save_dir that holds another run (default: a new "
+                                            "numbered directory beside it; added here)"),
+    _o("epoch_size", 90, "int", "model", "number of epochs", bounds=_POSITIVE),
+    _o("dataset_sink_mode", True, "bool", "model", "accepted; batches are fed from the host (no effect, logged)"),
+    _o("ema", False, "bool", "model", "keep an EMA of the weights (validation and best.ckpt use it)"),
+    _o("ema_decay", 0.9999, "float", "model", "EMA decay (warmed up as decay * (1 - exp(-updates / 2000)))",
+       bounds=_PROBABILITY),
+    _o("clip_grad", False, "bool", "model", "clip gradients by global norm"),
+    _o("clip_value", 15.0, "float", "model", "max global gradient norm when clipping", bounds=(1e-12, None)),
+    _o("layer_decay", None, "float_or_none", "model", "layer-wise learning-rate decay", bounds=(1e-12, 1.0)),
+    _o("gradient_accumulation_steps", 1, "int", "model", "accumulate the gradients of this many batches per update",
+       bounds=_POSITIVE),
+    _o("max_nonfinite_steps", 3, "int", "model", "stop after this many consecutive non-finite losses (added here)",
+       bounds=_POSITIVE),
+    # optimizer
+    _o("opt", "adam", "str", "optimizer", "optimizer", OPTIMIZER_NAMES, any_case=True),
+    _o("momentum", 0.9, "float", "optimizer", "momentum", bounds=_NON_NEGATIVE),
+    _o("weight_decay", 1e-6, "float", "optimizer", "weight decay", bounds=_NON_NEGATIVE),
+    _o("use_nesterov", False, "bool", "optimizer", "Nesterov momentum"),
+    _o("weight_decay_filter", "disable", "str", "optimizer", "disable (decay everything), auto (MindSpore's "
+                                                             "filter: no decay for names with beta/gamma), "
+                                                             "norm_and_bias (also no decay for biases)",
+       ("disable", "auto", "norm_and_bias")),
+    _o("eps", 1e-10, "float", "optimizer", "epsilon of rmsprop", bounds=_NON_NEGATIVE),
+    # scheduler
+    _o("scheduler", "cosine_decay", "str", "scheduler", "learning-rate schedule", SCHEDULER_NAMES, any_case=True),
+    _o("lr", 0.001, "float", "scheduler", "base learning rate", bounds=_NON_NEGATIVE),
+    _o("min_lr", 1e-6, "float", "scheduler", "final learning rate of decays", bounds=_NON_NEGATIVE),
+    _o("warmup_epochs", 3, "float", "scheduler", "linear warmup epochs (fractions allowed here)",
+       bounds=_NON_NEGATIVE),
+    _o("warmup_factor", 0.0, "float", "scheduler", "warmup starts at lr * warmup_factor", bounds=_NON_NEGATIVE),
+    _o("decay_epochs", 100, "int", "scheduler", "epochs of a cosine cycle / between step decays", bounds=_NON_NEGATIVE),
+    _o("decay_rate", 0.9, "float", "scheduler", "step/multi-step/exponential decay factor, polynomial power",
+       bounds=_NON_NEGATIVE),
+    _o("multi_step_decay_milestones", [30, 60, 90], "numbers", "scheduler", "multi_step_decay epochs (counted "
+                                                                            "after warmup)"),
+    _o("lr_epoch_stair", False, "bool", "scheduler", "update the lr once per epoch instead of every step"),
+    _o("num_cycles", 1, "int", "scheduler", "cosine cycles (and cyclic cycles)", bounds=_POSITIVE),
+    _o("cycle_decay", 1.0, "float", "scheduler", "factor on the peak lr of each new cosine cycle",
+       bounds=_NON_NEGATIVE),
+    # loss
+    _o("loss", "CE", "str", "loss", "CE (cross-entropy) or BCE (binary cross-entropy)", ("CE", "BCE"), any_case=True),
+    _o("label_smoothing", 0.0, "float", "loss", "label smoothing", bounds=(0.0, 0.999)),
+    _o("aux_factor", 0.0, "float", "loss", "auxiliary-logit loss factor (models without auxiliary logits: no "
+                                            "effect, logged)", bounds=_NON_NEGATIVE),
+    _o("reduction", "mean", "str", "loss", "loss reduction", ("mean", "sum"), any_case=True),
+    # mixed precision
+    _o("amp_level", "O0", "str", "amp", "mixed precision for training", AMP_LEVELS),
+    _o("val_amp_level", "O0", "str", "amp", "mixed precision for validate.py (in-training validation runs the "
+                                            "training network, as in MindCV)", AMP_LEVELS),
+    _o("amp_cast_list", None, "str_or_none", "amp", "cells to cast, e.g. '[nn.Conv2d, nn.Dense]' (O1: white list, "
+                                                     "O2: black list)"),
+    _o("loss_scale_type", "fixed", "str", "amp", "fixed, dynamic or auto", ("fixed", "dynamic", "auto"),
+       any_case=True),
+    _o("loss_scale", 1.0, "float", "amp", "(initial) loss scale", bounds=(1.0, None)),
+    _o("drop_overflow_update", False, "bool", "amp", "skip the update of steps whose gradients overflow"),
+    _o("eval_shuffle", False, "bool", "amp", "shuffle the evaluation data (metrics do not depend on it)"),
 ]
 _BY_NAME = {o.name: o for o in OPTIONS}
-GROUPS = ("system", "dataset", "augmentation", "model", "loss", "lr", "optimizer", "training", "checkpoint")
+GROUPS = ("system", "dataset", "augmentation", "model", "optimizer", "scheduler", "loss", "amp")
 
 
 def _suggest(name: str) -> str:
@@ -147,17 +202,34 @@ def _parse_bool(value: Any) -> bool:
     raise ValueError("expected True or False")
 
 
-def _number_list(value: Any) -> List[float]:
+def _number(value: Any) -> float:
+    if isinstance(value, bool) or isinstance(value, (list, dict, tuple)):
+        raise ValueError("expected a number")
+    number = float(value)  # YAML reads 1e-3 (no dot) as a string; float() takes it
+    if not math.isfinite(number):
+        raise ValueError("expected a finite number")
+    return number
+
+
+def _numbers(value: Any) -> List[float]:
     if isinstance(value, str):
-        value = yaml.safe_load(value if value.strip().startswith("[") else f"[{value}]")
-    if not isinstance(value, (list, tuple)) or not all(isinstance(v, (int, float)) for v in value):
+        text = value.strip()
+        value = yaml.safe_load(text if text.startswith(("[", "(")) else f"[{text}]")
+    if not isinstance(value, (list, tuple)) or not value:
         raise ValueError("expected a list of numbers, e.g. [0.08, 1.0]")
-    return list(value)
+    numbers = [_number(v) for v in value]
+    return [int(n) if n.is_integer() and isinstance(v, int) else n for n, v in zip(numbers, value)]
+
+
+def _is_none(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and value.strip().lower() in ("none", "null", ""))
 
 
 def _convert(option: Option, value: Any) -> Any:
     """Convert a YAML or command-line value to the option's type (ValueError on mismatch)."""
     kind = option.kind
+    if kind.endswith("_or_none") and _is_none(value):
+        return None
     if kind == "bool":
         return _parse_bool(value)
     if kind == "bool_or_str":
@@ -165,31 +237,45 @@ def _convert(option: Option, value: Any) -> Any:
             return _parse_bool(value)
         except ValueError:
             return str(value)
-    if kind.endswith("_or_none") and (value is None or (isinstance(value, str) and value.lower() in ("none", ""))):
-        return None
     if kind in ("int", "int_or_none"):
-        if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+        number = _number(value)
+        if not number.is_integer():
             raise ValueError("expected an integer")
-        return int(value)
+        return int(number)
     if kind in ("float", "float_or_none"):
-        if isinstance(value, bool):
-            raise ValueError("expected a number")
-        return float(value)
+        return _number(value)
     if kind in ("str", "str_or_none"):
         if isinstance(value, (list, dict)):
             raise ValueError("expected a string")
         return str(value)
-    if kind == "str_or_int":
-        return value if value == "random" else int(value)
-    if kind == "list":
-        return _number_list(value)
-    if kind == "float_or_list":
-        if value is None or (isinstance(value, str) and value.lower() == "none"):
+    if kind == "numbers":
+        return _numbers(value)
+    if kind == "float_or_numbers":
+        if _is_none(value):
             return None
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
-        return _number_list(value)
+        if isinstance(value, str) and not value.strip().startswith(("[", "(")) and "," not in value:
+            return _number(value)
+        return _numbers(value)
+    if kind == "erase_value":
+        if isinstance(value, str) and value.strip().lower() == "random":
+            return "random"
+        if isinstance(value, (list, tuple)) or (isinstance(value, str) and value.strip().startswith(("[", "("))):
+            return _numbers(value)
+        return _number(value)
     raise AssertionError(kind)
+
+
+def _check_range(option: Option, value: Any) -> Optional[str]:
+    if option.bounds is None or value is None:
+        return None
+    low, high = option.bounds
+    if (low is not None and value < low) or (high is not None and value > high):
+        wanted = (f"between {low} and {high}" if low is not None and high is not None
+                  else f">= {low}" if low is not None else f"<= {high}")
+        return f"must be {wanted}"
+    return None
 
 
 def _set(config: Dict[str, Any], key: str, value: Any, origin: str) -> None:
@@ -200,23 +286,34 @@ def _set(config: Dict[str, Any], key: str, value: Any, origin: str) -> None:
         converted = _convert(option, value)
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"Option '{key}' in {origin} has invalid value {value!r}: {exc}.") from None
+    if option.any_case and isinstance(converted, str):
+        choices = [c for c in option.choices or () if str(c).lower() == converted.lower()]
+        converted = choices[0] if choices else converted.lower()
     if option.choices is not None and converted not in option.choices:
-        raise ConfigError(f"Option '{key}' in {origin} must be one of {list(option.choices)}, got {converted!r}.")
+        raise ConfigError(f"Option '{key}' in {origin} must be one of {list(c for c in option.choices if c != '')}, "
+                          f"got {value!r}.{did_you_mean(str(converted), [str(c) for c in option.choices])}")
+    problem = _check_range(option, converted)
+    if problem:
+        raise ConfigError(f"Option '{key}' in {origin} {problem}, got {value!r}.")
     config[key] = converted
 
 
 def load_yaml(path: str) -> Dict[str, Any]:
-    """Read a YAML config; a missing file or a syntax error names the file (and line)."""
+    """Read a YAML config; a missing file, bad encoding or syntax error names the file (and line)."""
     file = Path(path)
     if not file.is_file():
         raise ConfigError(f"Config file not found: {file}.")
     try:
-        data = yaml.safe_load(file.read_text())
+        data = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"Config file {file} is not UTF-8 text (byte {exc.start}); save it as UTF-8.") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError(f"Config file {file} is not valid YAML{where}: {problem}.") from None
+    except OSError as exc:
+        raise ConfigError(f"Config file {file} could not be read: {exc.strerror or exc}.") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -225,37 +322,54 @@ def load_yaml(path: str) -> Dict[str, Any]:
 
 
 def build_parser(description: str) -> argparse.ArgumentParser:
-    """An argument parser with ``--config/-c`` and one flag per option, grouped, defaults shown."""
+    """An argument parser with ``--config/-c``, ``--print_config`` and one flag per option, grouped.
+
+    Boolean options also work as bare flags (``--distribute`` means ``--distribute True``).
+    """
     parser = argparse.ArgumentParser(description=description, argument_default=argparse.SUPPRESS,
                                      allow_abbrev=False)
     parser.add_argument("-c", "--config", default="", help="YAML config file (command-line flags override it)")
+    parser.add_argument("--print_config", action="store_true", default=False,
+                        help="resolve and check the options, print them as YAML and exit without building anything")
     groups = {name: parser.add_argument_group(name) for name in GROUPS}
     for option in OPTIONS:
         choices = f" {{{', '.join(str(c) for c in option.choices if c != '')}}}" if option.choices else ""
+        extra = dict(nargs="?", const="True") if option.kind == "bool" else {}
         groups[option.group].add_argument(f"--{option.name}", metavar=option.kind.upper(),
-                                          help=f"{option.help}{choices} (default: {option.default!r})")
+                                          help=f"{option.help}{choices} (default: {option.default!r})", **extra)
     return parser
 
 
 def parse_config(argv: Optional[Sequence[str]] = None, description: str = "") -> argparse.Namespace:
-    """Resolve options: defaults < YAML file of ``--config`` < command-line flags."""
+    """Resolve options: defaults < YAML file of ``--config`` < command-line flags.
+
+    The namespace also carries ``config`` (the YAML path) and ``print_config``.
+    """
     parser = build_parser(description)
     args, unknown = parser.parse_known_args(argv)
     if unknown:
         flag = unknown[0].lstrip("-").split("=", 1)[0]
         raise ConfigError(f"Unknown command-line option '{unknown[0]}'.{_suggest(flag)}")
     config = {o.name: o.default for o in OPTIONS}
-    yaml_path = vars(args).pop("config", "")
+    given = vars(args)
+    yaml_path = given.pop("config", "")
+    print_config = given.pop("print_config", False)
     if yaml_path:
         for key, value in load_yaml(yaml_path).items():
-            _set(config, key, value, f"config file {yaml_path}")
-    for key, value in vars(args).items():
+            _set(config, str(key), value, f"config file {yaml_path}")
+    for key, value in given.items():
         _set(config, key, value, "the command line")
     config["config"] = yaml_path
+    config["print_config"] = print_config
     return argparse.Namespace(**config)
 
 
+def dump_config(config: argparse.Namespace) -> str:
+    """The resolved options as YAML (every option, in table order)."""
+    values = {o.name: getattr(config, o.name) for o in OPTIONS}
+    return yaml.safe_dump(values, sort_keys=False)
+
+
 def save_config(config: argparse.Namespace, path: Path) -> None:
-    """Write the resolved config as YAML."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(vars(config), sort_keys=False))
+    """Write the resolved options as YAML, atomically."""
+    write_text_atomic(path, dump_config(config))

@@ -1,28 +1,27 @@
 """Downloads into a local cache: atomic, hash-checked, one downloader per node."""
-import fcntl
 import hashlib
 import http.client
 import logging
 import os
+import re
 import time
 import urllib.error
 import urllib.request
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Optional
 
 from tqdm import tqdm
 
 from .dist import local_rank
+from .errors import DownloadError
+from .fileio import atomic_path, file_lock
 
-__all__ = ["DownloadError", "get_cache_dir", "sha256_file", "download_file", "cached_download"]
+__all__ = ["DownloadError", "get_cache_dir", "sha256_file", "file_digest", "hash_matches", "download_file",
+           "cached_download"]
 
 _logger = logging.getLogger(__name__)
 _CHUNK = 1 << 20
-
-
-class DownloadError(RuntimeError):
-    """A download failed or produced a file that does not match its expected hash."""
+_HEX = re.compile(r"^[0-9a-f]{8,64}$")
 
 
 def get_cache_dir() -> Path:
@@ -33,13 +32,31 @@ def get_cache_dir() -> Path:
     return Path(base) / "mindcv"
 
 
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file, read in chunks."""
-    digest = hashlib.sha256()
+def file_digest(path: Path, algorithm: str = "sha256") -> str:
+    """Hex digest of a file, read in chunks."""
+    digest = hashlib.new(algorithm)
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(_CHUNK), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file."""
+    return file_digest(path, "sha256")
+
+
+def _algorithm(expected: str) -> str:
+    """md5 for a 32-digit hash (as Keras publishes), else sha256 (a full hash or its prefix, as timm's file names)."""
+    expected = expected.lower()
+    if not _HEX.match(expected):
+        raise DownloadError(f"Expected file hash {expected!r} is not 8-64 hexadecimal digits.")
+    return "md5" if len(expected) == 32 else "sha256"
+
+
+def hash_matches(actual_hex: str, expected: str) -> bool:
+    """True when ``actual_hex`` (of the algorithm :func:`_algorithm` picks) equals or starts with ``expected``."""
+    return actual_hex.startswith(expected.lower())
 
 
 def _offline_hint(url: str, dst: Path) -> str:
@@ -47,67 +64,49 @@ def _offline_hint(url: str, dst: Path) -> str:
             f"or pass checkpoint_path=<local file>.")
 
 
-def download_file(url: str, dst: Path, sha256: str = "", progress: bool = True, timeout: float = 60.0) -> Path:
+def download_file(url: str, dst: Path, file_hash: str = "", progress: bool = True, timeout: float = 60.0) -> Path:
     """Download ``url`` to ``dst`` through a temporary file renamed into place only when complete.
 
-    A short body or a sha256 mismatch deletes the temporary file and raises :class:`DownloadError`.
+    ``file_hash`` is an md5 (32 digits), a sha256 or a sha256 prefix; a short body or a mismatch deletes the
+    temporary file and raises :class:`DownloadError`.
     """
     dst = Path(dst)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(f"{dst.name}.part.{os.getpid()}")
-    digest = hashlib.sha256()
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response, open(tmp, "wb") as out:
-            total = int(response.headers.get("Content-Length") or 0) or None
-            received = 0
-            with tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=dst.name,
-                      disable=not progress) as bar:
-                for chunk in iter(lambda: response.read(_CHUNK), b""):
-                    out.write(chunk)
-                    digest.update(chunk)
-                    received += len(chunk)
-                    bar.update(len(chunk))
-            if total is not None and received != total:
-                raise DownloadError(f"Download of {url} was cut short: received {received} of {total} bytes. "
-                                    + _offline_hint(url, dst))
-            out.flush()
-            os.fsync(out.fileno())
-        actual = digest.hexdigest()
-        if sha256 and actual != sha256.lower():
-            raise DownloadError(f"sha256 mismatch for {url}: expected {sha256.lower()}, got {actual}. "
-                                "The file was deleted; the server may hold a different or damaged file. "
+    digest = hashlib.new(_algorithm(file_hash)) if file_hash else None
+    with atomic_path(dst) as tmp:
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as response, open(tmp, "wb") as out:
+                total = int(response.headers.get("Content-Length") or 0) or None
+                received = 0
+                with tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=dst.name,
+                          disable=not progress) as bar:
+                    for chunk in iter(lambda: response.read(_CHUNK), b""):
+                        out.write(chunk)
+                        if digest is not None:
+                            digest.update(chunk)
+                        received += len(chunk)
+                        bar.update(len(chunk))
+        except (urllib.error.URLError, http.client.HTTPException, ValueError, TimeoutError, ConnectionError) as exc:
+            raise DownloadError(f"Failed to download {url}: {exc}. " + _offline_hint(url, dst)) from exc
+        if total is not None and received != total:
+            raise DownloadError(f"Download of {url} was cut short: received {received} of {total} bytes. "
                                 + _offline_hint(url, dst))
-        os.replace(tmp, dst)
-    except DownloadError:
-        tmp.unlink(missing_ok=True)
-        raise
-    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
-        tmp.unlink(missing_ok=True)
-        raise DownloadError(f"Failed to download {url}: {exc}. " + _offline_hint(url, dst)) from exc
+        if digest is not None and not hash_matches(digest.hexdigest(), file_hash):
+            raise DownloadError(f"Hash mismatch for {url}: expected {file_hash.lower()}, got {digest.hexdigest()} "
+                                f"({digest.name}). The file was deleted; the server may hold a different or damaged "
+                                "file. " + _offline_hint(url, dst))
     return dst
 
 
-@contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _cached_file_ok(path: Path, sha256: str) -> bool:
+def _cached_file_ok(path: Path, file_hash: str) -> bool:
     if not path.is_file():
         return False
-    if not sha256:
+    if not file_hash:
         return True
-    actual = sha256_file(path)
-    if actual == sha256.lower():
+    actual = file_digest(path, _algorithm(file_hash))
+    if hash_matches(actual, file_hash):
         return True
-    _logger.warning("Cached file %s has sha256 %s, expected %s; deleting it and downloading again.",
-                    path, actual, sha256.lower())
+    _logger.warning("Cached file %s has hash %s, expected %s; deleting it and downloading again.",
+                    path, actual, file_hash.lower())
     path.unlink(missing_ok=True)
     return False
 
@@ -121,23 +120,23 @@ def _wait_for_file(path: Path, timeout: float) -> None:
         time.sleep(0.5)
 
 
-def cached_download(url: str, filename: str, sha256: str = "", cache_dir: Optional[Path] = None,
+def cached_download(url: str, filename: str, file_hash: str = "", cache_dir: Optional[Path] = None,
                     progress: bool = True, wait_timeout: Optional[float] = None) -> Path:
-    """Return the cached copy of ``url`` (verified against ``sha256`` when given), downloading it if needed.
+    """Return the cached copy of ``url`` (verified against ``file_hash`` when given), downloading it if needed.
 
-    Within one node only local rank 0 downloads; the other ranks wait for the finished file.
-    A file lock also keeps concurrent non-distributed processes from downloading twice.
+    The hash is checked after the download and on every later use of the cached file. Within one node only
+    local rank 0 downloads; the other ranks wait for the finished file. A file lock also keeps concurrent
+    non-distributed processes from downloading twice.
     """
     cache_dir = Path(cache_dir) if cache_dir else get_cache_dir()
     dst = cache_dir / filename
-    lock = cache_dir / ".locks" / f"{filename}.lock"
     if local_rank() != 0:
         timeout = wait_timeout if wait_timeout is not None else float(os.environ.get("MINDCV_DOWNLOAD_WAIT", 3600))
         _wait_for_file(dst, timeout)
-    with _file_lock(lock):
-        if _cached_file_ok(dst, sha256):
+    with file_lock(cache_dir / ".locks" / f"{filename}.lock"):
+        if _cached_file_ok(dst, file_hash):
             return dst
         if local_rank() != 0:
-            raise DownloadError(f"{dst} written by local rank 0 does not match sha256 {sha256}.")
+            raise DownloadError(f"{dst} written by local rank 0 does not match its expected hash {file_hash}.")
         _logger.info("Downloading %s to %s", url, dst)
-        return download_file(url, dst, sha256=sha256, progress=progress)
+        return download_file(url, dst, file_hash=file_hash, progress=progress)

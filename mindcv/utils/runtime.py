@@ -2,20 +2,13 @@
 import logging
 
 import mindspore as ms
+from packaging.version import Version
 
 __all__ = ["warn_if_slow_cpu_build", "SLOW_CPU_VERSION"]
 
 _logger = logging.getLogger(__name__)
-SLOW_CPU_VERSION = (2, 9)
+SLOW_CPU_VERSION = Version("2.9")
 _warned = False
-
-
-def _version_tuple(version: str) -> tuple:
-    parts = []
-    for piece in version.split(".")[:2]:
-        digits = "".join(ch for ch in piece if ch.isdigit())
-        parts.append(int(digits) if digits else 0)
-    return tuple(parts)
 
 
 def warn_if_slow_cpu_build() -> bool:
@@ -26,7 +19,7 @@ def warn_if_slow_cpu_build() -> bool:
     global _warned
     if _warned or ms.get_context("device_target") != "CPU":
         return False
-    if _version_tuple(ms.__version__) < SLOW_CPU_VERSION:
+    if Version(ms.__version__).release[:2] < SLOW_CPU_VERSION.release[:2]:
         return False
     _warned = True
     _logger.warning("MindSpore %s on CPU runs convolutions on oneDNN's reference kernel (~100x slower than "

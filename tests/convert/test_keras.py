@@ -12,6 +12,8 @@ import pytest  # noqa: E402
 from mindcv.convert import ConversionError, convert_keras_xception, read_keras_h5  # noqa: E402
 from mindcv.convert.__main__ import main as convert_main  # noqa: E402
 from mindcv.models import create_model  # noqa: E402
+from mindcv.models.builder import load_weights  # noqa: E402
+from mindcv.utils.errors import CheckpointError  # noqa: E402
 from mindcv.utils.checkpoint import checkpoint_metadata, read_checkpoint  # noqa: E402
 from tests.http_server import serving  # noqa: E402
 
@@ -111,16 +113,21 @@ def test_weights_only_layout_and_kernel_layouts(keras_run, tmp_path):
     np.testing.assert_array_equal(state["classifier.weight"], layers["predictions"]["kernel"].T)
 
 
-def test_missing_and_misshaped_layers_are_named(keras_run, tmp_path):
+def test_missing_layers_are_named_and_shapes_checked_by_the_strict_load(keras_run):
     layers = read_keras_h5(keras_run[0])
     del layers["block7_sepconv2_bn"]
-    layers["block3_sepconv1"]["pointwise_kernel"] = layers["block3_sepconv1"]["pointwise_kernel"][..., :100]
+    del layers["block8_sepconv1"]["depthwise_kernel"]
     with pytest.raises(ConversionError) as info:
         convert_keras_xception(layers, source="broken.h5")
     message = str(info.value)
     assert "layer 'block7_sepconv2_bn' is missing" in message
-    assert "'block3_sepconv1/pointwise_kernel' has shape (1, 1, 128, 100)" in message
-    assert "blocks.1.rep.1.pointwise.weight" in message
+    assert "layer 'block8_sepconv1' has no 'depthwise_kernel'" in message
+    layers = read_keras_h5(keras_run[0])
+    layers["block3_sepconv1"]["pointwise_kernel"] = layers["block3_sepconv1"]["pointwise_kernel"][..., :100]
+    state = {k: ms.Parameter(ms.Tensor(v), name=k) for k, v in convert_keras_xception(layers).items()}
+    with pytest.raises(CheckpointError, match=r"blocks.1.rep.1.pointwise.weight \(100, 128, 1, 1\) vs model "
+                                              r"\(256, 128, 1, 1\)"):
+        load_weights(create_model("xception"), state, "broken.h5")
 
 
 def test_notop_weights_convert_for_a_headless_model(keras_run):
@@ -147,8 +154,8 @@ def test_pretrained_tag_downloads_and_converts_keras_file(keras_run, tmp_path, m
     path, inputs, logits = keras_run
     monkeypatch.setenv("MINDCV_CACHE_DIR", str(tmp_path / "cache"))
     with serving({"/xception_keras.h5": path.read_bytes()}) as server:
-        model = create_model("xception", pretrained="keras_in1k",
-                             pretrained_cfg_overlay={"url": server.url("/xception_keras.h5")})
+        model = create_model("xception", pretrained="keras_in1k",  # a mirror, and the hash of this file
+                             pretrained_cfg_overlay={"url": server.url("/xception_keras.h5"), "file_hash": ""})
     assert server.hits["/xception_keras.h5"] == 1
     max_abs, _ = _logit_error(model, inputs[224], logits[224])
     assert max_abs <= MAX_ABS

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from safetensors.numpy import save_file
 
-from mindcv.convert import ConversionError, convert_timm_xception, read_state_dict
+from mindcv.convert import ConversionError, read_state_dict
 from mindcv.convert.__main__ import main as convert_main
 from mindcv.models import create_model
 from mindcv.utils.checkpoint import read_checkpoint
@@ -55,18 +55,18 @@ def test_tag_builds_the_timm_semantics(timm_file, tmp_path):
     assert model(ms.Tensor(np.zeros((1, 3, 71, 71), np.float32))).shape == (1, 1000)
 
 
-def test_missing_and_misshaped_entries_are_named(timm_file):
+def test_missing_and_misshaped_entries_are_named_before_anything_is_written(timm_file, tmp_path, capsys):
     _, state = timm_file
     broken = dict(state)
     del broken["block3.rep.5.running_var"]
     broken["conv2.weight"] = broken["conv2.weight"][:60]
-    broken["head.weight"] = np.zeros((3,), np.float32)
-    with pytest.raises(ConversionError) as info:
-        convert_timm_xception(broken, source="broken.safetensors")
-    message = str(info.value)
-    assert "'conv2.weight' has shape (60, 32, 3, 3), expected (64, 32, 3, 3)" in message
-    assert "blocks.2.rep.5.moving_variance" in message
-    assert "unexpected entry 'head.weight'" in message
+    broken["head.weight"] = np.zeros((3, 4), np.float32)
+    save_file(broken, str(tmp_path / "broken.safetensors"))
+    assert convert_main(["timm", "--src", str(tmp_path / "broken.safetensors"), "--dst", str(tmp_path / "x.ckpt")]) == 2
+    message = capsys.readouterr().err
+    assert "conv2.weight (60, 32, 3, 3) vs model (64, 32, 3, 3)" in message
+    assert "blocks.2.rep.5.moving_variance" in message and "head.weight" in message
+    assert not (tmp_path / "x.ckpt").exists()
 
 
 def test_corrupt_safetensors_is_a_clear_error(tmp_path):
@@ -81,5 +81,6 @@ def test_pretrained_tag_downloads_and_converts(timm_file, tmp_path, monkeypatch)
     monkeypatch.setenv("MINDCV_CACHE_DIR", str(tmp_path / "cache"))
     with serving({"/legacy_xception.safetensors": path.read_bytes()}) as server:
         model = create_model("xception", pretrained="timm_legacy_in1k",
-                             pretrained_cfg_overlay={"url": server.url("/legacy_xception.safetensors")})
+                             pretrained_cfg_overlay={"url": server.url("/legacy_xception.safetensors"),
+                                                     "file_hash": ""})  # a mirror of another file
     np.testing.assert_array_equal(model.classifier.weight.asnumpy(), state["fc.weight"])

@@ -1,35 +1,79 @@
-import mindspore.dataset as ds
+"""Auto-augmentation: every policy string MindCV parses, its operations and levels, reproducible per sample."""
 import numpy as np
 import pytest
 from mindspore.dataset import vision
 
-from mindcv.data.auto_augment import RandAugmentMagnitudeNoise, auto_augment_transform
+from mindcv.data.auto_augment import AugmentOp, _Hparams, auto_augment_transform
+from mindcv.utils.errors import ConfigError
+from tests import golden_cases as cases
 
-INTER = vision.Inter.BILINEAR
-
-
-@pytest.mark.parametrize("policy, kind", [
-    ("autoaug", vision.AutoAugment), ("trivialaugwide", vision.TrivialAugmentWide),
-    ("randaug-m9-n2", vision.RandAugment), ("randaug", vision.RandAugment),
-    ("randaug-m7-n3-mstd0.5", RandAugmentMagnitudeNoise)])
-def test_policy_strings(policy, kind):
-    assert isinstance(auto_augment_transform(policy, INTER, (124, 116, 104)), kind)
+RECIPE_POLICIES = sorted({r["case"]["kwargs"]["auto_augment"] for r in cases.load_fixture()["transforms"]
+                          if r["case"]["kwargs"].get("auto_augment")})
+FILL = (124, 116, 104)
 
 
-def test_randaug_parts_are_parsed():
-    op = auto_augment_transform("randaug-n3-mstd0.5-m7", INTER, (0, 0, 0))
-    assert (op.magnitude, op.std, len(op.ops)) == (7.0, 0.5, 11)
+def _image(seed=0, size=48):
+    return np.random.default_rng(seed).integers(0, 256, (size, size, 3), dtype=np.uint8)
 
 
-@pytest.mark.parametrize("policy", ["randaug-m11", "randaug-x2", "auto"])
-def test_bad_policies(policy):
-    with pytest.raises(ValueError):
-        auto_augment_transform(policy, INTER, (0, 0, 0))
+def _op(name, magnitude, **kwargs):
+    return AugmentOp(name, 1.0, magnitude, _Hparams(**kwargs), 0.0, 10.0, FILL, vision.Inter.BILINEAR)
 
 
-def test_augmentations_change_the_image():
-    image = np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)
-    ds.config.set_seed(0)
-    op = auto_augment_transform("randaug-m10-n3-mstd0.5", INTER, (0, 0, 0))
-    changed = [not np.array_equal(op(image), image) for _ in range(10)]
-    assert sum(changed) >= 8
+@pytest.mark.parametrize("policy", RECIPE_POLICIES)
+def test_every_mindcv_policy_string_is_accepted_and_changes_images(policy):
+    transform = auto_augment_transform(policy, vision.Inter.BILINEAR, (123.675, 116.28, 103.53), 96)
+    image = _image()
+    outputs = [transform.apply(image, np.random.default_rng(seed)) for seed in range(6)]
+    assert all(out.shape == image.shape for out in outputs)
+    assert any(not np.array_equal(out, image) for out in outputs)
+    np.testing.assert_array_equal(transform.apply(image, np.random.default_rng(3)), outputs[3])  # same key, same
+
+
+def test_options_are_parsed():
+    randaug = auto_augment_transform("randaug-m7-n3-mstd0.8-mmax12-inc1", vision.Inter.BILINEAR, FILL, 96)
+    assert randaug.num_layers == 3 and {op.magnitude for op in randaug.ops} == {7.0}
+    assert {op.magnitude_std for op in randaug.ops} == {0.8} and {op.magnitude_max for op in randaug.ops} == {12.0}
+    assert "PosterizeIncreasing" in [op.name for op in randaug.ops]
+    weighted = auto_augment_transform("randaug-w0", vision.Inter.BILINEAR, FILL, 96)
+    assert weighted.weights[[op.name for op in weighted.ops].index("Rotate")] == pytest.approx(0.3)
+    assert auto_augment_transform("randaug-mstd101", vision.Inter.BILINEAR, FILL, 96).ops[0].magnitude_std == np.inf
+    trivial = auto_augment_transform("trivialaugwide-m20", vision.Inter.BILINEAR, FILL, 96)
+    assert {op.magnitude_max for op in trivial.ops} == {20.0}
+    augmix = auto_augment_transform("augmix-m5-w4-d2-a0.5", vision.Inter.BILINEAR, FILL, 96)
+    assert (augmix.width, augmix.depth, augmix.alpha, augmix.ops[0].magnitude) == (4, 2, 0.5, 5.0)
+    autoaug = auto_augment_transform("autoaugr-mstd0.3", vision.Inter.BILINEAR, FILL, 96)
+    assert len(autoaug.policy) == 25 and autoaug.policy[0][0].name == "PosterizeIncreasing"
+    assert autoaug.policy[0][0].magnitude_std == 0.3
+
+
+@pytest.mark.parametrize("policy, message", [("randaug-x3", "unknown option 'x3'"), ("autoaug-m9", "unknown option"),
+                                             ("randaug-w1", "only the weight set w0"),
+                                             ("cutout", "Unknown auto_augment 'cutout'")])
+def test_bad_policies_are_clear_errors(policy, message):
+    with pytest.raises(ConfigError, match=message):
+        auto_augment_transform(policy, vision.Inter.BILINEAR, FILL, 96)
+
+
+def test_operations_compute_what_their_names_say():
+    image = _image(1)
+    rng = np.random.default_rng(0)
+    np.testing.assert_array_equal(_op("Invert", 5)(image, rng), 255 - image)
+    solarized = _op("Solarize", 5)(image, rng)  # threshold int(5 / 10 * 255) = 127
+    np.testing.assert_array_equal(solarized, np.where(image >= 127, 255 - image, image))
+    # MindCV's posterize passes max(8 - bits_to_keep, 1) as the bits to keep: level 8 -> keep 7 -> 1 bit.
+    np.testing.assert_array_equal(_op("PosterizeOriginal", 8)(image, rng), image & 0b10000000)
+    np.testing.assert_array_equal(_op("Rotate", 0)(image, rng), image)
+    grey = _op("Desaturate", 10)(image, rng)  # desaturate to factor 0: grey
+    assert np.abs(grey[..., 0].astype(int) - grey[..., 1]).max() <= 1
+    shifted = _op("TranslateX", 10, translate_pct=0.45)(np.full((40, 40, 3), 200, np.uint8), rng)
+    assert ((shifted == FILL).all(axis=2)).mean() == pytest.approx(0.45, abs=0.05)  # uncovered area filled
+
+
+def test_levels_follow_mindcv():
+    assert _op("Rotate", 5).level_to_args(5, _Hparams(), np.random.default_rng(0))[0] in (15.0, -15.0)
+    assert _op("Color", 5).level_to_args(5, _Hparams(), None) == (1.0,)
+    assert _op("Posterize", 5).level_to_args(5, _Hparams(), None) == (2,)
+    trivial = _Hparams(level_max=31, trivial=True)
+    assert _op("Solarize", 31).level_to_args(31, trivial, None) == (255,)
+    assert _op("PosterizeOriginal", 31).level_to_args(31, trivial, None) == (8,)

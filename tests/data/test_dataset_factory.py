@@ -3,8 +3,9 @@ import gzip
 import numpy as np
 import pytest
 
-from mindcv.data import DataError, create_dataset
-from mindcv.data.sources import FASHION_MNIST_CLASSES
+from mindcv.data import DataError, create_dataset, create_loader, create_transforms
+from mindcv.data.constants import FASHION_MNIST_CLASSES
+from mindcv.data.sources import ImageFileReader
 
 
 def _labels(dataset):
@@ -14,15 +15,29 @@ def _labels(dataset):
 def test_class_mapping_shared_across_splits(image_folder):
     train = create_dataset("imagefolder", str(image_folder), "train", shuffle=False)
     val = create_dataset("imagefolder", str(image_folder), "val", shuffle=False)
-    assert train.class_names == val.class_names == ["cat", "dog", "emu"]
+    assert train.class_names == val.class_names == ["cat", "dog", "emu"] and train.num_classes() == 3
     assert sorted(_labels(val)) == [0, 0, 0, 1, 1, 1]
     assert sorted(_labels(train)) == [0] * 5 + [1] * 5 + [2] * 5
 
 
-def test_images_are_decoded_rgb(image_folder):
+def test_images_are_encoded_files_like_mindcv(image_folder):
     row = next(create_dataset("imagenet", str(image_folder), "val", shuffle=False)
                .create_dict_iterator(num_epochs=1, output_numpy=True))
-    assert row["image"].shape == (30, 40, 3) and row["image"].dtype == np.uint8
+    assert row["image"].dtype == np.uint8 and row["image"].ndim == 1
+    assert bytes(row["image"][:3]) == b"\xff\xd8\xff"  # the JPEG file itself, decoded by the transforms
+
+
+def test_sizes_come_from_the_file_list_without_reading_images(image_folder, monkeypatch):
+    (image_folder / "train" / "cat" / "broken.jpg").write_bytes(b"garbage")
+    reads = []
+    original = ImageFileReader.read
+    monkeypatch.setattr(ImageFileReader, "read", lambda self, path: reads.append(path) or original(self, path))
+    dataset = create_dataset("imagenet", str(image_folder), "train", shuffle=True)
+    loader = create_loader(dataset, 4, drop_remainder=True, is_training=True,
+                           transform=create_transforms("imagenet", 71, True), num_classes=3)
+    assert loader.get_dataset_size() == 4 and reads == []
+    batches = list(loader.create_tuple_iterator(num_epochs=1, output_numpy=True))
+    assert len(batches) == 4 and all(len(labels) == 4 for _, labels in batches)  # full despite the bad file
 
 
 def test_missing_root_and_split_name_the_path(tmp_path, image_folder):
@@ -32,12 +47,8 @@ def test_missing_root_and_split_name_the_path(tmp_path, image_folder):
         create_dataset("imagenet", str(image_folder), "validation")
     with pytest.raises(DataError, match="Unknown dataset 'cifar'"):
         create_dataset("cifar", str(image_folder))
-
-
-def test_corrupt_image_is_skipped_not_fatal(image_folder):
-    (image_folder / "val" / "cat" / "bad.jpg").write_bytes(b"garbage")
-    dataset = create_dataset("imagefolder", str(image_folder), "val", shuffle=False)
-    assert len(_labels(dataset)) == 6 and dataset.source.skipped[0].endswith("bad.jpg")
+    with pytest.raises(DataError, match="dataset_download is not available"):
+        create_dataset("imagenet", str(image_folder), download=True)
 
 
 def test_shards_disjoint_and_covering(image_folder):

@@ -1,10 +1,18 @@
+"""create_transforms: MindCV's pipelines (golden op lists and values), and what each training op does."""
 import mindspore.dataset as ds
 import numpy as np
 import pytest
+from mindspore.dataset import vision
 
 from mindcv.data import create_transforms
+from mindcv.data.keyed import KeyedTransform
+from mindcv.utils.errors import ConfigError
+from tests import golden_cases as cases
 
 MEAN, STD = (127.5,) * 3, (127.5,) * 3
+GOLDEN = cases.load_fixture()["transforms"]
+# MindCV runs these as Python callables of its own; here they are KeyedTransform subclasses of the same names.
+_OURS_FOR_MINDCV = {"AugMixAugment": "AugMix"}
 
 
 def run(ops, image):
@@ -19,70 +27,96 @@ def coded_image(height=100, width=100):
     return np.stack([rows, cols, np.zeros_like(rows)], axis=-1).astype(np.uint8)
 
 
+def encoded(image: np.ndarray) -> np.ndarray:
+    return vision.encode_png(image) if image.ndim == 3 else image
+
+
 def denorm(chw):
     return np.rint(chw.transpose(1, 2, 0) * 127.5 + 127.5).astype(int)
 
 
-def test_train_output_shape_dtype_range():
-    ops = create_transforms("imagenet", True, image_resize=71, auto_augment="autoaug", color_jitter=0.4,
-                            re_prob=0.25, re_value="random")
-    out = run(ops, coded_image())
-    assert out.shape == (3, 71, 71) and out.dtype == np.float32
-    assert out.min() >= -10 and out.max() <= 10
+@pytest.mark.parametrize("row", GOLDEN, ids=[str(r["case"]) for r in GOLDEN])
+def test_pipelines_match_mindcv(row):
+    ops = create_transforms(*row["case"]["args"], **row["case"]["kwargs"])
+    expected = row["result"]
+    assert [_OURS_FOR_MINDCV.get(n, n) for n in expected["ops"]] == [type(op).__name__ for op in ops]
+    ds.config.set_seed(0)
+    out = run(ops, np.frombuffer(cases.sample_jpeg_bytes(), np.uint8))
+    assert list(out.shape) == expected["shape"] and str(out.dtype) == expected["dtype"]
+    if "values" in expected:  # evaluation is deterministic: the same pixels as MindCV
+        got = cases.summarise(out)
+        assert got["sum"] == pytest.approx(expected["values"]["sum"], rel=1e-5)
+        assert got["head"] == pytest.approx(expected["values"]["head"], rel=1e-5, abs=1e-6)
+
+
+def test_without_normalize_the_pipeline_ends_at_hwc_pixels():
+    ops = create_transforms("imagenet", 96, True, auto_augment="randaug-m9-mstd0.5-inc1", re_prob=1.0,
+                            normalize=False)
+    assert not any(isinstance(op, (vision.Normalize, vision.HWC2CHW)) for op in ops)
+    out = run(ops, encoded(coded_image()))
+    assert out.shape == (96, 96, 3) and out.dtype == np.uint8
+    evaluation = create_transforms("imagenet", 96, False, normalize=False)
+    assert [type(op).__name__ for op in evaluation] == ["Decode", "Resize", "CenterCrop"]
+
+
+def test_decoded_data_sets_get_the_same_augmentation_without_decoding():
+    ops = create_transforms("fashion_mnist", 71, True, color_jitter=0.4)
+    assert type(ops[0]).__name__ == "RandomResizedCrop"
+    assert run(ops, coded_image()).shape == (3, 71, 71)
+    assert [type(op).__name__ for op in create_transforms("fashion_mnist", 71)] == \
+        ["Resize", "CenterCrop", "Normalize", "HWC2CHW"]
 
 
 def test_crop_scale_is_respected():
-    """scale 0.25 with ratio 1 on a 100x100 image is a 50x50 window; resizing to 50 keeps it exact."""
-    ops = create_transforms(is_training=True, image_resize=50, scale=(0.25, 0.25), ratio=(1.0, 1.0), hflip=0.0,
-                            interpolation="nearest", mean=MEAN, std=STD)
-    for seed in range(3):
-        ds.config.set_seed(seed)
-        out = denorm(run(ops, coded_image()))
-        top, left = out[0, 0, 0], out[0, 0, 1]
-        assert np.array_equal(out, coded_image()[top:top + 50, left:left + 50].astype(int))
+    """scale (1, 1) and ratio (1, 1) on a square image: the crop is the whole image, resized."""
+    ops = create_transforms("fashion_mnist", 50, True, scale=(1.0, 1.0), ratio=(1.0, 1.0), hflip=0.0, mean=MEAN,
+                            std=STD)
+    out = denorm(run(ops, coded_image()))
+    assert out.shape == (50, 50, 3)
+    assert abs(out[0, 0, 0] - 0) <= 2 and abs(out[-1, -1, 0] - 99) <= 2 and abs(out[-1, -1, 1] - 99) <= 2
 
 
 def test_horizontal_and_vertical_flips_really_flip():
-    common = dict(is_training=True, image_resize=100, scale=(1.0, 1.0), ratio=(1.0, 1.0), interpolation="nearest",
-                  mean=MEAN, std=STD)
-    assert np.array_equal(denorm(run(create_transforms(hflip=1.0, **common), coded_image())),
-                          coded_image()[:, ::-1].astype(int))
-    assert np.array_equal(denorm(run(create_transforms(hflip=0.0, vflip=1.0, **common), coded_image())),
-                          coded_image()[::-1].astype(int))
-    assert np.array_equal(denorm(run(create_transforms(hflip=0.0, **common), coded_image())),
-                          coded_image().astype(int))
+    base = dict(scale=(1.0, 1.0), ratio=(1.0, 1.0), mean=MEAN, std=STD)
+    image = coded_image(64, 64)
+    plain = denorm(run(create_transforms("fashion_mnist", 64, True, hflip=0.0, **base), image))
+    flipped = denorm(run(create_transforms("fashion_mnist", 64, True, hflip=1.0, **base), image))
+    assert np.array_equal(flipped, plain[:, ::-1])
+    vflipped = denorm(run(create_transforms("fashion_mnist", 64, True, hflip=0.0, vflip=1.0, **base), image))
+    assert np.array_equal(vflipped, plain[::-1])
 
 
-def test_random_erasing_area_within_bounds():
-    ops = create_transforms(is_training=True, image_resize=64, scale=(1.0, 1.0), ratio=(1.0, 1.0), hflip=0.0,
-                            mean=MEAN, std=STD, re_prob=1.0, re_scale=(0.1, 0.2), re_ratio=(0.5, 2.0), re_value=0)
-    image = np.full((64, 64, 3), 255, np.uint8)
-    for seed in range(5):
-        ds.config.set_seed(seed)
-        erased = (run(ops, image) == 0).all(axis=0).mean()
-        assert 0.1 - 1e-3 <= erased <= 0.2 + 0.02
+def test_color_jitter_only_without_auto_augment():
+    with_jitter = create_transforms("imagenet", 96, True, color_jitter=0.4)
+    assert any(isinstance(op, vision.RandomColorAdjust) for op in with_jitter)
+    with_policy = create_transforms("imagenet", 96, True, color_jitter=0.4, auto_augment="autoaug")
+    assert not any(isinstance(op, vision.RandomColorAdjust) for op in with_policy)
 
 
-def test_seeded_determinism():
-    ops = create_transforms(is_training=True, image_resize=71, auto_augment="randaug-m9-n2", re_prob=0.5)
-    outs = []
-    for _ in range(2):
-        ds.config.set_seed(123)
-        outs.append(run(ops, coded_image()))
-    assert np.array_equal(outs[0], outs[1])
+def test_random_erasing_is_keyed_and_erases_in_normalised_units():
+    ops = create_transforms("fashion_mnist", 64, True, hflip=0.0, re_prob=1.0, re_value=0, mean=MEAN, std=STD,
+                            scale=(1.0, 1.0), ratio=(1.0, 1.0))
+    erasing = ops[-1]
+    assert isinstance(erasing, KeyedTransform)
+    image = run(ops[:-1], np.full((64, 64, 3), 255, np.uint8))
+    out = erasing.apply(image, np.random.default_rng(1))
+    erased = (out == 0).all(axis=0)
+    assert 0.02 * 64 * 64 <= erased.sum() <= 0.33 * 64 * 64
+    assert np.array_equal(out, erasing.apply(image, np.random.default_rng(1)))
 
 
 def test_eval_resizes_shorter_side_then_center_crops():
-    ops = create_transforms(is_training=False, image_resize=80, crop_pct=0.8, interpolation="nearest",
-                            mean=MEAN, std=STD)
-    image = coded_image(height=100, width=200)
+    image = coded_image(100, 200)
+    ops = create_transforms("fashion_mnist", 50, False, crop_pct=0.5, mean=MEAN, std=STD)
     out = denorm(run(ops, image))
-    assert out.shape == (80, 80, 3)
-    assert np.array_equal(out, image[10:90, 60:140].astype(int))
+    assert out.shape == (50, 50, 3)
+    # 100x200 -> 100x200 (shorter side 50 / 0.5 = 100) -> central 50x50: rows 25..74, columns 75..124
+    assert abs(out[0, 0, 0] - 25) <= 1 and abs(out[0, 0, 1] - 75) <= 1
 
 
-def test_unknown_auto_augment_lists_forms():
-    with pytest.raises(ValueError, match="Valid forms: autoaug; randaug-m{M}-n{N}-mstd{S}"):
-        create_transforms(is_training=True, auto_augment="augmix-m5")
-    with pytest.raises(ValueError, match="interpolation"):
-        create_transforms(interpolation="hamming")
+@pytest.mark.parametrize("name, message", [("nearestx", "Unknown interpolation 'nearestx'; valid: "),
+                                           ("cifar10", "No transforms for data set 'cifar10'")])
+def test_unknown_names_are_errors(name, message):
+    kwargs = {"interpolation": name} if name.startswith("near") else {}
+    with pytest.raises(ConfigError, match=message):
+        create_transforms("cifar10" if "cifar" in name else "imagenet", 96, True, **kwargs)

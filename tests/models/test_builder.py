@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from mindspore import nn
 
-from mindcv.models import create_model
+from mindcv.models import create_model, load_model_checkpoint
 from mindcv.models.builder import adapt_input_conv, is_training_extra
 from mindcv.utils import CheckpointError, DownloadError
 from tests.helpers import calibrated_xception, images, state_of
@@ -45,9 +45,16 @@ def test_published_checkpoint_round_trips(published):
     np.testing.assert_allclose(loaded(x).asnumpy(), model(x).asnumpy(), rtol=1e-5, atol=1e-5)
 
 
-def test_training_checkpoint_with_moments_loads_into_ten_classes(training_checkpoint, published, info_logs):
+def test_a_checkpoint_never_changes_classifier_shape_silently(training_checkpoint, published):
+    with pytest.raises(CheckpointError, match=r"classifier of shape \(1000, 2048\) .* model's is \(10, 2048\); build "
+                                              r"the model with num_classes=1000"):
+        create_model("xception", num_classes=10, checkpoint_path=str(training_checkpoint))
+
+
+def test_fine_tuning_keeps_a_fresh_classifier_and_says_so(training_checkpoint, published, info_logs):
     model, _ = published
-    finetune = create_model("xception", num_classes=10, checkpoint_path=str(training_checkpoint))
+    finetune = create_model("xception", num_classes=10)
+    load_model_checkpoint(finetune, str(training_checkpoint), adapt_head=True)
     ours, source = state_of(finetune), state_of(model)
     assert finetune.classifier.weight.shape == (10, 2048)
     assert all(np.array_equal(ours[k], source[k]) for k in ours if not k.startswith("classifier."))
@@ -135,7 +142,7 @@ def test_pretrained_download_and_cache(weights_server, published, tmp_path, monk
     server, sha = weights_server
     model, _ = published
     monkeypatch.setenv("MINDCV_CACHE_DIR", str(tmp_path))
-    overlay = {"url": server.url("/xception.ckpt"), "sha256": sha, "filename": "xception_test.ckpt"}
+    overlay = {"url": server.url("/xception.ckpt"), "file_hash": sha, "filename": "xception_test.ckpt"}
     net = create_model("xception", pretrained=True, pretrained_cfg_overlay=overlay)
     assert np.array_equal(state_of(net)["bn4.moving_variance"], state_of(model)["bn4.moving_variance"])
     assert net.pretrained_cfg.url == overlay["url"]
@@ -160,6 +167,16 @@ def test_pretrained_with_local_file_skips_download(published, tmp_path, monkeypa
     np.testing.assert_allclose(state_of(net)["conv1.weight"], state_of(model)["conv1.weight"].sum(1, keepdims=True),
                                rtol=1e-6)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_pretrained_tag_with_a_local_file_of_another_head_is_an_error(tmp_path):
+    """The published 1000-class tag cannot be fed a 10-class training checkpoint (it would print ImageNet labels
+    from a random classifier)."""
+    ten = create_model("xception", num_classes=10)
+    path = tmp_path / "ten.ckpt"
+    ms.save_checkpoint(ten, str(path))
+    with pytest.raises(CheckpointError, match="classifier of shape \\(10, 2048\\)"):
+        create_model("xception", pretrained="mindcv_in1k", checkpoint_path=str(path))
 
 
 def test_overlay_rejects_unknown_keys():

@@ -52,3 +52,10 @@ def test_invalid_out_indices_raise(bad):
 def test_out_indices_without_features_only_raise():
     with pytest.raises(ValueError, match="features_only"):
         create_model("xception", out_indices=(1,))
+
+
+@pytest.mark.parametrize("name", ["xception", "xception41", "xception71"])
+def test_feature_stages_name_real_cells(name):
+    model = create_model(name, features_only=True).model
+    cells = dict(model.cells_and_names())
+    assert all(info["module"] in cells for info in model.feature_info)

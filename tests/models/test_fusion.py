@@ -42,3 +42,18 @@ def test_fold_after_graph_compile_is_refused():
             model.fold_batchnorm()
     finally:
         ms.set_context(mode=ms.PYNATIVE_MODE)
+
+
+def test_folded_aligned_xception_keeps_its_logits():
+    from mindcv.models import create_model
+
+    model = create_model("xception41", num_classes=4, use_cpu_kernels=False, bn_momentum=0.0)
+    model.set_train(True)
+    model(images(batch=2, size=96, seed=5))  # BN statistics from real activations
+    perturb_parameters(model, seed=2)
+    model.set_train(False)
+    x = images(batch=2, size=96)
+    reference = model(x).asnumpy()
+    model.fold_batchnorm()
+    assert not [c for _, c in model.cells_and_names() if isinstance(c, nn.BatchNorm2d)]
+    np.testing.assert_allclose(model(x).asnumpy(), reference, atol=1e-4 * np.abs(reference).max())

@@ -1,38 +1,52 @@
+"""Schedules: MindCV's values for 9 schedules x warmup x per-epoch, cosine restarts, and closed forms."""
 import math
 
 import pytest
 
 from mindcv.scheduler import create_scheduler
+from mindcv.utils.errors import ConfigError
+from tests import golden_cases as cases
+
+GOLDEN = cases.load_fixture()["schedules"]
 
 
-def test_constant_with_warmup():
-    rates = create_scheduler(10, "constant", lr=0.1, warmup_epochs=1, warmup_factor=0.1, num_epochs=3)
-    assert len(rates) == 30
-    assert rates[0] == pytest.approx(0.01) and rates[5] == pytest.approx(0.055)
-    assert rates[10:] == [pytest.approx(0.1)] * 20
+@pytest.mark.parametrize("row", GOLDEN, ids=[str(r["case"]) for r in GOLDEN])
+def test_same_learning_rates_as_mindcv(row):
+    if isinstance(row["result"], dict):  # MindCV refuses: so do we
+        with pytest.raises(ConfigError):
+            create_scheduler(**row["case"])
+        return
+    assert create_scheduler(**row["case"]) == pytest.approx(row["result"], rel=1e-6, abs=1e-12)
 
 
-def test_warmup_cosine_decay_values():
-    rates = create_scheduler(4, "warmup_cosine_decay", lr=1.0, min_lr=0.0, warmup_epochs=1, num_epochs=5)
-    assert rates[4] == pytest.approx(1.0)
-    assert rates[4 + 8] == pytest.approx(0.5)  # half-way through the 4 decay epochs
-    assert rates[-1] == pytest.approx(0.5 * (1 + math.cos(math.pi * 15 / 16)))
+def test_upstream_xception_schedule_closed_form():
+    """5 warmup epochs from 0, then cosine over 195 epochs to 0 (configs/xception/xception_ascend.yaml)."""
+    steps = 10
+    rates = create_scheduler(steps, "warmup_cosine_decay", lr=0.045, min_lr=0.0, warmup_epochs=5, decay_epochs=195,
+                             num_epochs=200)
+    assert len(rates) == 2000 and rates[0] == 0.0
+    assert rates[25] == pytest.approx(0.045 * 25 / 50)
+    assert rates[50] == pytest.approx(0.045)
+    assert rates[50 + 975] == pytest.approx(0.0225)  # half-way through the decay
+    assert rates[-1] == pytest.approx(0.045 * 0.5 * (1 + math.cos(math.pi * 1949 / 1950)))
 
 
-def test_cosine_epoch_stair_holds_value_within_epoch():
-    rates = create_scheduler(5, "cosine_decay", lr=1.0, min_lr=0.1, num_epochs=4, lr_epoch_stair=True)
-    assert len(set(rates[5:10])) == 1 and rates[0] == pytest.approx(1.0)
-    assert rates[10] == pytest.approx(0.1 + 0.45 * (1 + math.cos(math.pi * 2 / 4)))
+def test_step_decay_counts_from_the_end_of_warmup():
+    rates = create_scheduler(1, "step_decay", lr=1.0, warmup_epochs=2, decay_epochs=2, decay_rate=0.5,
+                             num_epochs=7)
+    assert rates == pytest.approx([0.0, 0.5, 1.0, 1.0, 0.5, 0.5, 0.25])
 
 
-def test_step_and_multi_step_decay():
-    step = create_scheduler(2, "step_decay", lr=1.0, min_lr=0.0, decay_epochs=2, decay_rate=0.5, num_epochs=6)
-    assert step[0] == 1.0 and step[4] == pytest.approx(0.5) and step[8] == pytest.approx(0.25)
-    multi = create_scheduler(1, "multi_step_decay", lr=1.0, min_lr=0.0, milestones=[2, 4], decay_rate=0.1,
-                             num_epochs=5)
-    assert multi == pytest.approx([1.0, 1.0, 0.1, 0.1, 0.01])
+def test_fractional_warmup_is_allowed_here():
+    rates = create_scheduler(10, "constant", lr=1.0, warmup_epochs=0.5, warmup_factor=0.0, num_epochs=1)
+    assert rates[:5] == pytest.approx([0.0, 0.2, 0.4, 0.6, 0.8]) and rates[5:] == [1.0] * 5
 
 
-def test_unknown_scheduler_suggests():
-    with pytest.raises(ValueError, match="Did you mean: cosine_decay"):
-        create_scheduler(1, "cosine_decy")
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(scheduler="cosine_decy"), "Did you mean: cosine_decay"),
+    (dict(scheduler="cosine_decay", decay_epochs=0), "decay_epochs >= 1"),
+    (dict(scheduler="one_cycle", warmup_epochs=1), "without warmup"),
+])
+def test_bad_arguments_are_clear_errors(kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        create_scheduler(3, **kwargs)

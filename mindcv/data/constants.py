@@ -1,0 +1,29 @@
+"""Constants of image data shared by data pipelines, models' pretrained configs and the command-line tools."""
+import struct
+
+from PIL.Image import DecompressionBombError
+
+__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "INCEPTION_MEAN", "INCEPTION_STD", "IMAGE_EXTENSIONS", "DECODE_ERRORS",
+           "FASHION_MNIST_CLASSES", "is_image_file"]
+
+# Normalisation constants in 0-255 pixel units (MindSpore's ``Normalize`` convention).
+IMAGENET_MEAN = (0.485 * 255, 0.456 * 255, 0.406 * 255)
+IMAGENET_STD = (0.229 * 255, 0.224 * 255, 0.225 * 255)
+INCEPTION_MEAN = (127.5, 127.5, 127.5)
+INCEPTION_STD = (127.5, 127.5, 127.5)
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".gif")
+
+# What Pillow raises for a file that is not a readable image: OSError (UnidentifiedImageError included), the
+# decompression-bomb error for huge sizes and, for damaged headers or data, the others (measured by corrupting
+# JPEG, PNG, BMP and TIFF files at random).
+DECODE_ERRORS = (OSError, DecompressionBombError, EOFError, ValueError, SyntaxError, TypeError, IndexError,
+                 KeyError, ZeroDivisionError, struct.error)
+
+FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                         "Ankle boot")
+
+
+def is_image_file(path) -> bool:
+    """A visible regular file with an image extension (any case)."""
+    return path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith(".")

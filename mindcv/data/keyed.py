@@ -1,0 +1,33 @@
+"""Random transforms that draw from a generator seeded per sample, so augmentation is reproducible.
+
+``create_loader`` gives each such transform a generator seeded with the sample's draw key (seed, epoch,
+sample; see ``ShardSampler``), whatever worker thread runs it: two runs with the same seed, and a resumed run,
+augment every image identically. Called on its own (``transform(image)``, as in a MindCV-style pipeline of
+plain callables) a transform draws from its own generator, seeded from ``mindspore.dataset.config``.
+"""
+import threading
+
+import mindspore.dataset as ds
+import numpy as np
+
+__all__ = ["KeyedTransform"]
+
+
+class KeyedTransform:
+    """Base class: subclasses implement ``apply(image, rng)`` with ``rng`` a ``numpy.random.Generator``."""
+
+    def __init__(self):
+        self._rng = np.random.default_rng(ds.config.get_seed())
+        self._lock = threading.Lock()
+
+    def apply(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        raise NotImplementedError
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        with self._lock:
+            seed = int(self._rng.integers(1 << 62))
+        return self.apply(image, np.random.default_rng(seed))
+
+    def keyed(self, image: np.ndarray, key: np.ndarray):
+        """The form ``create_loader`` maps over ``(image, key)`` columns."""
+        return self.apply(image, np.random.default_rng(int(key))), key

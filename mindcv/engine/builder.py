@@ -1,0 +1,153 @@
+"""Turns the options of ``train.py`` / ``validate.py`` into objects: data, model, networks, optimizer, step.
+
+This is the one place that reads the configuration namespace; everything it builds takes plain arguments.
+"""
+import logging
+from argparse import Namespace
+from dataclasses import dataclass
+from typing import List, Optional, Tuple
+
+from mindspore import nn
+
+from ..data import SplitDataset, create_dataset, create_loader, create_transforms
+from ..loss import create_loss
+from ..models import MIN_INPUT_SIZE, create_model, load_model_checkpoint
+from ..optim import create_optimizer
+from ..scheduler import create_scheduler
+from ..utils.errors import ConfigError
+from .amp import LossNetwork, apply_amp
+from .distributed import average_parameters
+from .networks import ClassificationNetwork, NormalizeInput
+from .runtime import Runtime
+from .train_step import TrainStep, create_loss_scale
+
+__all__ = ["TrainingParts", "build_training", "build_val_loader", "build_model", "eval_network", "transforms_for"]
+
+_logger = logging.getLogger(__name__)
+
+
+def transforms_for(c: Namespace, is_training: bool):
+    """The transforms of the options, ending at HWC images (the networks normalise on the device)."""
+    return create_transforms(c.dataset, c.image_resize, is_training, c.auto_augment, separate=c.aug_splits > 0,
+                             scale=c.scale, ratio=c.ratio, hflip=c.hflip, vflip=c.vflip, color_jitter=c.color_jitter,
+                             interpolation=c.interpolation, mean=c.mean, std=c.std, re_prob=c.re_prob,
+                             re_scale=c.re_scale, re_ratio=c.re_ratio, re_value=c.re_value,
+                             re_max_attempts=c.re_max_attempts, crop_pct=c.crop_pct, normalize=False)
+
+
+def build_val_loader(c: Namespace, runtime: Runtime) -> Tuple[object, List[str], int]:
+    """Validation loader over this rank's disjoint shard (every image once), its class names and batch count."""
+    dataset = create_dataset(c.dataset, c.data_dir, c.val_split, shuffle=False, num_samples=c.val_num_samples,
+                             num_shards=runtime.group_size, shard_id=runtime.rank,
+                             num_parallel_workers=c.num_parallel_workers, seed=c.seed, class_split=c.train_split,
+                             equal_shards=False)
+    loader = create_loader(dataset, c.batch_size, drop_remainder=False, is_training=False,
+                           transform=transforms_for(c, False), num_parallel_workers=c.num_parallel_workers)
+    batches = -(-len(dataset.shard_sampler) // c.batch_size)
+    return loader, list(dataset.class_names), batches
+
+
+def _log_options_without_effect(c: Namespace) -> None:
+    notes = {"drop_path_rate": c.drop_path_rate is not None and c.model.startswith("xception"),
+             "aux_factor": c.aux_factor > 0, "eval_shuffle": c.eval_shuffle}
+    for name, applies in notes.items():
+        if applies:
+            _logger.warning("Option %s=%r has no effect here: %s.", name, getattr(c, name),
+                            {"drop_path_rate": "the Xception models have no stochastic depth",
+                             "aux_factor": "the model has no auxiliary logits",
+                             "eval_shuffle": "validation metrics do not depend on the order"}[name])
+    if c.dataset_sink_mode:
+        _logger.info("dataset_sink_mode: batches are fed from the host by the training loop (same numbers).")
+
+
+def build_model(c: Namespace, runtime: Runtime, num_classes: int, checkpoint: str = "", fine_tune: bool = False,
+                ema: bool = False):
+    """The model of the options with its weights: pretrained (``pretrained`` True or a tag; ``checkpoint`` then
+    replaces the download), or ``checkpoint`` alone (strictly; its EMA weights with ``ema``; with ``fine_tune`` a
+    classifier of another size is replaced by a fresh one, logged). In data-parallel runs all ranks then hold
+    the same weights."""
+    options = dict(drop_rate=c.drop_rate, bn_momentum=c.bn_momentum)
+    if c.pretrained:
+        model = create_model(c.model, num_classes=num_classes, pretrained=c.pretrained, in_channels=c.in_channels,
+                             checkpoint_path=checkpoint, ema=ema, **options)
+    else:
+        model = create_model(c.model, num_classes=num_classes, in_channels=c.in_channels, **options)
+        if checkpoint:
+            load_model_checkpoint(model, checkpoint, ema=ema, adapt_head=fine_tune)
+    if runtime.distributed:
+        average_parameters(list(model.get_parameters()), runtime.group_size)
+    return model
+
+
+def eval_network(model: nn.Cell, mean, std, amp_level: str, amp_cast_list: Optional[str] = None) -> nn.Cell:
+    """``model``'s logits from HWC images, at ``amp_level``."""
+    return NormalizeInput(apply_amp(model, amp_level, amp_cast_list), mean, std)
+
+
+@dataclass
+class TrainingParts:
+    """Everything a training run needs, built."""
+    model: nn.Cell
+    eval_network: nn.Cell
+    step: TrainStep
+    schedule: List[float]
+    train_data: SplitDataset
+    train_loader: object
+    val_loader: Optional[object]
+    val_batches: int
+    class_names: List[str]
+    steps_per_epoch: int
+
+
+def build_training(c: Namespace, runtime: Runtime) -> TrainingParts:
+    """Data, model, mixed-precision networks, schedule, optimizer, loss and train step of the options."""
+    if c.image_resize < MIN_INPUT_SIZE and c.model.startswith("xception"):
+        raise ConfigError(f"image_resize {c.image_resize} is below Xception's minimum input of {MIN_INPUT_SIZE} "
+                          "pixels.")
+    if c.ckpt_save_policy == "top_k" and not c.val_while_train:
+        raise ConfigError("ckpt_save_policy top_k ranks checkpoints by validation top-1: set val_while_train True.")
+    _log_options_without_effect(c)
+    data = create_dataset(c.dataset, c.data_dir, c.train_split, shuffle=c.shuffle, num_samples=c.num_samples,
+                          num_shards=runtime.group_size, shard_id=runtime.rank,
+                          num_parallel_workers=c.num_parallel_workers, num_aug_repeats=c.aug_repeats, seed=c.seed,
+                          equal_shards=True)
+    class_names = list(data.class_names)
+    num_classes = c.num_classes or len(class_names)
+    if num_classes != len(class_names):
+        raise ConfigError(f"The data set has {len(class_names)} classes but num_classes is {num_classes}; "
+                          f"set --num_classes {len(class_names)}.")
+    loader = create_loader(data, c.batch_size, drop_remainder=c.drop_remainder, is_training=True, mixup=c.mixup,
+                           cutmix=c.cutmix, cutmix_prob=c.cutmix_prob, num_classes=num_classes,
+                           transform=transforms_for(c, True), num_parallel_workers=c.num_parallel_workers,
+                           separate=c.aug_splits > 0)
+    steps_per_epoch = loader.get_dataset_size()
+    if steps_per_epoch < c.gradient_accumulation_steps:
+        raise ConfigError(f"{steps_per_epoch} steps per epoch is fewer than gradient_accumulation_steps "
+                          f"{c.gradient_accumulation_steps}.")
+    val_loader, val_batches = None, 0
+    if c.val_while_train:
+        val_loader, val_classes, val_batches = build_val_loader(c, runtime)
+        if val_classes != class_names:
+            raise ConfigError("Validation classes differ from training classes.")
+    model = build_model(c, runtime, num_classes, "" if c.resume_opt else c.ckpt_path, fine_tune=True)
+    drop_rate = model.drop_rate if c.drop_rate is None else c.drop_rate
+    network = ClassificationNetwork(model, drop_rate, c.seed, runtime.rank)
+    amp_network = apply_amp(network, c.amp_level, c.amp_cast_list)
+    custom_step = c.ema or c.clip_grad or c.gradient_accumulation_steps > 1 or bool(c.amp_cast_list)
+    scale = create_loss_scale(c.loss_scale_type, c.loss_scale, c.drop_overflow_update, c.amp_level, custom_step)
+    schedule = create_scheduler(steps_per_epoch, c.scheduler, lr=c.lr, min_lr=c.min_lr, warmup_epochs=c.warmup_epochs,
+                                warmup_factor=c.warmup_factor, decay_epochs=c.decay_epochs, decay_rate=c.decay_rate,
+                                milestones=[int(m) for m in c.multi_step_decay_milestones], num_epochs=c.epoch_size,
+                                num_cycles=c.num_cycles, cycle_decay=c.cycle_decay, lr_epoch_stair=c.lr_epoch_stair)
+    optimizer = create_optimizer(model, c.opt, lr=schedule, weight_decay=c.weight_decay, momentum=c.momentum,
+                                 nesterov=c.use_nesterov, weight_decay_filter=c.weight_decay_filter,
+                                 layer_decay=c.layer_decay, loss_scale=scale.optimizer_scale, eps=c.eps)
+    loss = create_loss(c.loss, reduction=c.reduction, label_smoothing=c.label_smoothing, aux_factor=c.aux_factor)
+    train_network = LossNetwork(NormalizeInput(amp_network, c.mean, c.std), loss)
+    step = TrainStep(train_network, optimizer, scale, model=model, clip_grad=c.clip_grad, clip_value=c.clip_value,
+                     accumulate_steps=c.gradient_accumulation_steps, ema=c.ema, ema_decay=c.ema_decay,
+                     rng_step=network.rng_step)
+    step.set_train(True)
+    return TrainingParts(model=model, eval_network=NormalizeInput(amp_network, c.mean, c.std), step=step,
+                         schedule=schedule, train_data=data, train_loader=loader, val_loader=val_loader,
+                         val_batches=val_batches, class_names=class_names, steps_per_epoch=steps_per_epoch)

@@ -1,0 +1,130 @@
+"""A model ready for inference with its class names and preprocessing, from a train.py checkpoint or a tag."""
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+import mindspore as ms
+import mindspore.dataset as ds
+import numpy as np
+import yaml
+from tqdm import tqdm
+
+from ..data.constants import IMAGENET_MEAN, IMAGENET_STD
+from ..data.sources import ImageFolderSource
+from ..data.transforms_factory import create_transforms
+from ..models import create_model
+from ..models.builder import load_weights
+from ..utils.checkpoint import checkpoint_metadata, read_checkpoint
+from ..utils.errors import ConfigError
+from .networks import NormalizeInput
+
+__all__ = ["Predictor", "Preprocessing", "imagenet_class_names"]
+
+IMAGENET_CLASSES = Path(__file__).resolve().parents[1] / "data" / "imagenet_classes.tsv"
+
+
+def imagenet_class_names() -> List[str]:
+    """The 1000 ImageNet-1K class names in index order (first WordNet lemma of each synset)."""
+    lines = IMAGENET_CLASSES.read_text(encoding="utf-8").splitlines()
+    return [line.split("\t", 1)[1].split(",")[0].strip() for line in lines]
+
+
+def _default_names(num_classes: int) -> List[str]:
+    return imagenet_class_names() if num_classes == 1000 else [f"class_{i}" for i in range(num_classes)]
+
+
+@dataclass
+class Preprocessing:
+    image_size: int
+    crop_pct: float
+    interpolation: str
+    mean: Sequence[float]
+    std: Sequence[float]
+
+
+class Predictor:
+    """A model in eval mode with its class names and evaluation preprocessing."""
+
+    def __init__(self, model: ms.nn.Cell, class_names: List[str], preprocessing: Preprocessing):
+        if len(class_names) != model.num_classes:
+            raise ConfigError(f"{len(class_names)} class names for a {model.num_classes}-class model.")
+        self.model = model
+        self.class_names = class_names
+        self.preprocessing = preprocessing
+        self.network = NormalizeInput(model, preprocessing.mean, preprocessing.std)
+        self.network.set_train(False)
+
+    @classmethod
+    def from_checkpoint(cls, checkpoint_path: str, model_name: str = "", **model_kwargs) -> "Predictor":
+        """A model trained by ``train.py``: name, classes and preprocessing come from the checkpoint; the weights
+        load strictly (their classifier sets the number of classes)."""
+        state = read_checkpoint(checkpoint_path)
+        meta = checkpoint_metadata(state)
+        config = yaml.safe_load(meta["config"]) if "config" in meta else {}
+        name = model_name or meta.get("model") or "xception"
+        if "class_names" in meta:
+            class_names = json.loads(meta["class_names"])
+        else:
+            weight = state.get("classifier.weight")
+            class_names = _default_names(weight.shape[0] if weight is not None else 0)
+        model = create_model(name, num_classes=len(class_names), in_channels=config.get("in_channels", 3),
+                             **model_kwargs)
+        load_weights(model, state, f"checkpoint {checkpoint_path}")
+        cfg = model.pretrained_cfg
+        preprocessing = Preprocessing(
+            image_size=config.get("image_resize", cfg.input_size[-1] if cfg else 299),
+            crop_pct=config.get("crop_pct", cfg.crop_pct if cfg else 0.875),
+            interpolation=config.get("interpolation", cfg.interpolation if cfg else "bilinear"),
+            mean=config.get("mean", cfg.mean if cfg else IMAGENET_MEAN),
+            std=config.get("std", cfg.std if cfg else IMAGENET_STD))
+        return cls(model, class_names, preprocessing)
+
+    @classmethod
+    def from_pretrained(cls, model_name: str, tag: str = "", checkpoint_path: str = "",
+                        **model_kwargs) -> "Predictor":
+        """Published weights (``tag`` or the default), downloaded or read from ``checkpoint_path``; a file whose
+        classifier does not match the tag's is an error."""
+        model = create_model(model_name, pretrained=tag or True, checkpoint_path=checkpoint_path, **model_kwargs)
+        cfg = model.pretrained_cfg
+        return cls(model, _default_names(cfg.num_classes),
+                   Preprocessing(cfg.input_size[-1], cfg.crop_pct, cfg.interpolation, cfg.mean, cfg.std))
+
+    def predict(self, files: List[Path], topk: Optional[int] = None, batch_size: int = 8,
+                progress: bool = True) -> List[Dict]:
+        """Top-``topk`` classes (default: 5, or all when there are fewer) with probabilities for each file, in the
+        order given."""
+        topk = min(5, len(self.class_names)) if topk is None else topk
+        if not 1 <= topk <= len(self.class_names):
+            raise ConfigError(f"topk must be between 1 and the number of classes ({len(self.class_names)}), "
+                              f"got {topk}.")
+        source = ImageFolderSource([(path, index) for index, path in enumerate(files)], self.class_names,
+                                   replace_bad=False)
+        p = self.preprocessing
+        dataset = ds.GeneratorDataset(source, ["image", "index"], shuffle=False, num_parallel_workers=1,
+                                      python_multiprocessing=False)
+        dataset = dataset.map(create_transforms("imagenet", p.image_size, False, crop_pct=p.crop_pct,
+                                                interpolation=p.interpolation, normalize=False),
+                              input_columns="image")
+        dataset = dataset.batch(batch_size, drop_remainder=False)
+        results: List[Optional[Dict]] = [None] * len(files)
+        bar = tqdm(total=len(files), unit="img", desc="predict", disable=not progress, file=sys.stderr)
+        position = 0
+        for images, indices in dataset.create_tuple_iterator(num_epochs=1, output_numpy=True):
+            logits = self.network(ms.Tensor(images)).asnumpy().astype(np.float64)
+            probs = np.exp(logits - logits.max(axis=1, keepdims=True))
+            probs /= probs.sum(axis=1, keepdims=True)
+            for index, row in zip(range(position, position + len(indices)), probs):
+                entry = {"file": str(files[index]), "predictions": []}
+                if indices[index - position] < 0:  # unreadable: the source gave a placeholder
+                    entry["error"] = f"cannot read image: {source.bad_images.reasons[str(files[index])]}"
+                else:
+                    entry["predictions"] = [{"index": int(k), "label": self.class_names[k],
+                                             "probability": float(row[k])}
+                                            for k in np.argsort(-row, kind="stable")[:topk]]
+                results[index] = entry
+            position += len(indices)
+            bar.update(len(indices))
+        bar.close()
+        return results

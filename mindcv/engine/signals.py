@@ -1,0 +1,90 @@
+"""Stop requests (SIGTERM, Ctrl-C) turned into a flag the training loop checks, so it can save first.
+
+MindSpore guards its graph execution with a SIGINT handler of its own that turns Ctrl-C into SIGTERM. Entry
+points therefore block both signals (``STOP_SIGNALS``) in every thread before MindSpore starts, and
+one thread waits for them (``sigwaitinfo``): it sees the real signal whatever MindSpore does. Outside the
+training loop a signal ends the process at once (exit code 128 + signal number), as does a second one during
+training. Without the blocking (a library caller) Python handlers are installed and re-armed every step.
+"""
+import logging
+import os
+import signal
+import sys
+import threading
+from typing import Optional
+
+import numpy as np
+
+from .distributed import all_reduce_sum
+
+__all__ = ["StopSignals", "STOP_SIGNALS"]
+
+_logger = logging.getLogger(__name__)
+STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
+def _blocked() -> bool:
+    return STOP_SIGNALS <= signal.pthread_sigmask(signal.SIG_BLOCK, [])
+
+
+class _Waiter:
+    """The thread that receives the blocked signals and hands them to the listening :class:`StopSignals`."""
+
+    def __init__(self):
+        self.listener: Optional["StopSignals"] = None
+        thread = threading.Thread(target=self._run, name="mindcv-stop-signals", daemon=True)
+        thread.start()
+
+    def _run(self) -> None:
+        while True:
+            info = signal.sigwaitinfo(STOP_SIGNALS)
+            name = signal.Signals(info.si_signo).name
+            listener = self.listener
+            if listener is None or listener.received is not None:
+                print(f"{name} received: exiting{' without saving' if listener else ''}.", file=sys.stderr, flush=True)
+                os._exit(128 + info.si_signo)
+            listener.record(name)
+
+
+_waiter: Optional[_Waiter] = None
+
+
+class StopSignals:
+    """The stop request of one training run: ``received`` names the first signal, None until one arrives."""
+
+    def __init__(self, distributed: bool):
+        self.distributed = distributed
+        self.received: Optional[str] = None
+
+    def record(self, name: str) -> None:
+        self.received = name
+        _logger.warning("%s received: saving a resumable checkpoint after the current step (send it again to exit "
+                        "at once).", name)
+
+    def _handle(self, signum, _frame) -> None:
+        self.record(signal.Signals(signum).name)
+
+    def arm(self) -> None:
+        """Start listening (again): the waiting thread when the signals are blocked, else Python handlers (which
+        MindSpore's first graph compilation replaces, hence re-arming)."""
+        global _waiter
+        if _blocked():
+            if _waiter is None:
+                _waiter = _Waiter()
+            _waiter.listener = self
+            return
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, self._handle)
+
+    def disarm(self) -> None:
+        """Stop listening: a signal now ends the process (with the waiting thread) or acts as Python's default."""
+        if _waiter is not None and _waiter.listener is self:
+            _waiter.listener = None
+
+    def requested(self, at_reading_point: bool) -> bool:
+        """Locally after every step; across ranks (one all-reduce) only at reading points."""
+        if not self.distributed:
+            return self.received is not None
+        if not at_reading_point:
+            return False
+        return bool(all_reduce_sum(np.array([float(self.received is not None)]))[0] > 0)

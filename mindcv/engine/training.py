@@ -1,0 +1,201 @@
+"""A whole training run behind ``train.py``: run directory, built parts, resume, the loop, validation, saving."""
+import hashlib
+import json
+import logging
+import math
+import os
+from argparse import Namespace
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Dict, List
+
+import mindspore as ms
+import mindspore.dataset as ds
+import numpy as np
+
+from ..utils.config import dump_config, save_config
+from ..utils.errors import FileWriteError
+from ..utils.fileio import describe_os_error
+from ..utils.plot import PlotError, plot_run
+from .builder import TrainingParts, build_training
+from .checkpoints import CheckpointManager, RunDirectory, epoch_metadata
+from .distributed import all_reduce_sum, average_parameters
+from .evaluate import evaluate
+from .loop import LoopHooks, StepWindow, TrainingInterrupted, train_epochs
+from .signals import StopSignals
+from .runtime import Runtime, setup_logging
+
+__all__ = ["run_training", "weights_digest"]
+
+_logger = logging.getLogger(__name__)
+
+
+def weights_digest(model) -> str:
+    """sha256 of every model parameter's bytes: equal on all ranks when data parallelism is correct."""
+    digest = hashlib.sha256()
+    for param in model.get_parameters():
+        digest.update(param.name.encode())
+        digest.update(np.ascontiguousarray(param.asnumpy()).tobytes())
+    return digest.hexdigest()
+
+
+@contextmanager
+def _ema_weights(parts: TrainingParts, enabled: bool):
+    """Put the EMA weights into the model for the block (validation scores them), then restore the raw ones."""
+    if not enabled:
+        yield
+        return
+    raw = {p.name: p.asnumpy().copy() for p in parts.model.get_parameters()}
+    ema = {p.name[len("ema."):]: p.asnumpy() for p in parts.step.ema_params}
+    for param in parts.model.get_parameters():
+        param.set_data(ms.Tensor(ema[param.name]))
+    try:
+        yield
+    finally:
+        for param in parts.model.get_parameters():
+            param.set_data(ms.Tensor(raw[param.name]))
+
+
+class _Run:
+    """The state one run carries between epochs, and the hooks the loop calls."""
+
+    def __init__(self, c: Namespace, runtime: Runtime, parts: TrainingParts, run_dir: Path):
+        self.c, self.runtime, self.parts, self.run_dir = c, runtime, parts, run_dir
+        self.checkpoints = CheckpointManager(run_dir, c.model, c.keep_checkpoint_max, c.ckpt_save_policy,
+                                             runtime.is_main)
+        self.best_top1 = -1.0
+        self.metrics: Dict[str, float] = {}
+        self.config_yaml = dump_config(c)
+        self.stop = StopSignals(runtime.distributed)
+
+    def metadata(self, epoch: int, global_step: int) -> Dict:
+        return epoch_metadata(epoch, global_step, self.parts.class_names, self.best_top1, self.c.model,
+                              self.config_yaml)
+
+    def training_state(self) -> List[Dict]:
+        return [{"name": p.name, "data": p} for p in self.parts.step.get_parameters()]
+
+    def sync_bn_statistics(self) -> None:
+        """Average BN moving statistics (raw and EMA) over the ranks in data-parallel runs."""
+        if not self.runtime.distributed:
+            return
+        frozen = [p for p in self.parts.model.get_parameters() if not p.requires_grad]
+        if self.c.ema:
+            names = {f"ema.{p.name}" for p in frozen}
+            frozen += [p for p in self.parts.step.ema_params if p.name in names]
+        average_parameters(frozen, self.runtime.group_size)
+
+    def validate(self) -> Dict[str, float]:
+        with _ema_weights(self.parts, self.c.ema):
+            return evaluate(self.parts.eval_network, self.parts.val_loader, self.c.batch_size,
+                            self.runtime.distributed, progress=self.runtime.is_main, total=self.parts.val_batches)
+
+    def epoch_end(self, epoch: int, windows: List[StepWindow], seconds: float, global_step: int) -> None:
+        c, done = self.c, epoch + 1
+        self.sync_bn_statistics()
+        finite = sum(w.finite for w in windows)
+        steps = sum(w.finite + w.nonfinite for w in windows)
+        row = {"epoch": done, "step": global_step, "lr": self.parts.schedule[min(global_step, len(self.parts.schedule))
+                                                                              - 1],
+               "train_loss": sum(w.loss_sum for w in windows) / finite if finite else math.nan,
+               "epoch_time": seconds, "images_per_second": c.batch_size * self.runtime.group_size * steps / seconds}
+        top1 = None
+        if self.parts.val_loader is not None and (done % c.val_interval == 0 or done == c.epoch_size):
+            self.metrics = self.validate()
+            top1 = self.metrics["top1"]
+            row.update(val_top1=top1, val_top5=self.metrics["top5"], val_loss=self.metrics["loss"])
+            _logger.info("epoch %d: train loss %.4f, val top-1 %.2f%%, top-5 %.2f%%, val loss %.4f (%d images), %.0f s",
+                         done, row["train_loss"], top1, self.metrics["top5"], self.metrics["loss"],
+                         self.metrics["num_images"], seconds)
+            if top1 > self.best_top1:
+                self.best_top1 = top1
+                self.save_best(done, global_step)
+        else:
+            _logger.info("epoch %d: train loss %.4f, %.0f s", done, row["train_loss"], seconds)
+        self.write_metrics(row)
+        if done % c.ckpt_save_interval == 0 or done == c.epoch_size:
+            self.checkpoints.save_epoch(self.training_state(), self.metadata(done, global_step), done,
+                                        self.parts.steps_per_epoch, top1)
+
+    def save_best(self, epoch: int, global_step: int) -> None:
+        """``best.ckpt`` holds the weights validation scored (the EMA weights when EMA is on)."""
+        if self.c.ema:
+            entries = [{"name": p.name[len("ema."):], "data": p} for p in self.parts.step.ema_params]
+        else:
+            entries = [{"name": p.name, "data": p} for p in self.parts.model.get_parameters()]
+        self.checkpoints.save_best(entries, self.metadata(epoch, global_step))
+
+    def write_metrics(self, row: Dict) -> None:
+        if not self.runtime.is_main:
+            return
+        path = self.run_dir / "metrics.jsonl"
+        try:
+            with open(path, "a", encoding="utf-8") as handle:
+                handle.write(json.dumps(row) + "\n")
+        except OSError as exc:
+            raise describe_os_error(exc, path) from exc
+
+    def interrupt(self, epoch: int, steps_done: int, global_step: int) -> None:
+        """Save ``latest.ckpt`` mid-epoch and raise :class:`TrainingInterrupted`."""
+        self.sync_bn_statistics()
+        path = self.checkpoints.save_interrupted(self.training_state(), self.metadata(epoch, global_step), steps_done)
+        name = self.stop.received or "a signal on another rank"
+        raise TrainingInterrupted(f"Stopped by {name} in epoch {epoch + 1} after step {steps_done}; resume with "
+                                  f"--ckpt_path {path} --resume_opt True.", self.stop.received or "SIGTERM")
+
+    def batches(self, epoch: int):
+        """Epoch ``epoch``'s batches: data order and augmentation depend only on (seed, epoch)."""
+        self.parts.train_data.shard_sampler.set_epoch(epoch)
+        ds.config.set_seed(self.c.seed + epoch)
+        return self.parts.train_loader.create_tuple_iterator(num_epochs=1)
+
+
+def _rank0_choice(runtime: Runtime):
+    """Every rank takes rank 0's value (an all-reduce of rank 0's value and zeros)."""
+    if not runtime.distributed:
+        return lambda value: value
+    return lambda value: int(all_reduce_sum(np.array([float(value if runtime.is_main else 0)]))[0])
+
+
+def run_training(c: Namespace, runtime: Runtime) -> Dict[str, float]:
+    """Train as the options say; returns the last validation metrics (empty without validation)."""
+    resuming = bool(c.resume_opt)
+    setup_logging(None, runtime.rank)
+    run_dir = RunDirectory.open(c.ckpt_save_dir, resuming, c.overwrite, runtime.is_main, _rank0_choice(runtime))
+    try:
+        log_name = "train.log" if runtime.is_main else f"train_rank{runtime.rank}.log"
+        setup_logging(run_dir.path / log_name, runtime.rank)
+        parts = build_training(c, runtime)
+        run = _Run(c, runtime, parts, run_dir.path)
+        start_epoch, resume_steps, global_step = 0, 0, 0
+        if resuming:
+            state = run.checkpoints.resume(c.ckpt_path, parts.step, parts.model)
+            start_epoch, resume_steps, global_step = state.epoch, state.step_in_epoch, state.global_step
+            run.best_top1 = state.best_top1
+        if runtime.is_main:
+            save_config(c, run_dir.path / "config.yaml")
+        _logger.info("Training %s on %s: %d steps per epoch, epochs %d-%d, batch %d x %d device(s); rank %d, pid %d; "
+                     "run directory %s.", c.model, runtime.device_target, parts.steps_per_epoch, start_epoch + 1,
+                     c.epoch_size, c.batch_size, runtime.group_size, runtime.rank, os.getpid(), run_dir.path)
+        if start_epoch >= c.epoch_size:
+            _logger.info("Nothing to train: the checkpoint already finished epoch %d of %d.", start_epoch,
+                         c.epoch_size)
+            return {}
+        hooks = LoopHooks(epoch_end=run.epoch_end, interrupt=run.interrupt,
+                          lr=lambda step: parts.schedule[min(step, len(parts.schedule) - 1)])
+        train_epochs(parts.step, run.batches, range(start_epoch, c.epoch_size), parts.steps_per_epoch, resume_steps,
+                     global_step, hooks, run.stop, c.log_interval, c.max_nonfinite_steps,
+                     c.batch_size * runtime.group_size, runtime.is_main)
+        _logger.info("rank %d final weights sha256 %s", runtime.rank, weights_digest(parts.model))
+        if runtime.is_main:
+            _plot(run_dir.path)
+        return run.metrics
+    finally:
+        run_dir.close()
+
+
+def _plot(run_dir: Path) -> None:
+    try:
+        _logger.info("Training curves: %s", plot_run(run_dir))
+    except (PlotError, FileWriteError) as exc:
+        _logger.info("No training plot: %s", exc)

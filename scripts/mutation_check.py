@@ -1,0 +1,210 @@
+"""Mutation check: does the suite notice a one-line bug in the numerical core?
+
+    python scripts/mutation_check.py                 # every mutation, table on stdout
+    python scripts/mutation_check.py --only ema      # mutations whose description or file contains "ema"
+    python scripts/mutation_check.py --list
+    python scripts/mutation_check.py --json mutations.json
+
+Each mutation replaces one exact line fragment of one module (it must occur exactly once) in a copy of the
+working tree, then runs only the test files that mirror that module (``pytest -x``). A mutation is *caught*
+when those tests fail, *survived* when they pass. Before the mutations, each test selection runs once
+unmutated and must pass, so a caught mutation is never a test that fails anyway. Not part of CI: a full run
+takes about half an hour on two cores.
+"""
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Dict, List, Sequence, Tuple
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Mutation:
+    """``old`` -> ``new`` in ``module``, expected to be caught by ``tests``."""
+    description: str
+    module: str
+    old: str
+    new: str
+    tests: Tuple[str, ...]
+
+
+def _m(description: str, module: str, old: str, new: str, *tests: str) -> Mutation:
+    return Mutation(description, module, old, new, tests)
+
+
+TRAIN_STEP = "mindcv/engine/train_step.py"
+STEP_TESTS = ("tests/engine/test_train_step.py",)
+OPTIM_TESTS = ("tests/optim/test_optim_factory.py",)
+SCHED_TESTS = ("tests/scheduler/test_scheduler_factory.py",)
+LOSS_TESTS = ("tests/loss/test_loss_factory.py",)
+
+MUTATIONS: List[Mutation] = [
+    # the train step
+    _m("EMA: decay and 1 - decay swapped", TRAIN_STEP,
+       "ema_param * decay + param.astype(ema_param.dtype) * (1.0 - decay)",
+       "ema_param * (1.0 - decay) + param.astype(ema_param.dtype) * decay", *STEP_TESTS),
+    _m("EMA: no warm-up of the decay", TRAIN_STEP,
+       "decay = self.ema_decay * (1.0 - ops.exp(-updates / 2000.0))", "decay = self.ema_decay * 1.0", *STEP_TESTS),
+    _m("gradient clipping is a no-op", TRAIN_STEP,
+       "grads = ops.clip_by_global_norm(grads, self.clip_value)", "grads = grads", *STEP_TESTS),
+    _m("accumulation sums gradients without dividing by N", TRAIN_STEP,
+       "ops.assign_add(accum, grad / self.accumulate_steps)", "ops.assign_add(accum, grad)", *STEP_TESTS),
+    _m("accumulation applies one micro-batch early", TRAIN_STEP,
+       "if count >= self.accumulate_steps:", "if count >= self.accumulate_steps - 1:", *STEP_TESTS),
+    _m("loss-scaled gradients are not unscaled", TRAIN_STEP,
+       "grads = tuple([g / scale.astype(g.dtype) for g in grads])", "grads = tuple(grads)", *STEP_TESTS),
+    _m("an overflowing step is applied anyway", TRAIN_STEP,
+       "            if not overflow:\n                loss = self._apply(loss, grads)",
+       "            loss = self._apply(loss, grads)", *STEP_TESTS),
+    _m("the non-finite run counter never resets", TRAIN_STEP,
+       "(self.stat_nonfinite_run + 1.0) * (1.0 - finite)", "(self.stat_nonfinite_run + 1.0 - finite)", *STEP_TESTS),
+    _m("fixed loss scale handed to the optimizer is not divided out", TRAIN_STEP,
+       "return LossScale(loss_scale, 1.0 if custom_step else loss_scale)", "return LossScale(loss_scale, 1.0)",
+       *STEP_TESTS),
+    # optimizers
+    _m("AdamW without bias correction of the first moment", "mindcv/optim/adamw.py",
+       "update = (m / (1.0 - beta1_power))", "update = (m / 1.0)", *OPTIM_TESTS),
+    _m("Lion updates its moment with beta1 instead of beta2", "mindcv/optim/lion.py",
+       "ops.assign(moment, self.beta2 * moment + (1.0 - self.beta2) * grad)",
+       "ops.assign(moment, self.beta1 * moment + (1.0 - self.beta1) * grad)", *OPTIM_TESTS),
+    _m("NAdam drops the gradient term", "mindcv/optim/nadam.py",
+       "nesterov_m = mu_next * m / (1.0 - mu_schedule_next) + (1.0 - mu) * grad / (1.0 - mu_schedule)",
+       "nesterov_m = mu_next * m / (1.0 - mu_schedule_next)", *OPTIM_TESTS),
+    _m("Adan ignores the group's weight decay", "mindcv/optim/adan.py",
+       "decay = decays[i] * self.reciprocal_scale if self.decay_flags[i] else 0.0",
+       "decay = 0.0", *OPTIM_TESTS),
+    _m("weight_decay_filter auto also exempts biases", "mindcv/optim/optim_factory.py",
+       'for part in ("beta", "gamma", "bias"))', 'for part in ("beta", "gamma"))', *OPTIM_TESTS),
+    # schedules
+    _m("cosine decay uses a half-period too long", "mindcv/scheduler/scheduler_factory.py",
+       "(1.0 + math.cos(math.pi * progress))", "(1.0 + math.cos(0.5 * math.pi * progress))", *SCHED_TESTS),
+    _m("warmup ignores warmup_factor", "mindcv/scheduler/scheduler_factory.py",
+       "rates = [lr * (warmup_factor + (1.0 - warmup_factor) * min(",
+       "rates = [lr * (0.0 + (1.0 - 0.0) * min(", *SCHED_TESTS),
+    _m("step_decay decays every epoch", "mindcv/scheduler/scheduler_factory.py",
+       "decay_rate ** math.floor((i // steps_per_epoch) / decay_epochs)",
+       "decay_rate ** math.floor(i // steps_per_epoch)", *SCHED_TESTS),
+    # losses
+    _m("cross-entropy ignores label_smoothing", "mindcv/loss/loss_factory.py",
+       "label_smoothing=self.smoothing)", "label_smoothing=0.0)", *LOSS_TESTS),
+    _m("auxiliary logits are not weighted by aux_factor", "mindcv/loss/loss_factory.py",
+       "loss = loss + self.aux_factor * self._single(aux, labels)", "loss = loss + self._single(aux, labels)",
+       *LOSS_TESTS),
+    _m("BCE smoothing divides by 2 instead of the class count", "mindcv/loss/loss_factory.py",
+       "labels = labels * (1 - self.smoothing) + self.smoothing / num_classes",
+       "labels = labels * (1 - self.smoothing) + self.smoothing / 2", *LOSS_TESTS),
+    # data order and augmentation
+    _m("every rank reads shard 0", "mindcv/data/sampler.py",
+       "        return draws[self._shard_id:: self._num_shards]\n", "        return draws[0:: self._num_shards]\n",
+       "tests/data/test_sampler.py"),
+    _m("the epoch order ignores the epoch", "mindcv/data/sampler.py",
+       "np.random.default_rng([self._seed, epoch])", "np.random.default_rng([self._seed, 0])",
+       "tests/data/test_sampler.py"),
+    _m("sample keys ignore the draw's epoch", "mindcv/data/sources.py",
+       "return (seed % (1 << 31)) << 32 | (draw % (1 << 32))", "return (seed % (1 << 31)) << 32 | 0",
+       "tests/data/test_sources.py", "tests/data/test_loader.py"),
+    _m("horizontal flip never happens", "mindcv/data/transforms_factory.py",
+       "primary.append(vision.RandomHorizontalFlip(prob=hflip))", "primary.append(vision.RandomHorizontalFlip(prob=0.0))",
+       "tests/data/test_transforms_factory.py"),
+    _m("evaluation resize ignores crop_pct", "mindcv/data/transforms_factory.py",
+       "scale_size = int(image_resize / crop_pct)", "scale_size = int(image_resize)",
+       "tests/data/test_transforms_factory.py"),
+    _m("CutMix keeps the drawn lam instead of the pasted area", "mindcv/data/mixup.py",
+       "lam = 1.0 - (bottom - top) * (right - left) / float(height * width)", "lam = lam",
+       "tests/data/test_mixup.py"),
+    # loading, checkpoints, resume, evaluation
+    _m("strict loading ignores missing parameters", "mindcv/models/builder.py",
+       "missing = sorted(k for k in model_params if k not in state and k not in skipped)", "missing = []",
+       "tests/models/test_builder.py"),
+    _m("checkpoint metadata records the epoch off by one", "mindcv/engine/checkpoints.py",
+       'return {"epoch": epoch, "global_step": global_step,', 'return {"epoch": epoch - 1, "global_step": global_step,',
+       "tests/engine/test_checkpoints.py", "tests/test_train.py"),
+    _m("resume restarts the global step at 0", "mindcv/engine/checkpoints.py",
+       'global_step=int(meta["global_step"]))', "global_step=0)",
+       "tests/engine/test_checkpoints.py", "tests/test_train.py"),
+    _m("evaluation counts unreadable images (label -1)", "mindcv/engine/evaluate.py",
+       "readable = labels >= 0", "readable = labels >= -1", "tests/engine/test_evaluate.py"),
+]
+
+
+def _copy_tree(destination: Path) -> None:
+    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True,
+                            text=True, check=True).stdout.splitlines()
+    for name in listed:
+        source = ROOT / name
+        if source.is_file():
+            target = destination / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+
+
+def _pytest(tree: Path, tests: Sequence[str]) -> Tuple[int, float, str]:
+    env = dict(os.environ, PYTHONPATH=str(tree), PYTHONDONTWRITEBYTECODE="1")
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests], cwd=tree,
+                          env=env, capture_output=True, text=True)
+    failed = [line for line in done.stdout.splitlines() if line.startswith(("FAILED", "ERROR"))]
+    return done.returncode, time.perf_counter() - start, failed[0] if failed else done.stdout.strip()[-200:]
+
+
+def run(mutations: Sequence[Mutation]) -> List[Dict]:
+    """Apply each mutation alone in a copy of the tree and run its tests; one result row per mutation."""
+    with tempfile.TemporaryDirectory(prefix="mindcv-mutation-") as work:
+        tree = Path(work)
+        _copy_tree(tree)
+        for selection in sorted({m.tests for m in mutations}):
+            code, seconds, detail = _pytest(tree, selection)
+            if code != 0:
+                raise SystemExit(f"unmutated tests fail, fix them first: {' '.join(selection)}\n{detail}")
+            print(f"baseline passes: {' '.join(selection)} ({seconds:.0f} s)", file=sys.stderr)
+        rows = []
+        for mutation in mutations:
+            path = tree / mutation.module
+            original = path.read_text()
+            if original.count(mutation.old) != 1:
+                raise SystemExit(f"{mutation.description}: the fragment occurs {original.count(mutation.old)} times "
+                                 f"in {mutation.module}; update the mutation list.")
+            path.write_text(original.replace(mutation.old, mutation.new))
+            try:
+                code, seconds, detail = _pytest(tree, mutation.tests)
+            finally:
+                path.write_text(original)
+            outcome = {0: "survived", 1: "caught"}.get(code, f"error (pytest exit {code})")
+            rows.append(dict(asdict(mutation), outcome=outcome, seconds=round(seconds, 1), detail=detail))
+            print(f"{outcome:9s} {seconds:6.0f} s  {mutation.description}", file=sys.stderr)
+    return rows
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--only", default="", help="run the mutations whose description or module contains this")
+    parser.add_argument("--list", action="store_true", help="list the mutations and exit")
+    parser.add_argument("--json", help="also write the results here")
+    args = parser.parse_args(argv)
+    chosen = [m for m in MUTATIONS if args.only.lower() in (m.description + m.module).lower()]
+    if args.list:
+        for mutation in chosen:
+            print(f"{mutation.module}: {mutation.description}")
+        return 0
+    rows = run(chosen)
+    print("| mutation | module | caught by | outcome |\n| --- | --- | --- | --- |")
+    for row in rows:
+        caught_by = row["detail"].split(" - ")[0].replace("FAILED ", "") if row["outcome"] == "caught" else "-"
+        print(f"| {row['description']} | `{row['module']}` | `{caught_by}` | {row['outcome']} |")
+    survived = [row for row in rows if row["outcome"] != "caught"]
+    print(f"\n{len(rows) - len(survived)} of {len(rows)} mutations caught.")
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1))
+    return 1 if survived else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

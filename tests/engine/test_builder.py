@@ -1,0 +1,64 @@
+"""What the builder makes of the options: the upstream Xception recipe trains as MindCV's factories train it."""
+import mindspore as ms
+import numpy as np
+import pytest
+
+from mindcv.engine.builder import build_training
+from mindcv.engine.runtime import Runtime
+from mindcv.utils.config import ConfigError, parse_config
+from tests import golden_cases as cases
+from tests.helpers import ROOT, write_image
+
+RECIPE = ROOT / "configs" / "xception" / "xception_ascend.yaml"
+
+
+@pytest.fixture
+def ten_classes(tmp_path):
+    for index in range(cases.RECIPE_NUM_CLASSES):
+        write_image(tmp_path / "train" / f"c{index}" / "0.jpg", seed=index)
+    return tmp_path
+
+
+def _recipe(data_dir, *extra):
+    """The upstream recipe on a tiny folder: 2 steps per epoch of 2 images (as the recorded MindCV step)."""
+    return parse_config(["-c", str(RECIPE), "--distribute", "False", "--data_dir", str(data_dir), "--batch_size", "2",
+                         "--num_samples", "4", "--image_resize", "71", "--mode", "1", "--device_target", "CPU",
+                         "--val_while_train", "False", "--num_parallel_workers", "1", "--num_classes", "10", *extra])
+
+
+def test_a_recipe_step_moves_the_weights_as_mindcv(ten_classes, monkeypatch):
+    """SGD momentum 0.9, warmup cosine schedule, CE with smoothing 0.1, O2 with fixed loss scale 1024: three steps
+    give MindCV's losses and weights. (MindCV's Xception always drops 0.5, so dropout is off on both sides;
+    mean 0 / std 1 hands the recorded, already normalised batch to the device-side normalisation unchanged.)"""
+    monkeypatch.setenv("MINDCV_CPU_KERNELS", "0")  # MindCV runs MindSpore's own operators in float16
+    config = _recipe(ten_classes, "--drop_rate", "0", "--mean", "[0, 0, 0]", "--std", "[1, 1, 1]")
+    parts = build_training(config, Runtime("CPU"))
+    assert parts.steps_per_epoch == cases.RECIPE["steps_per_epoch"]
+    assert parts.schedule[:3] == pytest.approx(cases.load_fixture()["recipe_step"]["lr"])
+    for param in parts.model.get_parameters():
+        param.set_data(ms.Tensor(cases.deterministic_value(param.name, param.shape)))
+    images, labels = cases.recipe_batch()
+    nhwc = ms.Tensor(np.ascontiguousarray(images.transpose(0, 2, 3, 1)))
+    losses = [float(parts.step(nhwc, ms.Tensor(labels))[0].asnumpy()) for _ in range(cases.RECIPE_STEPS)]
+    expected = cases.load_fixture()["recipe_step"]
+    assert losses == pytest.approx(expected["losses"], rel=1e-5)
+    params = {p.name: p.asnumpy() for p in parts.model.get_parameters()}
+    for name in cases.RECIPE_SUMMARY_PARAMS:
+        got = cases.summarise(params[name])
+        assert got["sum"] == pytest.approx(expected["params"][name]["sum"], rel=1e-5, abs=1e-6), name
+        assert got["head"] == pytest.approx(expected["params"][name]["head"], rel=1e-5, abs=1e-7), name
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--ckpt_save_policy", "top_k"], "top_k ranks checkpoints by validation top-1"),
+    (["--num_classes", "7"], "has 10 classes but num_classes is 7"),
+    (["--image_resize", "64"], "below Xception's minimum input of 71"),
+])
+def test_inconsistent_options_are_refused_before_training(ten_classes, extra, message):
+    with pytest.raises(ConfigError, match=message):
+        build_training(_recipe(ten_classes, *extra), Runtime("CPU"))
+
+
+def test_options_without_effect_are_logged(ten_classes, info_logs):
+    build_training(_recipe(ten_classes, "--drop_path_rate", "0.1", "--aux_factor", "0.4"), Runtime("CPU"))
+    assert "drop_path_rate=0.1 has no effect" in info_logs.text and "aux_factor=0.4 has no effect" in info_logs.text

@@ -1,0 +1,111 @@
+"""Run directories belong to one run; checkpoints are kept by policy, written atomically and resumed strictly."""
+import errno
+import os
+import subprocess
+import sys
+
+import mindspore as ms
+import numpy as np
+import pytest
+from mindspore import nn
+
+from mindcv.engine.checkpoints import CheckpointManager, RunDirectory
+from mindcv.utils.checkpoint import checkpoint_metadata, read_checkpoint
+from mindcv.utils.errors import CheckpointError, ConfigError, FileWriteError
+
+
+def _entries(value=1.0):
+    return [{"name": "w", "data": ms.Tensor(np.full((2, 2), value, np.float32))}]
+
+
+def test_a_fresh_directory_is_used_and_locked(tmp_path):
+    run = RunDirectory.open(str(tmp_path / "run"), resuming=False, overwrite=False, is_main=True)
+    try:
+        assert run.path == tmp_path / "run" and (run.path / ".lock").exists()
+        with pytest.raises(ConfigError, match=r"in use by another training process \(pid \d+"):
+            RunDirectory.open(str(tmp_path / "run"), resuming=True, overwrite=False, is_main=True)
+    finally:
+        run.close()
+
+
+def test_a_directory_holding_a_run_is_never_reused_silently(tmp_path, info_logs):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "best.ckpt").write_bytes(b"a finished run")
+    second = RunDirectory.open(str(tmp_path / "run"), resuming=False, overwrite=False, is_main=True)
+    second.close()
+    assert second.path == tmp_path / "run-2" and "holds another run; this run writes to" in info_logs.text
+    (second.path / "config.yaml").write_text("x")
+    third = RunDirectory.open(str(tmp_path / "run"), resuming=False, overwrite=False, is_main=True)
+    third.close()
+    assert third.path == tmp_path / "run-3"
+    assert (tmp_path / "run" / "best.ckpt").read_bytes() == b"a finished run"
+
+
+def test_overwrite_clears_only_the_previous_runs_files(tmp_path):
+    (tmp_path / "run").mkdir()
+    for name in ("best.ckpt", "xception-3_10.ckpt", "metrics.jsonl", "notes.txt"):
+        (tmp_path / "run" / name).write_text("old")
+    run = RunDirectory.open(str(tmp_path / "run"), resuming=False, overwrite=True, is_main=True)
+    run.close()
+    assert sorted(p.name for p in run.path.iterdir()) == [".lock", "notes.txt"]
+
+
+def test_a_file_as_run_directory_is_a_clear_error(tmp_path):
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(ConfigError, match="is a file; choose a folder"):
+        RunDirectory.open(str(tmp_path / "f"), resuming=False, overwrite=False, is_main=True)
+
+
+@pytest.mark.parametrize("policy, kept", [("latest_k", [3, 4]), ("top_k", [1, 3])])
+def test_keep_policy(tmp_path, policy, kept):
+    manager = CheckpointManager(tmp_path, "net", 2, policy, is_main=True)
+    for epoch, top1 in ((1, 90.0), (2, 10.0), (3, 80.0), (4, 20.0)):
+        manager.save_epoch(_entries(epoch), {"epoch": epoch, "global_step": epoch}, epoch, 5, top1)
+    assert sorted(int(p.stem.split("-")[1].split("_")[0]) for p in tmp_path.glob("net-*.ckpt")) == kept
+    latest = read_checkpoint(tmp_path / "latest.ckpt")
+    assert float(latest["w"].asnumpy()[0, 0]) == 4.0 and checkpoint_metadata(latest)["kind"] == "training_state"
+
+
+def test_a_full_disk_keeps_the_last_good_checkpoint_and_no_temporary_file(tmp_path, monkeypatch):
+    manager = CheckpointManager(tmp_path, "net", 5, "latest_k", is_main=True)
+    manager.save_epoch(_entries(1.0), {"epoch": 1, "global_step": 1}, 1, 5, None)
+
+    def full(*_args):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(FileWriteError, match="net-2_5.ckpt: the disk is full"):
+        manager.save_epoch(_entries(2.0), {"epoch": 2, "global_step": 2}, 2, 5, None)
+    monkeypatch.undo()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["latest.ckpt", "net-1_5.ckpt"]
+    assert float(read_checkpoint(tmp_path / "latest.ckpt")["w"].asnumpy()[0, 0]) == 1.0
+
+
+def test_resuming_weights_only_names_a_resumable_checkpoint(tmp_path):
+    manager = CheckpointManager(tmp_path, "net", 5, "latest_k", is_main=True)
+    manager.save_epoch(_entries(), {"epoch": 1, "global_step": 5}, 1, 5, None)
+    manager.save_best(_entries(), {"epoch": 1, "global_step": 5})
+    net = nn.Dense(2, 2)
+    with pytest.raises(CheckpointError, match=r"holds model weights only.*newest good resumable checkpoint there is "
+                                              r".*(net-1_5|latest)\.ckpt"):
+        manager.resume(str(tmp_path / "best.ckpt"), net, net)
+
+
+def test_a_kill_during_the_first_checkpoint_write_leaves_no_resumable_file_to_misname(tmp_path):
+    """SIGKILL in the middle of writing: the temporary file is left, latest.ckpt never appears, and the advice for
+    the broken file does not recommend best.ckpt (weights only)."""
+    code = ("import os, mindspore as ms, numpy as np\n"
+            "from mindcv.engine.checkpoints import CheckpointManager\n"
+            "import mindcv.utils.fileio as fileio\n"
+            "m = CheckpointManager(__import__('pathlib').Path(%r), 'net', 5, 'latest_k', True)\n"
+            "m.save_best([{'name': 'w', 'data': ms.Tensor(np.ones(3, np.float32))}], {'epoch': 1, 'global_step': 1})\n"
+            "os.fsync = lambda fd: os.kill(os.getpid(), 9)\n"
+            "m.save_epoch([{'name': 'w', 'data': ms.Tensor(np.ones(3, np.float32))}], {'epoch': 1, 'global_step': 1},"
+            " 1, 5, None)\n") % str(tmp_path)
+    assert subprocess.run([sys.executable, "-c", code]).returncode == -9
+    assert not (tmp_path / "latest.ckpt").exists() and (tmp_path / "best.ckpt").exists()
+    advice = CheckpointManager.resumable_beside(tmp_path / "latest.ckpt")
+    assert advice.startswith("No other readable resumable checkpoint") and "best.ckpt" not in advice
+    assert list(tmp_path.glob(".*.tmp*"))  # the unfinished write, removed when the run directory is next opened
+    RunDirectory.open(str(tmp_path), resuming=True, overwrite=False, is_main=True).close()
+    assert not list(tmp_path.glob(".*.tmp*"))

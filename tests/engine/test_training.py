@@ -1,0 +1,135 @@
+"""Whole training runs (train.py end to end): exact resume, reproducibility, signals and faults."""
+import re
+import signal
+import time
+
+import numpy as np
+import pytest
+
+import train
+from mindcv.utils.checkpoint import checkpoint_metadata, read_checkpoint
+from tests.helpers import launch, train_args
+
+pytestmark = pytest.mark.slow
+
+
+def _weights(path):
+    state = read_checkpoint(path)
+    return {k: v.asnumpy() for k, v in state.items() if not k.startswith("mindcv_meta.")}
+
+
+def _wait_for(predicate, timeout=300.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def _logged(run, text):
+    log = run / "train.log"
+    return log.exists() and text in log.read_text()
+
+
+def _final_digest(run):
+    return re.search(r"final weights sha256 (\w+)", (run / "train.log").read_text()).group(1)
+
+
+def test_graph_mode_with_dropout_is_reproducible_and_resumes_exactly(colour_images, tmp_path):
+    """Dropout 0.5 in graph mode: a run stopped by SIGTERM mid-epoch and resumed ends with bitwise the weights of
+    an uninterrupted run (so the same options and seed always give the same model)."""
+    args = ["--mode", "0", "--drop_rate", "0.5", "--epoch_size", "2", "--num_samples", "16", "--log_interval", "1"]
+    assert train.main(train_args(colour_images, tmp_path / "full", *args)) == 0
+    proc = launch(train_args(colour_images, tmp_path / "stopped", *args))
+    assert _wait_for(lambda: _logged(tmp_path / "stopped", "epoch 1 step 1/2"))
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 143, err[-2000:]
+    meta = checkpoint_metadata(read_checkpoint(tmp_path / "stopped" / "latest.ckpt"))
+    assert meta["epoch"] == 0 and meta["step_in_epoch"] >= 1
+    resume = ["--ckpt_path", tmp_path / "stopped" / "latest.ckpt", "--resume_opt", "True"]
+    assert train.main(train_args(colour_images, tmp_path / "stopped", *args, *resume)) == 0
+    assert _final_digest(tmp_path / "stopped") == _final_digest(tmp_path / "full")
+    full, resumed = _weights(tmp_path / "full" / "latest.ckpt"), _weights(tmp_path / "stopped" / "latest.ckpt")
+    assert max(float(np.abs(full[k].astype(np.float64) - resumed[k]).max()) for k in full) == 0.0
+
+
+def test_sigkill_then_resume_equals_uninterrupted_run(colour_images, tmp_path):
+    args = ["--epoch_size", "3", "--num_samples", "24"]
+    assert train.main(train_args(colour_images, tmp_path / "full", *args)) == 0
+    proc = launch(train_args(colour_images, tmp_path / "killed", *args))
+    assert _wait_for(lambda: (tmp_path / "killed" / "latest.ckpt").exists())
+    proc.kill()
+    proc.wait(timeout=60)
+    meta = checkpoint_metadata(read_checkpoint(tmp_path / "killed" / "latest.ckpt"))
+    assert meta["epoch"] < 3, "the run finished before it was killed; the test proves nothing"
+    resume = train_args(colour_images, tmp_path / "killed", *args, "--ckpt_path", tmp_path / "killed" / "latest.ckpt",
+                        "--resume_opt", "True")
+    assert train.main(resume) == 0
+    full, resumed = _weights(tmp_path / "full" / "latest.ckpt"), _weights(tmp_path / "killed" / "latest.ckpt")
+    assert full.keys() == resumed.keys()
+    assert max(float(np.abs(full[k].astype(np.float64) - resumed[k]).max()) for k in full) == 0.0
+
+
+def test_ctrl_c_saves_and_exits_130_even_after_graph_compilation(colour_images, tmp_path):
+    """MindSpore's first graph compilation (here the jit-compiled AdamW) takes over SIGINT and turns it into
+    SIGTERM; the loop re-arms its handler, so Ctrl-C is reported as such and exits 130 after saving."""
+    run = tmp_path / "run"
+    proc = launch(train_args(colour_images, run, "--opt", "adamw", "--epoch_size", "3", "--log_interval", "1"))
+    assert _wait_for(lambda: _logged(run, "epoch 1 step 2/"))
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130, err[-2000:]
+    assert "Stopped by SIGINT" in err and f"resume with --ckpt_path {run / 'latest.ckpt'} --resume_opt True" in err
+    assert checkpoint_metadata(read_checkpoint(run / "latest.ckpt"))["kind"] == "training_state"
+
+
+def test_corrupt_checkpoint_names_file_and_newest_resumable_one(colour_images, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert train.main(train_args(colour_images, run, "--epoch_size", "1", "--num_samples", "16")) == 0
+    good = run / "xception-1_2.ckpt"
+    bad = run / "latest_broken.ckpt"
+    bad.write_bytes(good.read_bytes()[: good.stat().st_size // 3])
+    args = train_args(colour_images, run, "--epoch_size", "2", "--ckpt_path", bad, "--resume_opt", "True")
+    assert train.main(args) == 2
+    err = capsys.readouterr().err
+    assert str(bad) in err and "could not be read" in err
+    assert re.search(r"newest good resumable checkpoint there is .*(latest|xception-1_2)\.ckpt", err)
+    assert len([line for line in err.splitlines() if line.startswith("error:")]) == 1
+
+
+def test_nonfinite_loss_stops_and_keeps_the_last_checkpoint(colour_images, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert train.main(train_args(colour_images, run, "--epoch_size", "1", "--num_samples", "16")) == 0
+    before = (run / "latest.ckpt").read_bytes()
+    args = train_args(colour_images, run, "--epoch_size", "3", "--num_samples", "16", "--lr", "1e30",
+                      "--ckpt_path", run / "latest.ckpt", "--resume_opt", "True", "--max_nonfinite_steps", "2")
+    assert train.main(args) == 2
+    assert re.search(r"non-finite in \d+ consecutive step.* the last checkpoint is intact", capsys.readouterr().err)
+    assert (run / "latest.ckpt").read_bytes() == before
+
+
+def test_dynamic_loss_scale_skips_overflow_and_lowers_scale(colour_images, tmp_path):
+    run = tmp_path / "run"
+    args = train_args(colour_images, run, "--epoch_size", "1", "--num_samples", "16", "--loss_scale_type", "dynamic",
+                      "--loss_scale", "3e38")
+    assert train.main(args) == 0
+    state = read_checkpoint(run / "latest.ckpt")
+    assert float(state["scale_sense"].asnumpy()) == pytest.approx(1.5e38, rel=1e-6)  # halved once
+    assert int(state["global_step"].asnumpy().reshape(-1)[0]) < 2
+    assert "updates skipped: overflow" in (run / "train.log").read_text()
+
+
+def test_a_second_run_into_a_used_directory_keeps_the_first(colour_images, tmp_path, capsys):
+    run = tmp_path / "run"
+    args = train_args(colour_images, run, "--epoch_size", "1", "--num_samples", "16")
+    assert train.main(args) == 0
+    first = (run / "latest.ckpt").read_bytes()
+    proc = launch(args)  # a concurrent second run while this process holds the first directory
+    assert train.main(args) == 0
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err[-2000:]
+    assert (run / "latest.ckpt").read_bytes() == first
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run", "run-2", "run-3"]
+    assert all((tmp_path / name / "latest.ckpt").exists() for name in ("run-2", "run-3"))

@@ -1,0 +1,213 @@
+"""The grid of MindCV factory calls whose results ``tests/fixtures/mindcv_golden.json`` records.
+
+Shared by ``scripts/record_mindcv_golden.py`` (run in a venv holding MindCV 0.3.0, which records the
+fixture) and by the tests that compare this project against it. It imports MindSpore and numpy only, never
+a ``mindcv`` package, because the name means MindCV in the recording venv and this project in the tests.
+"""
+import itertools
+import json
+import zlib
+from pathlib import Path
+from typing import Dict, List
+
+import numpy as np
+from mindspore import nn
+
+FIXTURE = Path(__file__).parent / "fixtures" / "mindcv_golden.json"
+
+# Schedules: 9 schedulers x warmup 0 / 2 epochs x per-step / per-epoch values, and cosine restarts.
+_SCHEDULE_BASE = dict(steps_per_epoch=3, lr=0.1, min_lr=0.001, warmup_factor=0.1, decay_epochs=3, decay_rate=0.5,
+                      milestones=[2, 4], num_epochs=7)
+SCHEDULERS = ("constant", "cosine_decay", "warmup_cosine_decay", "exponential_decay", "polynomial_decay",
+              "step_decay", "multi_step_decay", "one_cycle", "cyclic")
+SCHEDULE_CASES: List[Dict] = [
+    dict(_SCHEDULE_BASE, scheduler=name, warmup_epochs=warmup, lr_epoch_stair=stair)
+    for name, warmup, stair in itertools.product(SCHEDULERS, (0, 2), (False, True))
+] + [
+    dict(_SCHEDULE_BASE, scheduler="cosine_decay", warmup_epochs=1, num_cycles=2, cycle_decay=0.5, decay_epochs=2,
+         num_epochs=9),
+    dict(_SCHEDULE_BASE, scheduler="cyclic", warmup_epochs=0, num_cycles=3),
+]
+
+# Optimizers: every optimizer x weight-decay filter, plus Nesterov, a fixed loss scale carried by the
+# optimizer, layer decay (a Cell passed in) and a constant learning rate.
+OPTIMIZERS = ("sgd", "momentum", "adam", "adamw", "lion", "rmsprop", "adagrad", "lamb", "nadam", "adan")
+_OPT_BASE = dict(weight_decay=0.1, momentum=0.8, nesterov=False, weight_decay_filter="disable", loss_scale=1.0,
+                 eps=1e-6, lr="schedule", layer_decay=None)
+OPTIMIZER_CASES: List[Dict] = (
+    [dict(_OPT_BASE, opt=opt, weight_decay_filter=wdf)
+     for opt, wdf in itertools.product(OPTIMIZERS, ("disable", "auto", "norm_and_bias"))]
+    + [dict(_OPT_BASE, opt=opt, nesterov=True) for opt in ("sgd", "momentum", "adam")]
+    + [dict(_OPT_BASE, opt=opt, loss_scale=4.0) for opt in ("sgd", "momentum", "adam", "rmsprop", "nadam", "adan")]
+    + [dict(_OPT_BASE, opt=opt, layer_decay=0.5) for opt in ("momentum", "adamw")]
+    + [dict(_OPT_BASE, opt=opt, lr="constant") for opt in ("momentum", "adam", "adamw")]
+)
+OPT_LR_SCHEDULE = [0.1, 0.05, 0.02]
+OPT_LR_CONSTANT = 0.05
+
+
+class TinyNet(nn.Cell):
+    """Parameters named like a real model's: conv (4-D), BatchNorm gamma/beta (1-D), dense weight/bias."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 2, 1, has_bias=False)
+        self.bn = nn.BatchNorm2d(2)
+        self.dense = nn.Dense(2, 3)
+
+    def construct(self, x):
+        return self.dense(self.bn(self.conv(x)).mean(axis=(2, 3)))
+
+
+def tiny_initial_values() -> Dict[str, np.ndarray]:
+    """Initial values of TinyNet's trainable parameters (all non-zero, so decay is visible)."""
+    shapes = {"conv.weight": (2, 3, 1, 1), "bn.gamma": (2,), "bn.beta": (2,), "dense.weight": (3, 2),
+              "dense.bias": (3,)}
+    rng = np.random.default_rng(7)
+    return {name: rng.uniform(0.5, 1.5, shape).astype(np.float32) * rng.choice([-1, 1], shape)
+            for name, shape in shapes.items()}
+
+
+def run_optimizer_case(case: Dict, create_optimizer, **override) -> List[Dict[str, np.ndarray]]:
+    """The parameters of TinyNet after each of OPT_STEPS updates with ``create_optimizer`` (MindCV's or ours)."""
+    import mindspore as ms
+
+    case = dict(case, **override)
+    net = TinyNet()
+    for param in net.trainable_params():
+        param.set_data(ms.Tensor(tiny_initial_values()[param.name]))
+    lr = list(OPT_LR_SCHEDULE) if case["lr"] == "schedule" else OPT_LR_CONSTANT
+    optimizer = create_optimizer(net, opt=case["opt"], lr=lr, weight_decay=case["weight_decay"],
+                                 momentum=case["momentum"], nesterov=case["nesterov"],
+                                 weight_decay_filter=case["weight_decay_filter"], layer_decay=case["layer_decay"],
+                                 loss_scale=case["loss_scale"], eps=case["eps"])
+    trajectory = []
+    for step in range(OPT_STEPS):
+        grads = tiny_gradients(step, case["loss_scale"])
+        optimizer(tuple(ms.Tensor(grads[p.name]) for p in net.trainable_params()))
+        trajectory.append({p.name: p.asnumpy().astype(np.float64).ravel() for p in net.trainable_params()})
+    return trajectory
+
+
+def tiny_gradients(step: int, loss_scale: float) -> Dict[str, np.ndarray]:
+    """The gradient fed for ``step`` (times ``loss_scale``, as a scaled backward pass would produce it)."""
+    rng = np.random.default_rng(100 + step)
+    return {name: (rng.normal(0.0, 1.0, value.shape) * loss_scale).astype(np.float32)
+            for name, value in tiny_initial_values().items()}
+
+
+OPT_STEPS = 3
+
+# Losses: CE and BCE x smoothing x reduction x class weights x hard / soft targets, and auxiliary logits.
+LOSS_CASES: List[Dict] = [
+    dict(name=name, label_smoothing=ls, reduction=red, weight=w, target=t, aux_factor=0.0)
+    for name, ls, red, w, t in itertools.product(("CE", "BCE"), (0.0, 0.1), ("mean", "sum", "none"), (False, True),
+                                                 ("hard", "soft"))
+] + [dict(name=name, label_smoothing=0.1, reduction="mean", weight=False, target="hard", aux_factor=0.4)
+     for name in ("CE", "BCE")]
+
+
+def run_loss_case(case: Dict, create_loss) -> np.ndarray:
+    """The loss of ``case`` computed with ``create_loss`` (MindCV's or ours), flattened."""
+    import mindspore as ms
+
+    logits, aux, hard, soft, weight = loss_inputs()
+    loss = create_loss(name=case["name"], weight=ms.Tensor(weight) if case["weight"] else None,
+                       reduction=case["reduction"], label_smoothing=case["label_smoothing"],
+                       aux_factor=case["aux_factor"])
+    labels = ms.Tensor(hard if case["target"] == "hard" else soft)
+    inputs = (ms.Tensor(logits), ms.Tensor(aux)) if case["aux_factor"] > 0 else ms.Tensor(logits)
+    return np.asarray(loss(inputs, labels).asnumpy(), np.float64).ravel()
+
+
+def loss_inputs():
+    rng = np.random.default_rng(3)
+    logits = rng.normal(0.0, 2.0, (4, 5)).astype(np.float32)
+    aux = rng.normal(0.0, 2.0, (4, 5)).astype(np.float32)
+    hard = np.array([0, 3, 4, 1], np.int32)
+    soft = rng.dirichlet(np.ones(5), 4).astype(np.float32)
+    weight = np.array([0.5, 1.0, 2.0, 1.5, 0.25], np.float32)
+    return logits, aux, hard, soft, weight
+
+
+# Transforms: the pipelines create_transforms returns for these arguments (op names, output shapes).
+TRANSFORM_CASES: List[Dict] = [
+    dict(args=["imagenet", 224], kwargs={}),
+    dict(args=["imagenet", 224, True], kwargs={}),
+    dict(args=[], kwargs=dict(dataset_name="imagenet", image_resize=299, is_training=True, auto_augment="autoaug",
+                              re_prob=0.25, interpolation="bilinear")),
+    dict(args=[], kwargs=dict(dataset_name="", image_resize=96, is_training=True, color_jitter=0.4, hflip=0.5,
+                              vflip=0.5)),
+    dict(args=[], kwargs=dict(dataset_name="imagenet", image_resize=96, is_training=False, crop_pct=0.9,
+                              interpolation="bicubic")),
+] + [dict(args=[], kwargs=dict(dataset_name="imagenet", image_resize=96, is_training=True, auto_augment=policy))
+     for policy in ("randaug-m9-mstd0.5-inc1", "randaug-m9-mstd0.5", "randaug-m7-mstd0.5", "randaug-m9-n2-mstd0.5-inc1",
+                    "randaug-m10-n3-w0-mstd0.5-mmax10-inc0", "autoaug-mstd0.5", "autoaugr", "3a", "augmix",
+                    "augmix-m5-w4-d2", "trivialaugwide", "trivialaugwide-m20")]
+
+
+def sample_jpeg_bytes() -> bytes:
+    """A deterministic 120x90 JPEG (smooth gradients plus noise) for the evaluation-pipeline values."""
+    from io import BytesIO
+
+    from PIL import Image
+
+    y, x = np.mgrid[0:90, 0:120]
+    rng = np.random.default_rng(11)
+    image = np.stack([x * 2, y * 2, (x + y)], axis=-1) + rng.integers(0, 30, (90, 120, 3))
+    buffer = BytesIO()
+    Image.fromarray(np.clip(image, 0, 255).astype(np.uint8)).save(buffer, format="JPEG", quality=92)
+    return buffer.getvalue()
+
+
+# Mixup / CutMix of one batch with numpy's RNG seeded by MIX_SEED (MindCV's Mixup draws from np.random).
+MIX_CASES: List[Dict] = [dict(mixup=0.8, cutmix=0.0, cutmix_prob=1.0), dict(mixup=0.0, cutmix=1.0, cutmix_prob=1.0),
+                         dict(mixup=0.8, cutmix=1.0, cutmix_prob=1.0), dict(mixup=0.8, cutmix=1.0, cutmix_prob=0.5)]
+MIX_SEED = 5
+MIX_DRAWS = 4
+
+
+def mix_batch():
+    rng = np.random.default_rng(4)
+    return rng.normal(0, 1, (4, 3, 8, 8)).astype(np.float32), np.array([1, 0, 3, 2], np.int32)
+
+
+# One training step of the upstream Xception recipe (configs/xception/xception_ascend.yaml) on tiny input.
+RECIPE = dict(opt="sgd", lr=0.045, min_lr=0.0, warmup_epochs=5, warmup_factor=0.0, decay_epochs=195, num_epochs=200,
+              scheduler="warmup_cosine_decay", momentum=0.9, weight_decay=1e-5, use_nesterov=False,
+              weight_decay_filter="disable", loss="CE", label_smoothing=0.1, amp_level="O2", loss_scale_type="fixed",
+              loss_scale=1024.0, drop_overflow_update=False, steps_per_epoch=2)
+RECIPE_STEPS = 3
+RECIPE_NUM_CLASSES = 10
+RECIPE_SUMMARY_PARAMS = ("conv1.weight", "bn1.gamma", "bn1.moving_mean", "blocks.0.rep.0.conv1.weight",
+                         "blocks.11.skip.weight", "bn4.beta", "bn4.moving_variance", "classifier.weight",
+                         "classifier.bias")
+
+
+def recipe_batch():
+    rng = np.random.default_rng(21)
+    return rng.normal(0.0, 1.0, (2, 3, 71, 71)).astype(np.float32), np.array([1, 7], np.int32)
+
+
+def deterministic_value(name: str, shape) -> np.ndarray:
+    """A value for parameter ``name`` that depends only on its name and shape (same on both sides)."""
+    rng = np.random.default_rng(zlib.crc32(name.encode()))
+    leaf = name.rsplit(".", 1)[-1]
+    if leaf == "gamma":
+        return rng.uniform(0.7, 1.3, shape).astype(np.float32)
+    if leaf in ("beta", "moving_mean", "bias"):
+        return rng.normal(0.0, 0.1, shape).astype(np.float32)
+    if leaf == "moving_variance":
+        return rng.uniform(0.5, 1.5, shape).astype(np.float32)
+    fan_in = int(np.prod(shape[1:])) if len(shape) > 1 else 1
+    return (rng.normal(0.0, 1.0, shape) * np.sqrt(1.0 / fan_in)).astype(np.float32)
+
+
+def summarise(value: np.ndarray) -> Dict:
+    """A compact, comparison-ready description of an array."""
+    flat = np.asarray(value, dtype=np.float64).ravel()
+    return {"sum": float(flat.sum()), "sumsq": float((flat ** 2).sum()), "head": flat[:8].tolist()}
+
+
+def load_fixture() -> Dict:
+    return json.loads(FIXTURE.read_text())

@@ -1,0 +1,70 @@
+"""The package's import graph: no cycles, and no import from a lower layer into a higher one."""
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "mindcv"
+# Lower numbers are lower layers; a module may import its own layer's packages (without cycles) or lower ones.
+LAYERS = {"utils": 0, "ops": 1, "data": 1, "loss": 1, "optim": 1, "scheduler": 1, "convert": 1, "models": 2,
+          "engine": 3}
+ENTRY_POINTS = {"mindcv", "mindcv.cli", "mindcv.predict", "mindcv.export", "mindcv.plot", "mindcv.convert.__main__"}
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports(path: Path):
+    module = _module_name(path)
+    package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names if alias.name.startswith("mindcv"))
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            if target.startswith("mindcv"):
+                yield target
+
+
+def _package(module: str) -> str:
+    if module in ENTRY_POINTS:
+        return "entry"
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 and parts[1] in LAYERS else "entry"
+
+
+def _graph():
+    edges = set()
+    for path in PACKAGE.rglob("*.py"):
+        source = _module_name(path)
+        for target in _imports(path):
+            if _package(source) != _package(target):
+                edges.add((_package(source), _package(target), source, target))
+    return edges
+
+
+def test_no_import_from_a_lower_layer_into_a_higher_one():
+    rank = dict(LAYERS, entry=99)
+    upward = sorted(f"{s} -> {t}" for a, b, s, t in _graph() if rank[a] < rank[b])
+    assert upward == []
+
+
+def test_packages_form_no_cycle():
+    edges = {}
+    for a, b, _, _ in _graph():
+        edges.setdefault(a, set()).add(b)
+
+    def reaches(start, goal, seen=()):
+        return any(nxt == goal or (nxt not in seen and reaches(nxt, goal, seen + (nxt,)))
+                   for nxt in edges.get(start, ()))
+
+    assert [p for p in edges if reaches(p, p)] == []
+
+
+def test_converters_do_not_build_models():
+    convert = {s for a, b, s, t in _graph() if a == "convert" and b == "models" and s != "mindcv.convert.__main__"}
+    assert convert == set()
