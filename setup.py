@@ -17,7 +17,7 @@ setup(
     python_requires=">=3.9",
     packages=find_packages(include=["mindcv", "mindcv.*"]),
     include_package_data=True,
-    package_data={"mindcv": ["data/embedded/*.npz", "data/imagenet_classes.tsv", "ops/csrc/*.cc"]},
+    package_data={"mindcv": ["data/embedded/*.npz", "data/imagenet_classes.tsv", "ops/csrc/*.cc", "ops/csrc/*.h"]},
     install_requires=["numpy>=1.21", "pyyaml>=5.4", "tqdm>=4.60", "pillow>=9.0"],
     extras_require={
         # MindSpore is not a hard requirement: Ascend and GPU users install their own build.
@@ -25,13 +25,15 @@ setup(
         "cpu": ["mindspore==2.7.0"],
         # Reading Keras .h5 and timm .safetensors weights (python -m mindcv.convert, pretrained keras/timm tags).
         "convert": ["h5py>=3.0", "safetensors>=0.4"],
-        # Checking ONNX exports (python -m mindcv.export --format ONNX).
+        # Checking ONNX exports (python -m mindcv.export --format ONNX) and predict --backend onnxruntime.
         "export": ["onnx>=1.14", "onnxruntime>=1.16"],
+        # predict --backend openvino.
+        "openvino": ["openvino>=2024.0"],
         # Training plots (python -m mindcv.plot, and plot.png at the end of training).
         "plot": ["matplotlib>=3.5"],
         # The tests use all of the above, and Keras 3 on JAX as the reference for the parity test
         # (jax < 0.5 keeps numpy < 2, which MindSpore 2.7 needs).
         "test": ["pytest>=7", "keras>=3.0", "jax<0.5", "jaxlib<0.5", "h5py>=3.0", "safetensors>=0.4",
-                 "onnx>=1.14", "onnxruntime>=1.16", "matplotlib>=3.5"],
+                 "onnx>=1.14", "onnxruntime>=1.16", "openvino>=2024.0", "matplotlib>=3.5"],
     },
 )

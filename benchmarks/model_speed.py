@@ -1,17 +1,20 @@
-"""Xception speed, side by side: ours, MindCV 0.3.0 and PyTorch + timm ``legacy_xception``.
+"""Xception speed over a grid of input sizes: ours (CPU kernels on and off), MindCV 0.3.0, PyTorch + timm
+``legacy_xception``, and our ONNX export in ONNX Runtime and OpenVINO.
 
-    python benchmarks/model_speed.py                       # ours (3 variants) and every peer that is installed
+    python benchmarks/model_speed.py --rounds 2 --json benchmarks/results/model_speed.json
     python benchmarks/model_speed.py --make-envs           # first create the peer environments (several GB)
-    python benchmarks/model_speed.py --batch 8 --size 299 --mode graph --repeats 5 --steps 3 \\
-        --json benchmarks/results/model_speed.json
+    python benchmarks/model_speed.py --grid train:71:16 inference:299:8 --impl ours ours_off
 
-Every (implementation, task) pair runs in a fresh process, so peak RSS and the time to the first step are
-its own. Peers run from their own virtual environments (``benchmarks/make_peer_envs.sh`` creates them in
-``benchmarks/.envs/``): MindCV 0.3.0's package is also called ``mindcv``, so it cannot share ours.
-Reported per pair: model build time, time to the first step (graph compile included), steady-state
-ms/step (min and median of ``--repeats`` timings of ``--steps`` steps each), images/s from the median,
-achieved GFLOP/s (Xception at 299 px: 16.8 GFLOP per image forward, ~3x that for a training step) and
-peak RSS. Training is one SGD-momentum step on a cross-entropy loss, the same cell for both MindSpore models.
+Every (setting, implementation) pair runs in a fresh process of its implementation's environment (MindCV 0.3.0
+and PyTorch live in ``benchmarks/.envs/``, made by ``benchmarks/make_peer_envs.sh``; MindCV's package is also
+called ``mindcv``). Rows are interleaved: each round runs every implementation of a setting before the next
+setting, and ``--rounds`` repeats the whole grid, so a busy spell of the shared machine hits all rows alike;
+both rounds are printed and the JSON keeps every measurement. Per pair: steady-state ms/step (min and median of
+``--repeats`` timings of ``--steps`` steps), images/s from the median, time to the first step (graph compile
+included), achieved GFLOP/s (16.8 GFLOP per 299 px image forward, scaled by pixels; a training step counts 3x)
+and its share of the machine's SGEMM rate, measured in the same run (numpy/OpenBLAS 2048^3 on all cores; a
+practical roofline). Training is one SGD-momentum step on cross-entropy, the same cell for both MindSpore
+models. Exported rows: our model exported to ONNX (BatchNorm folded by the runtimes), fp32.
 """
 import argparse
 import json
@@ -21,6 +24,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Callable, Dict, List, Optional
@@ -28,12 +32,14 @@ from typing import Callable, Dict, List, Optional
 HERE = Path(__file__).resolve().parent
 ENVS = HERE / ".envs"
 GFLOP_PER_IMAGE_299 = 16.8  # forward pass; scales with the number of pixels
+DEFAULT_GRID = ["train:71:16", "train:149:8", "train:224:8", "train:299:8", "inference:71:16", "inference:299:8"]
 IMPLEMENTATIONS = {
-    "ours": dict(python=sys.executable, label="ours (mindcv-xception)"),
-    "ours_bnfold": dict(python=sys.executable, label="ours, BatchNorm folded (inference only)"),
-    "ours_msops": dict(python=sys.executable, label="ours on MindSpore's own depthwise/max-pool ops"),
+    "ours": dict(python=sys.executable, label="ours (default: CPU kernels on)"),
+    "ours_off": dict(python=sys.executable, label="ours, kernels off (MINDCV_CPU_KERNELS=0)"),
     "mindcv": dict(python=str(ENVS / "mindcv030" / "bin" / "python"), label="MindCV 0.3.0"),
-    "timm": dict(python=str(ENVS / "timm" / "bin" / "python"), label="PyTorch + timm legacy_xception"),
+    "timm": dict(python=str(ENVS / "timm" / "bin" / "python"), label="PyTorch + timm legacy_xception (eager)"),
+    "onnxruntime": dict(python=sys.executable, label="our ONNX export in ONNX Runtime", inference_only=True),
+    "openvino": dict(python=sys.executable, label="our ONNX export in OpenVINO", inference_only=True),
 }
 
 
@@ -48,25 +54,21 @@ def _timed(step: Callable[[], None], repeats: int, steps: int) -> List[float]:
     return timings
 
 
-def _mindspore_step(impl: str, task: str, args: argparse.Namespace) -> Callable[[], None]:
+def _mindspore_step(impl: str, task: str, batch: int, size: int) -> Callable[[], None]:
     import mindspore as ms
     import numpy as np
     from mindspore import nn
 
     ms.set_device("CPU")
-    ms.set_context(mode=ms.GRAPH_MODE if args.mode == "graph" else ms.PYNATIVE_MODE)
-    if impl.startswith("ours"):
+    ms.set_context(mode=ms.GRAPH_MODE)
+    if impl != "mindcv":
         sys.path.insert(0, str(HERE.parent))
     from mindcv.models import create_model
 
     model = create_model("xception", num_classes=1000)
-    if impl == "ours_bnfold":
-        model.fold_batchnorm()
-    if args.amp != "O0":
-        model = ms.amp.auto_mixed_precision(model, args.amp)
     rng = np.random.default_rng(0)
-    images = ms.Tensor(rng.normal(size=(args.batch, 3, args.size, args.size)).astype(np.float32))
-    labels = ms.Tensor(rng.integers(0, 1000, args.batch).astype(np.int32))
+    images = ms.Tensor(rng.normal(size=(batch, 3, size, size)).astype(np.float32))
+    labels = ms.Tensor(rng.integers(0, 1000, batch).astype(np.int32))
     if task == "inference":
         model.set_train(False)
         return lambda: model(images).asnumpy()
@@ -77,21 +79,43 @@ def _mindspore_step(impl: str, task: str, args: argparse.Namespace) -> Callable[
     return lambda: train_step(images, labels).asnumpy()
 
 
-def _torch_step(task: str, args: argparse.Namespace) -> Callable[[], None]:
+def _exported_step(impl: str, batch: int, size: int) -> Callable[[], None]:
+    import mindspore as ms
+    import numpy as np
+
+    ms.set_device("CPU")
+    sys.path.insert(0, str(HERE.parent))
+    from mindcv.engine.exporting import export_model
+    from mindcv.models import create_model
+
+    path = Path(tempfile.mkdtemp()) / "xception.onnx"
+    export_model(create_model("xception", num_classes=1000), str(path), "ONNX", batch, size, verify=False)
+    images = np.random.default_rng(0).normal(size=(batch, 3, size, size)).astype(np.float32)
+    if impl == "onnxruntime":
+        import onnxruntime
+        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        name = session.get_inputs()[0].name
+        return lambda: session.run(None, {name: images})
+    import openvino
+    request = openvino.Core().compile_model(str(path), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    infer = request.create_infer_request()
+    return lambda: infer.infer([images])
+
+
+def _torch_step(task: str, batch: int, size: int) -> Callable[[], None]:
     import timm
     import torch
 
     torch.set_num_threads(os.cpu_count() or 1)
     torch.manual_seed(0)
     model = timm.create_model("legacy_xception", num_classes=1000)
-    images = torch.randn(args.batch, 3, args.size, args.size)
-    labels = torch.randint(0, 1000, (args.batch,))
-    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.amp != "O0")
+    images = torch.randn(batch, 3, size, size)
+    labels = torch.randint(0, 1000, (batch,))
     if task == "inference":
         model.eval()
 
         def infer() -> None:
-            with torch.inference_mode(), autocast:
+            with torch.inference_mode():
                 model(images)
         return infer
     model.train()
@@ -100,118 +124,145 @@ def _torch_step(task: str, args: argparse.Namespace) -> Callable[[], None]:
 
     def train() -> None:
         optimizer.zero_grad(set_to_none=True)
-        with autocast:
-            loss = criterion(model(images), labels)
+        loss = criterion(model(images), labels)
         loss.backward()
         optimizer.step()
         loss.item()
     return train
 
 
-def worker(impl: str, task: str, args: argparse.Namespace) -> Dict:
+def _version(impl: str) -> str:
+    if impl == "timm":
+        import torch
+        return f"torch {torch.__version__}"
+    if impl in ("onnxruntime", "openvino"):
+        module = __import__(impl)
+        return f"{impl} {module.__version__.split('-')[0]}"
+    import mindspore
+    return f"mindspore {mindspore.__version__}"
+
+
+def worker(impl: str, task: str, batch: int, size: int, repeats: int, steps: int) -> Dict:
     """Run inside the implementation's own interpreter; returns the measurements of one pair."""
     start = time.perf_counter()
-    step = _torch_step(task, args) if impl == "timm" else _mindspore_step(impl, task, args)
+    if impl == "timm":
+        step = _torch_step(task, batch, size)
+    elif impl in ("onnxruntime", "openvino"):
+        step = _exported_step(impl, batch, size)
+    else:
+        step = _mindspore_step(impl, task, batch, size)
     build_s = time.perf_counter() - start
     start = time.perf_counter()
     step()
     first_step_s = time.perf_counter() - start
-    for _ in range(args.warmup):
-        step()
-    timings = _timed(step, args.repeats, args.steps)
+    step()
+    timings = _timed(step, repeats, steps)
     median = statistics.median(timings)
-    flop_per_image = GFLOP_PER_IMAGE_299 * (args.size / 299) ** 2 * (3 if task == "train" else 1)
-    if impl == "timm":
-        import torch
-        version = f"torch {torch.__version__}"
-    else:
-        import mindspore
-        version = f"mindspore {mindspore.__version__}"
-    return dict(impl=impl, task=task, version=version, build_s=round(build_s, 2),
+    flop_per_image = GFLOP_PER_IMAGE_299 * (size / 299) ** 2 * (3 if task == "train" else 1)
+    return dict(impl=impl, task=task, size=size, batch=batch, version=_version(impl), build_s=round(build_s, 2),
                 first_step_s=round(first_step_s, 2), ms_per_step_min=round(min(timings) * 1e3, 1),
-                ms_per_step_median=round(median * 1e3, 1), images_per_s=round(args.batch / median, 2),
-                gflops=round(args.batch / median * flop_per_image, 1),
+                ms_per_step_median=round(median * 1e3, 1), images_per_s=round(batch / median, 2),
+                gflops=round(batch / median * flop_per_image, 1),
                 peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
 
 
-def run_pair(impl: str, task: str, args: argparse.Namespace, python: str) -> Optional[Dict]:
-    command = [python, str(Path(__file__).resolve()), "--worker", impl, task, "--batch", str(args.batch),
-               "--size", str(args.size), "--mode", args.mode, "--amp", args.amp, "--repeats", str(args.repeats),
-               "--steps", str(args.steps), "--warmup", str(args.warmup)]
+def sgemm_gflops() -> float:
+    """The machine's SGEMM rate now (numpy/OpenBLAS, 2048^3, all cores): the roofline the rows are held to."""
+    import numpy as np
+
+    a = np.random.default_rng(0).random((2048, 2048), dtype=np.float32)
+    a @ a
+    best = min(_timed(lambda: a @ a, 5, 1))
+    return 2 * 2048 ** 3 / best / 1e9
+
+
+def run_pair(impl: str, task: str, batch: int, size: int, args: argparse.Namespace) -> Optional[Dict]:
+    python = IMPLEMENTATIONS[impl]["python"]
+    command = [python, str(Path(__file__).resolve()), "--worker", impl, task, str(batch), str(size),
+               "--repeats", str(args.repeats), "--steps", str(args.steps)]
     env = dict(os.environ, GLOG_v="3", PYTHONWARNINGS="ignore")
-    if impl == "ours_msops":
+    if impl == "ours_off":
         env["MINDCV_CPU_KERNELS"] = "0"
-    print(f"[{impl} {task}] {' '.join(command[:1])} ...", file=sys.stderr, flush=True)
     done = subprocess.run(command, cwd=str(HERE), env=env, capture_output=True, text=True)
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
     if done.returncode != 0 or not lines:
         tail = "\n".join(done.stderr.strip().splitlines()[-5:])
-        print(f"[{impl} {task}] failed (exit {done.returncode}):\n{tail}", file=sys.stderr)
+        print(f"[{impl} {task} {size}px] failed (exit {done.returncode}):\n{tail}", file=sys.stderr)
         return None
     result = json.loads(lines[-1][len("RESULT "):])
-    print(f"[{impl} {task}] {result['images_per_s']} img/s, first step {result['first_step_s']} s",
-          file=sys.stderr, flush=True)
+    print(f"[{task} {size}px b{batch} {impl}] {result['images_per_s']} img/s", file=sys.stderr, flush=True)
     return result
 
 
-def table(results: List[Dict], args: argparse.Namespace) -> str:
-    rows = ["| implementation | task | img/s | ms/step min / median | first step (s) | build (s) | GFLOP/s "
-            "| peak RSS (MB) | vs ours |", "| --- " * 9 + "|"]
-    ours = {r["task"]: r["images_per_s"] for r in results if r["impl"] == "ours"}
-    for r in results:
-        ratio = (f"{ours[r['task']] / r['images_per_s']:.2f}x"
-                 if r["task"] in ours and not r["impl"].startswith("ours") else "")
-        rows.append(f"| {IMPLEMENTATIONS[r['impl']]['label']} ({r['version']}) | {r['task']} | {r['images_per_s']} "
-                    f"| {r['ms_per_step_min']} / {r['ms_per_step_median']} | {r['first_step_s']} | {r['build_s']} "
-                    f"| {r['gflops']} | {r['peak_rss_mb']} | {ratio} |")
-    return (f"batch {args.batch}, {args.size}x{args.size}, {args.mode} mode (PyTorch: eager), AMP {args.amp}; "
-            f"'vs ours' = ours img/s / theirs\n" + "\n".join(rows))
+def table(results: List[Dict], peak: List[float]) -> str:
+    """One row per (setting, implementation): img/s of every round, GFLOP/s and ratios of the best round."""
+    rows = ["| setting | implementation | img/s per round | best GFLOP/s (% of SGEMM) | first step (s) "
+            "| vs kernels off | vs PyTorch |", "| --- " * 7 + "|"]
+    settings = sorted({(r["task"], r["size"], r["batch"]) for r in results}, key=lambda s: (s[0] != "train", s[1]))
+    for task, size, batch in settings:
+        cell = [r for r in results if (r["task"], r["size"], r["batch"]) == (task, size, batch)]
+        best = {impl: max(r["images_per_s"] for r in cell if r["impl"] == impl) for impl in {r["impl"] for r in cell}}
+        for impl in [name for name in IMPLEMENTATIONS if name in best]:
+            runs = [r for r in cell if r["impl"] == impl]
+            top = max(runs, key=lambda r: r["images_per_s"])
+            versus = {peer: f"{best[impl] / best[peer]:.2f}x" if peer in best and impl != peer else ""
+                      for peer in ("ours_off", "timm")}
+            rows.append(f"| {task} {size} px, batch {batch} | {IMPLEMENTATIONS[impl]['label']} ({top['version']}) "
+                        f"| {' / '.join(str(r['images_per_s']) for r in runs)} | {top['gflops']} "
+                        f"({100 * top['gflops'] / max(peak):.0f}%) | {top['first_step_s']} | {versus['ours_off']} "
+                        f"| {versus['timm']} |")
+    return (f"SGEMM rate (numpy/OpenBLAS 2048^3) before/after: {peak[0]:.0f} / {peak[-1]:.0f} GFLOP/s; "
+            "img/s per round in run order; ratios from the best round\n" + "\n".join(rows))
+
+
+def _cpu_name() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.machine()
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--impl", nargs="+", default=list(IMPLEMENTATIONS), choices=list(IMPLEMENTATIONS))
-    parser.add_argument("--task", nargs="+", default=["inference", "train"], choices=["inference", "train"])
-    parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--size", type=int, default=299)
-    parser.add_argument("--mode", choices=["graph", "pynative"], default="graph")
-    parser.add_argument("--amp", choices=["O0", "O1", "O2", "O3"], default="O0")
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--grid", nargs="+", default=DEFAULT_GRID, help="task:size:batch settings")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--steps", type=int, default=3)
-    parser.add_argument("--warmup", type=int, default=1)
-    parser.add_argument("--mindcv-python", default=IMPLEMENTATIONS["mindcv"]["python"])
-    parser.add_argument("--timm-python", default=IMPLEMENTATIONS["timm"]["python"])
     parser.add_argument("--json", default="", help="also write the results here")
     parser.add_argument("--make-envs", action="store_true",
                         help="first create the missing peer environments (benchmarks/make_peer_envs.sh)")
-    parser.add_argument("--worker", nargs=2, metavar=("IMPL", "TASK"), help=argparse.SUPPRESS)
+    parser.add_argument("--worker", nargs=4, metavar=("IMPL", "TASK", "BATCH", "SIZE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        print("RESULT " + json.dumps(worker(*args.worker, args)), flush=True)
+        impl, task, batch, size = args.worker
+        print("RESULT " + json.dumps(worker(impl, task, int(batch), int(size), args.repeats, args.steps)),
+              flush=True)
         return 0
     if args.make_envs:
         subprocess.run(["bash", str(HERE / "make_peer_envs.sh")], check=True)
-    pythons = dict({impl: sys.executable for impl in IMPLEMENTATIONS if impl.startswith("ours")},
-                   mindcv=args.mindcv_python, timm=args.timm_python)
-    results = []
-    for impl in args.impl:
-        if not Path(pythons[impl]).exists():
-            print(f"[{impl}] skipped: no interpreter at {pythons[impl]} (see benchmarks/make_peer_envs.sh)",
-                  file=sys.stderr)
-            continue
-        for task in args.task:
-            if impl == "ours_bnfold" and task == "train":
-                continue
-            result = run_pair(impl, task, args, pythons[impl])
-            if result:
-                results.append(result)
-    print(table(results, args))
+    available = [impl for impl in args.impl if Path(IMPLEMENTATIONS[impl]["python"]).exists()]
+    for impl in sorted(set(args.impl) - set(available)):
+        print(f"[{impl}] skipped: no interpreter at {IMPLEMENTATIONS[impl]['python']} (benchmarks/make_peer_envs.sh)",
+              file=sys.stderr)
+    peak, results, started = [sgemm_gflops()], [], time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    for _ in range(args.rounds):
+        for setting in args.grid:
+            task, size, batch = setting.split(":")
+            for impl in available:
+                if task == "train" and IMPLEMENTATIONS[impl].get("inference_only"):
+                    continue
+                result = run_pair(impl, task, int(batch), int(size), args)
+                if result:
+                    results.append(result)
+    peak.append(sgemm_gflops())
+    print(table(results, peak))
     if args.json:
-        machine = dict(cpu=platform.processor() or platform.machine(), cores=os.cpu_count(),
-                       python=platform.python_version())
+        machine = dict(cpu=_cpu_name(), cores=os.cpu_count(),
+                       load_average=os.getloadavg(), sgemm_gflops=[round(p) for p in peak], started=started)
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(dict(settings=vars(args), machine=machine, results=results),
-                                              indent=2) + "\n")
+                                              indent=1) + "\n")
     return 0 if results else 1
 
 

@@ -96,3 +96,23 @@ def test_imagenet_class_names_ship_with_the_package():
     names = imagenet_class_names()
     assert len(names) == 1000 and names[0] == "tench" and names[-1] == "toilet tissue"
     assert len(set(names)) > 990 and all(name and name.strip() == name for name in names)
+
+
+@pytest.mark.parametrize("backend", ["onnxruntime", "openvino"])
+def test_exported_backends_predict_what_mindspore_predicts(trained_run, photos, tmp_path, capsys, backend):
+    checkpoint = tmp_path / "model.ckpt"
+    checkpoint.write_bytes((trained_run / "best.ckpt").read_bytes())
+    outputs = {}
+    for name in ("mindspore", backend, backend):
+        outputs[name] = tmp_path / f"{name}.json"
+        assert main([str(photos), "--ckpt_path", str(checkpoint), "--batch_size", "4", "--backend", name,
+                     "--output", str(outputs[name])]) == 0
+    reference = json.loads(outputs["mindspore"].read_text())
+    exported = json.loads(outputs[backend].read_text())
+    assert [e["predictions"][0]["label"] for e in exported] == [e["predictions"][0]["label"] for e in reference]
+    for ours, theirs in zip(exported, reference):
+        assert ours["predictions"][0]["probability"] == pytest.approx(theirs["predictions"][0]["probability"],
+                                                                      abs=1e-4)
+    assert len(list(tmp_path.glob("*.onnx"))) == 1  # made beside the checkpoint once, then reused
+    err = capsys.readouterr().err
+    assert f"6 images, backend {backend} (fp32)" in err and "first batch vs MindSpore: max |logit diff|" in err

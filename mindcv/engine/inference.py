@@ -1,6 +1,7 @@
 """A model ready for inference with its class names and preprocessing, from a train.py checkpoint or a tag."""
 import json
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
@@ -19,6 +20,7 @@ from ..models.builder import load_weights
 from ..utils.checkpoint import checkpoint_metadata, read_checkpoint
 from ..utils.errors import ConfigError
 from .networks import NormalizeInput
+from .serving import Runner, check_against, create_runner
 
 __all__ = ["Predictor", "Preprocessing", "imagenet_class_names"]
 
@@ -47,14 +49,17 @@ class Preprocessing:
 class Predictor:
     """A model in eval mode with its class names and evaluation preprocessing."""
 
-    def __init__(self, model: ms.nn.Cell, class_names: List[str], preprocessing: Preprocessing):
+    def __init__(self, model: ms.nn.Cell, class_names: List[str], preprocessing: Preprocessing,
+                 weights_file: Optional[str] = None):
         if len(class_names) != model.num_classes:
             raise ConfigError(f"{len(class_names)} class names for a {model.num_classes}-class model.")
         self.model = model
         self.class_names = class_names
         self.preprocessing = preprocessing
+        self.weights_file = weights_file
         self.network = NormalizeInput(model, preprocessing.mean, preprocessing.std)
         self.network.set_train(False)
+        self.last_run: Dict = {}
 
     @classmethod
     def from_checkpoint(cls, checkpoint_path: str, model_name: str = "", **model_kwargs) -> "Predictor":
@@ -79,7 +84,7 @@ class Predictor:
             interpolation=config.get("interpolation", cfg.interpolation if cfg else "bilinear"),
             mean=config.get("mean", cfg.mean if cfg else IMAGENET_MEAN),
             std=config.get("std", cfg.std if cfg else IMAGENET_STD))
-        return cls(model, class_names, preprocessing)
+        return cls(model, class_names, preprocessing, checkpoint_path)
 
     @classmethod
     def from_pretrained(cls, model_name: str, tag: str = "", checkpoint_path: str = "",
@@ -89,12 +94,27 @@ class Predictor:
         model = create_model(model_name, pretrained=tag or True, checkpoint_path=checkpoint_path, **model_kwargs)
         cfg = model.pretrained_cfg
         return cls(model, _default_names(cfg.num_classes),
-                   Preprocessing(cfg.input_size[-1], cfg.crop_pct, cfg.interpolation, cfg.mean, cfg.std))
+                   Preprocessing(cfg.input_size[-1], cfg.crop_pct, cfg.interpolation, cfg.mean, cfg.std),
+                   checkpoint_path or None)
 
-    def predict(self, files: List[Path], topk: Optional[int] = None, batch_size: int = 8,
-                progress: bool = True) -> List[Dict]:
+    def _runner(self, backend: str, images: np.ndarray, batch_size: int, precision: str,
+                cache_dir: Optional[str]) -> Runner:
+        """The backend's runner, checked against MindSpore on ``images`` (the first batch)."""
+        mindspore_runner = create_runner("mindspore", self.network, self.model, (), (), batch_size, 0)
+        if backend == "mindspore" and precision in ("auto", "fp32"):
+            return mindspore_runner
+        p = self.preprocessing
+        runner = create_runner(backend, self.network, self.model, p.mean, p.std, batch_size, p.image_size,
+                               self.weights_file, cache_dir, precision)
+        self.last_run["check"] = check_against(runner, mindspore_runner(images), images)
+        return runner
+
+    def predict(self, files: List[Path], topk: Optional[int] = None, batch_size: int = 8, progress: bool = True,
+                backend: str = "mindspore", precision: str = "auto", cache_dir: Optional[str] = None) -> List[Dict]:
         """Top-``topk`` classes (default: 5, or all when there are fewer) with probabilities for each file, in the
-        order given."""
+        order given. ``backend``: ``mindspore``, or ``onnxruntime`` / ``openvino`` on the model's cached ONNX
+        export (see :mod:`mindcv.engine.serving`), checked against MindSpore on the first batch. ``last_run``
+        then holds the backend, its precision, the check and the images/s after the first batch."""
         topk = min(5, len(self.class_names)) if topk is None else topk
         if not 1 <= topk <= len(self.class_names):
             raise ConfigError(f"topk must be between 1 and the number of classes ({len(self.class_names)}), "
@@ -110,9 +130,15 @@ class Predictor:
         dataset = dataset.batch(batch_size, drop_remainder=False)
         results: List[Optional[Dict]] = [None] * len(files)
         bar = tqdm(total=len(files), unit="img", desc="predict", disable=not progress, file=sys.stderr)
-        position = 0
+        self.last_run = {"backend": backend}
+        runner, position, timed_images, started = None, 0, 0, 0.0
         for images, indices in dataset.create_tuple_iterator(num_epochs=1, output_numpy=True):
-            logits = self.network(ms.Tensor(images)).asnumpy().astype(np.float64)
+            if runner is None:
+                runner = self._runner(backend, images, batch_size, precision, cache_dir)
+                started = time.perf_counter()
+            else:
+                timed_images += len(indices)
+            logits = runner(images)
             probs = np.exp(logits - logits.max(axis=1, keepdims=True))
             probs /= probs.sum(axis=1, keepdims=True)
             for index, row in zip(range(position, position + len(indices)), probs):
@@ -127,4 +153,7 @@ class Predictor:
             position += len(indices)
             bar.update(len(indices))
         bar.close()
+        seconds = time.perf_counter() - started
+        self.last_run.update(precision=runner.precision if runner else "", timed_images=timed_images,
+                             images_per_second=timed_images / seconds if timed_images else None)
         return results

@@ -5,123 +5,68 @@
 //   - 3x3 stride-2 max-pool with TensorFlow-'same' or symmetric padding, returning the argmax so the
 //     backward pass is a scatter instead of MindSpore's CPU MaxPoolGrad, which re-runs the pooling.
 // All tensors are contiguous float32 NCHW; every (n, c) plane is independent, so planes are split
-// across the threads of a small pool (ThreadPool below). Signature: MindSpore's AOT convention (inputs,
+// across the threads of a small pool (thread_pool.h). Signature: MindSpore's AOT convention (inputs,
 // then outputs, in params).
-#include <sched.h>
-
-#include <algorithm>
-#include <condition_variable>
 #include <cstdint>
 #include <cstring>
-#include <functional>
-#include <limits>
-#include <mutex>
-#include <thread>
 #include <vector>
+
+#include "thread_pool.h"
 
 namespace {
 
-// Runs body(begin, end) over [0, n) split into one part per core. Idle workers sleep on a condition
-// variable instead of spinning as OpenMP's do: spinning threads took the cores from the MindSpore
-// operators that run right after these kernels (measured: BatchNorm 3.5x slower around OpenMP regions).
-// A call made while another is running (operators executed concurrently) runs on the caller alone.
-class ThreadPool {
- public:
-  static ThreadPool& instance() {
-    static ThreadPool pool;
-    return pool;
-  }
+using mindcv::parallel_for;
 
-  void run(int64_t n, const std::function<void(int64_t, int64_t)>& body) {
-    const int64_t parts = std::min<int64_t>(n, static_cast<int64_t>(workers_.size()) + 1);
-    std::unique_lock<std::mutex> busy(busy_, std::try_to_lock);
-    if (parts <= 1 || !busy.owns_lock()) {
-      body(0, n);
-      return;
-    }
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      body_ = &body;
-      total_ = n;
-      parts_ = parts;
-      next_part_ = 1;
-      pending_ = parts - 1;
-    }
-    wake_.notify_all();
-    body(0, n / parts);
-    std::unique_lock<std::mutex> lock(mutex_);
-    done_.wait(lock, [this] { return pending_ == 0; });
-  }
+// A plane seen as one flat array of H*W values, and its column neighbours: left[p] = x[i][j-1] and
+// right[p] = x[i][j+1] (zero past the edges). With them every 3x3 tap is a contiguous stream over the
+// flat plane, offset by a whole row, so loops run over H*W values however narrow the plane (a 5x5 map
+// would otherwise give inner loops of 3 to 5 values).
+struct ShiftedPlane {
+  std::vector<float> left, right;
 
- private:
-  ThreadPool() {
-    cpu_set_t cpus;
-    const int cores = sched_getaffinity(0, sizeof(cpus), &cpus) == 0 ? CPU_COUNT(&cpus) : 1;
-    for (int i = 1; i < cores; ++i) workers_.emplace_back([this] { work(); });
-  }
-
-  ~ThreadPool() {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      stopping_ = true;
-    }
-    wake_.notify_all();
-    for (auto& worker : workers_) worker.join();
-  }
-
-  void work() {
-    std::unique_lock<std::mutex> lock(mutex_);
-    while (true) {
-      wake_.wait(lock, [this] { return stopping_ || next_part_ < parts_; });
-      if (stopping_) return;
-      const int64_t part = next_part_++;
-      const auto* body = body_;
-      const int64_t begin = total_ * part / parts_, end = total_ * (part + 1) / parts_;
-      lock.unlock();
-      (*body)(begin, end);
-      lock.lock();
-      if (--pending_ == 0) done_.notify_one();
+  void fill(const float* x, int64_t h, int64_t w) {
+    left.resize(h * w);
+    right.resize(h * w);
+    for (int64_t i = 0; i < h; ++i) {
+      const float* row = x + i * w;
+      float* l = left.data() + i * w;
+      float* r = right.data() + i * w;
+      l[0] = 0.0f;
+      r[w - 1] = 0.0f;
+#pragma omp simd
+      for (int64_t j = 1; j < w; ++j) l[j] = row[j - 1];
+#pragma omp simd
+      for (int64_t j = 0; j < w - 1; ++j) r[j] = row[j + 1];
     }
   }
-
-  std::vector<std::thread> workers_;
-  std::mutex busy_, mutex_;
-  std::condition_variable wake_, done_;
-  const std::function<void(int64_t, int64_t)>* body_ = nullptr;
-  int64_t total_ = 0, parts_ = 0, next_part_ = 0, pending_ = 0;
-  bool stopping_ = false;
 };
 
-template <class F>
-void parallel_for(int64_t n, F&& body) {
-  ThreadPool::instance().run(n, std::function<void(int64_t, int64_t)>(std::forward<F>(body)));
+// The flat range of outputs p whose input row p + (kr - 1) * w exists, for kernel row kr.
+inline void tap_range(int64_t kr, int64_t h, int64_t w, int64_t* begin, int64_t* end) {
+  *begin = kr == 0 ? w : 0;
+  *end = kr == 2 ? (h - 1) * w : h * w;
 }
 
 // out = correlate(in, k) over one H x W plane with zero padding 1; k is 3x3, row-major.
-void depthwise_plane(const float* in, const float* k, float* out, int64_t h, int64_t w) {
+void depthwise_plane(const float* in, const float* k, float* out, int64_t h, int64_t w, ShiftedPlane* shifted) {
+  shifted->fill(in, h, w);
+  const float* columns[3] = {shifted->left.data(), in, shifted->right.data()};
   std::memset(out, 0, sizeof(float) * h * w);
-  for (int64_t i = 0; i < h; ++i) {
-    float* o = out + i * w;
-    for (int64_t kr = 0; kr < 3; ++kr) {
-      const int64_t r = i + kr - 1;
-      if (r < 0 || r >= h) continue;
-      const float* x = in + r * w;
-      const float k0 = k[kr * 3], k1 = k[kr * 3 + 1], k2 = k[kr * 3 + 2];
-      if (w == 1) {
-        o[0] += k1 * x[0];
-        continue;
-      }
-      o[0] += k1 * x[0] + k2 * x[1];
+  for (int64_t kr = 0; kr < 3; ++kr) {
+    int64_t begin, end;
+    tap_range(kr, h, w, &begin, &end);
+    const int64_t offset = (kr - 1) * w;
+    const float *a = columns[0] + offset, *b = columns[1] + offset, *c = columns[2] + offset;
+    const float k0 = k[kr * 3], k1 = k[kr * 3 + 1], k2 = k[kr * 3 + 2];
 #pragma omp simd
-      for (int64_t j = 1; j < w - 1; ++j) o[j] += k0 * x[j - 1] + k1 * x[j] + k2 * x[j + 1];
-      o[w - 1] += k0 * x[w - 2] + k1 * x[w - 1];
-    }
+    for (int64_t p = begin; p < end; ++p) out[p] += k0 * a[p] + k1 * b[p] + k2 * c[p];
   }
 }
 
 void depthwise(const float* in, const float* weight, float* out, const int64_t* shape, bool flip) {
   const int64_t n = shape[0], c = shape[1], h = shape[2], w = shape[3];
   parallel_for(n * c, [=](int64_t begin, int64_t end) {
+    ShiftedPlane shifted;
     for (int64_t p = begin; p < end; ++p) {
       const float* k = weight + (p % c) * 9;
       float flipped[9];
@@ -129,9 +74,28 @@ void depthwise(const float* in, const float* weight, float* out, const int64_t* 
         for (int t = 0; t < 9; ++t) flipped[t] = k[8 - t];
         k = flipped;
       }
-      depthwise_plane(in + p * h * w, k, out + p * h * w, h, w);
+      depthwise_plane(in + p * h * w, k, out + p * h * w, h, w, &shifted);
     }
   });
+}
+
+// dweight[kr][kc] += sum over the plane of dy[p] * (the input tap (kr, kc) feeding output p).
+void depthwise_filter_plane(const float* x, const float* dy, int64_t h, int64_t w, ShiftedPlane* shifted,
+                            double* acc) {
+  shifted->fill(x, h, w);
+  const float* columns[3] = {shifted->left.data(), x, shifted->right.data()};
+  for (int64_t kr = 0; kr < 3; ++kr) {
+    int64_t begin, end;
+    tap_range(kr, h, w, &begin, &end);
+    const int64_t offset = (kr - 1) * w;
+    for (int64_t kc = 0; kc < 3; ++kc) {
+      const float* tap = columns[kc] + offset;
+      float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+      for (int64_t p = begin; p < end; ++p) sum += dy[p] * tap[p];
+      acc[kr * 3 + kc] += sum;
+    }
+  }
 }
 
 int64_t pool_pad_before(int64_t in, int64_t out, bool same) {
@@ -217,26 +181,12 @@ int DepthwiseConv3x3GradFilter(int, void** params, int*, int64_t** shapes, const
   float* dw = static_cast<float*>(params[2]);
   const int64_t n = shapes[0][0], c = shapes[0][1], h = shapes[0][2], w = shapes[0][3];
   parallel_for(c, [=](int64_t begin, int64_t end) {
+    ShiftedPlane shifted;
     for (int64_t ch = begin; ch < end; ++ch) {
       double acc[9] = {0, 0, 0, 0, 0, 0, 0, 0, 0};
       for (int64_t b = 0; b < n; ++b) {
-        const float* xp = x + (b * c + ch) * h * w;
-        const float* gp = dy + (b * c + ch) * h * w;
-        for (int64_t i = 0; i < h; ++i) {
-          const float* g = gp + i * w;
-          for (int64_t kr = 0; kr < 3; ++kr) {
-            const int64_t r = i + kr - 1;
-            if (r < 0 || r >= h) continue;
-            const float* xr = xp + r * w;
-            for (int64_t kc = 0; kc < 3; ++kc) {
-              const int64_t lo = kc == 0 ? 1 : 0, hi = kc == 2 ? w - 1 : w;
-              float s = 0.0f;
-#pragma omp simd reduction(+ : s)
-              for (int64_t j = lo; j < hi; ++j) s += g[j] * xr[j + kc - 1];
-              acc[kr * 3 + kc] += s;
-            }
-          }
-        }
+        const int64_t plane = (b * c + ch) * h * w;
+        depthwise_filter_plane(x + plane, dy + plane, h, w, &shifted, acc);
       }
       for (int t = 0; t < 9; ++t) dw[ch * 9 + t] = static_cast<float>(acc[t]);
     }

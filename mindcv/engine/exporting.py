@@ -1,0 +1,120 @@
+"""Exporting a model to MindIR or ONNX, and proving that the file computes what the model computes.
+
+MindSpore's own ``mindspore.export`` writes the file (one static input of shape (batch, channels, size, size),
+float32, already normalised; the logits as output); :func:`export_model` then loads it back (MindIR through
+``mindspore.load`` and ``nn.GraphCell``, ONNX through onnxruntime) and runs a seeded random batch through both
+the file and the model. Above ``atol + rtol * max|logits|`` nothing is written. Files are written atomically.
+"""
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Dict, Iterator
+
+import mindspore as ms
+import numpy as np
+from mindspore import nn
+
+from ..utils.errors import MindcvError
+from ..utils.fileio import atomic_path, describe_os_error
+
+__all__ = ["export_model", "ExportError", "FORMATS", "mindspore_operators"]
+
+FORMATS = {"MINDIR": ".mindir", "ONNX": ".onnx"}
+
+
+@contextmanager
+def mindspore_operators(model: nn.Cell) -> Iterator[nn.Cell]:
+    """Within the block ``model`` runs MindSpore's own operators instead of mindcv's CPU kernels, which an
+    exported graph cannot hold; the kernels are restored afterwards."""
+    cells = [cell for _, cell in model.cells_and_names() if getattr(cell, "fast_op", None) is not None]
+    kernels = [cell.fast_op for cell in cells]
+    flag = getattr(model, "use_cpu_kernels", False)
+    for cell in cells:
+        cell.fast_op = None
+    model.use_cpu_kernels = False
+    try:
+        yield model
+    finally:
+        for cell, kernel in zip(cells, kernels):
+            cell.fast_op = kernel
+        model.use_cpu_kernels = flag
+
+
+class ExportError(MindcvError):
+    """The exported file could not be written, loaded, or does not reproduce the model's outputs."""
+
+
+def _onnxruntime():
+    try:
+        import onnxruntime
+    except ImportError as exc:
+        raise ExportError("Checking an ONNX export needs onnxruntime: pip install 'mindcv-xception[export]' "
+                          "(or pass --no_verify to write the file unchecked).") from exc
+    return onnxruntime
+
+
+def _run_exported(path: Path, file_format: str, batch: np.ndarray) -> np.ndarray:
+    if file_format == "MINDIR":
+        graph = ms.load(str(path))
+        return ms.nn.GraphCell(graph)(ms.Tensor(batch)).asnumpy()
+    session = _onnxruntime().InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return session.run(None, {session.get_inputs()[0].name: batch})[0]
+
+
+def _compare(exported: np.ndarray, reference: np.ndarray, atol: float, rtol: float, file_format: str) -> Dict:
+    max_abs = float(np.abs(exported - reference).max())
+    scale = float(np.abs(reference).max())
+    same_top1 = bool((exported.argmax(axis=1) == reference.argmax(axis=1)).all())
+    if exported.shape != reference.shape or max_abs > atol + rtol * scale or not same_top1:
+        raise ExportError(f"The exported {file_format} file does not reproduce the model: max |diff| {max_abs:.3e} "
+                          f"> tolerance {atol + rtol * scale:.3e} (or top-1 differs: {not same_top1}); nothing was "
+                          f"written. Report this with the MindSpore version ({ms.__version__}).")
+    return dict(max_abs_diff=max_abs, relative_diff=max_abs / max(scale, 1e-12), tolerance=atol + rtol * scale,
+                same_top1=same_top1)
+
+
+def export_model(model: nn.Cell, output: str, file_format: str = "MINDIR", batch_size: int = 1,
+                 image_size: int = 299, in_channels: int = 3, fold_bn: bool = False, atol: float = 1e-4,
+                 rtol: float = 1e-4, seed: int = 0, verify: bool = True) -> Dict:
+    """Export ``model`` and verify the file; returns the measured error. The graph uses MindSpore's operators
+    (see :func:`mindspore_operators`); ``fold_bn`` folds the model's BatchNorms first (in place).
+
+    Without ``verify`` the file is written unchecked (the report says so)."""
+    file_format = file_format.upper()
+    if file_format not in FORMATS:
+        raise ExportError(f"Unknown format {file_format!r}; choose one of {sorted(FORMATS)}.")
+    if verify and file_format == "ONNX":
+        _onnxruntime()  # refuse before writing anything
+    model.set_train(False)
+    shape = (batch_size, in_channels, image_size, image_size)
+    batch = np.random.default_rng(seed).normal(0.0, 1.0, shape).astype(np.float32)
+    reference = model(ms.Tensor(batch)).asnumpy()
+    if fold_bn:
+        model.fold_batchnorm()
+    with mindspore_operators(model):
+        return _write_and_check(model, Path(output), file_format, shape, batch, reference, fold_bn, atol, rtol,
+                                verify)
+
+
+def _write_and_check(model: nn.Cell, target: Path, file_format: str, shape, batch: np.ndarray,
+                     reference: np.ndarray, fold_bn: bool, atol: float, rtol: float, verify: bool) -> Dict:
+    suffix = FORMATS[file_format]
+    path = target if target.suffix.lower() == suffix else target.with_name(target.name + suffix)
+    report = dict(file=str(path), format=file_format, input_shape=list(shape), bn_folded=fold_bn, verified=verify)
+    # MindSpore 2.7 reuses the graph a previous export of this cell compiled (and altered while writing it), so
+    # a second ONNX export of one model fails; forget those graphs so every export compiles afresh.
+    for phase in [phase for phase in model.compile_cache if phase.startswith("export")]:
+        model.compile_cache.discard(phase)
+    with atomic_path(path, suffix=suffix) as tmp:
+        try:
+            ms.export(model, ms.Tensor(np.zeros(shape, np.float32)), file_name=str(tmp)[: -len(suffix)],
+                      file_format=file_format)
+        except RuntimeError as exc:
+            if not os.access(path.parent, os.W_OK):
+                raise describe_os_error(PermissionError(13, "Permission denied"), path) from exc
+            raise
+        if not tmp.is_file():
+            raise ExportError(f"mindspore.export did not write {path}.")
+        if verify:
+            report.update(_compare(_run_exported(tmp, file_format, batch), reference, atol, rtol, file_format))
+    return report

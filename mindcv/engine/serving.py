@@ -1,0 +1,164 @@
+"""Inference backends: MindSpore itself, or the model's ONNX export run by ONNX Runtime or OpenVINO.
+
+An exported backend runs an ONNX file that :func:`~mindcv.engine.exporting.export_model` makes once per set of
+weights, batch size and image size, cached in a folder (next to the checkpoint by default). The file name holds
+the sha256 of the weights, so a changed checkpoint gets a new export and an unchanged one reuses it. Before an
+exported backend answers, its logits on the first batch are compared with MindSpore's on the same batch; above
+the tolerance of the backend's precision it is refused with an error, so a wrong number is never printed.
+"""
+import hashlib
+import logging
+import os
+from pathlib import Path
+from typing import Callable, Dict, Optional, Sequence
+
+import mindspore as ms
+import numpy as np
+from mindspore import nn
+
+from ..utils.download import get_cache_dir
+from ..utils.errors import ConfigError, MindcvError
+from ..utils.fileio import file_lock
+from .exporting import export_model
+
+__all__ = ["BACKENDS", "BackendError", "Runner", "weights_digest", "create_runner", "check_against"]
+
+_logger = logging.getLogger(__name__)
+
+BACKENDS = ("mindspore", "onnxruntime", "openvino")
+_EXTRAS = {"onnxruntime": "export", "openvino": "openvino"}
+# First-batch agreement with MindSpore: max |logit difference| <= atol + rtol * max |logit| and the same top-1
+# (fp32); bf16 keeps ~3 significant digits, so its probabilities are compared instead.
+FP32_TOLERANCE = (1e-3, 1e-3)
+BF16_MAX_PROBABILITY_DIFF = 0.02
+
+
+class BackendError(MindcvError):
+    """A backend is not installed, or it does not reproduce MindSpore's predictions."""
+
+
+def weights_digest(model: nn.Cell) -> str:
+    """sha256 of the model's parameter names, shapes and values (the identity of a set of weights)."""
+    digest = hashlib.sha256()
+    for name, param in sorted(model.parameters_and_names(), key=lambda item: item[0]):
+        value = param.asnumpy()
+        digest.update(f"{name}{value.shape}{value.dtype}".encode())
+        digest.update(np.ascontiguousarray(value).tobytes())
+    return digest.hexdigest()
+
+
+class Runner:
+    """``runner(images)``: logits (float64) for a batch of uint8 HWC images; ``name`` and ``precision`` say what
+    computes them."""
+
+    def __init__(self, name: str, precision: str, run: Callable[[np.ndarray], np.ndarray]):
+        self.name = name
+        self.precision = precision
+        self._run = run
+
+    def __call__(self, images: np.ndarray) -> np.ndarray:
+        return np.asarray(self._run(images), dtype=np.float64)
+
+
+def _normalised_nchw(images: np.ndarray, mean: Sequence[float], std: Sequence[float], batch: int) -> np.ndarray:
+    """uint8 (n, H, W, C) -> float32 (batch, C, H, W), normalised, zero-padded up to the static batch."""
+    array = (images.astype(np.float32) - np.float32(mean)) / np.float32(std)
+    array = np.ascontiguousarray(array.transpose(0, 3, 1, 2))
+    if len(array) < batch:
+        array = np.concatenate([array, np.zeros((batch - len(array),) + array.shape[1:], np.float32)])
+    return array
+
+
+def _onnxruntime_session(path: Path, precision: str):
+    try:
+        import onnxruntime
+    except ImportError as exc:
+        raise BackendError(_missing("onnxruntime")) from exc
+    if precision not in ("auto", "fp32"):
+        raise ConfigError(f"onnxruntime runs fp32 only; got precision {precision}.")
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    return "fp32", lambda batch: session.run(None, {name: batch})[0]
+
+
+def _openvino_model(path: Path, precision: str):
+    try:
+        import openvino
+    except ImportError as exc:
+        raise BackendError(_missing("openvino")) from exc
+    hints = {"fp32": {"INFERENCE_PRECISION_HINT": "f32"}, "bf16": {"INFERENCE_PRECISION_HINT": "bf16"}, "auto": {}}
+    if precision not in hints:
+        raise ConfigError(f"openvino precision must be auto, fp32 or bf16; got {precision}.")
+    compiled = openvino.Core().compile_model(str(path), "CPU", hints[precision])
+    used = str(compiled.get_property("INFERENCE_PRECISION_HINT")).lower()
+    request = compiled.create_infer_request()
+    return ("bf16" if "bf" in used else "fp32"), lambda batch: request.infer([batch])[0]
+
+
+_SESSIONS = {"onnxruntime": _onnxruntime_session, "openvino": _openvino_model}
+
+
+def _missing(backend: str) -> str:
+    return f"--backend {backend} needs the {backend} package: pip install 'mindcv-xception[{_EXTRAS[backend]}]'."
+
+
+def _export_path(model: nn.Cell, cache_dir: Path, batch: int, image_size: int) -> Path:
+    name = type(model).__name__.lower()
+    return cache_dir / f"{name}-{weights_digest(model)[:16]}-{batch}x{image_size}.onnx"
+
+
+def _default_cache_dir(weights_file: Optional[str]) -> Path:
+    if weights_file:
+        folder = Path(weights_file).expanduser().resolve().parent
+        if os.access(folder, os.W_OK):
+            return folder
+    return get_cache_dir() / "exports"
+
+
+def create_runner(backend: str, network: nn.Cell, model: nn.Cell, mean: Sequence[float], std: Sequence[float],
+                  batch: int, image_size: int, weights_file: Optional[str] = None, cache_dir: Optional[str] = None,
+                  precision: str = "auto") -> Runner:
+    """The runner of ``backend`` for ``model`` (``network``: the model behind its input normalisation).
+
+    Exported backends reuse or make ``<cache_dir>/<model>-<weights sha256>-<batch>x<size>.onnx`` (default cache:
+    the folder of ``weights_file`` when writable, else the mindcv cache's ``exports/``)."""
+    if backend not in BACKENDS:
+        raise ConfigError(f"Unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}.")
+    if backend == "mindspore":
+        if precision not in ("auto", "fp32"):
+            raise ConfigError(f"the mindspore backend runs fp32 here; got precision {precision}.")
+        return Runner("mindspore", "fp32", lambda images: network(ms.Tensor(images)).asnumpy())
+    session = _SESSIONS[backend]
+    folder = Path(cache_dir).expanduser() if cache_dir else _default_cache_dir(weights_file)
+    path = _export_path(model, folder, batch, image_size)
+    with file_lock(path.with_name(f".{path.name}.lock")):
+        if path.is_file():
+            _logger.info("Using the cached export %s.", path)
+        else:
+            report = export_model(model, str(path), "ONNX", batch, image_size, model.in_channels, verify=False)
+            _logger.info("Exported the model to %s for %s.", report["file"], backend)
+    used, run = session(path, precision)
+    return Runner(backend, used, lambda images: run(_normalised_nchw(images, mean, std, batch))[: len(images)])
+
+
+def check_against(runner: Runner, reference: np.ndarray, images: np.ndarray) -> Dict:
+    """Compare ``runner``'s logits on ``images`` with MindSpore's ``reference``; raise when they disagree beyond
+    the tolerance of the runner's precision. Returns the measured differences."""
+    logits = runner(images)
+    max_abs = float(np.abs(logits - reference).max())
+    same_top1 = bool((logits.argmax(axis=1) == reference.argmax(axis=1)).all())
+    probabilities = [np.exp(x - x.max(axis=1, keepdims=True)) for x in (logits, reference)]
+    max_prob = float(np.abs(probabilities[0] / probabilities[0].sum(axis=1, keepdims=True)
+                            - probabilities[1] / probabilities[1].sum(axis=1, keepdims=True)).max())
+    if runner.precision == "bf16":
+        agrees, tolerance = max_prob <= BF16_MAX_PROBABILITY_DIFF, f"probabilities within {BF16_MAX_PROBABILITY_DIFF}"
+    else:
+        atol, rtol = FP32_TOLERANCE
+        limit = atol + rtol * float(np.abs(reference).max())
+        agrees, tolerance = max_abs <= limit and same_top1, f"logits within {limit:.2e} and the same top-1"
+    if not agrees:
+        raise BackendError(f"{runner.name} ({runner.precision}) does not reproduce MindSpore on the first batch: max "
+                           f"|logit diff| {max_abs:.3e}, max |probability diff| {max_prob:.3e}, same top-1 "
+                           f"{same_top1} (needed: {tolerance}). Use --backend mindspore"
+                           + (" or --precision fp32." if runner.precision == "bf16" else "."))
+    return dict(max_abs_logit_diff=max_abs, max_probability_diff=max_prob, same_top1=same_top1)

@@ -1,0 +1,71 @@
+"""Inference backends: the cached ONNX export (made once per weights) in ONNX Runtime and OpenVINO, checked
+against MindSpore before use."""
+import sys
+
+import mindspore as ms
+import numpy as np
+import pytest
+
+from mindcv.engine.inference import Predictor
+from mindcv.engine.serving import BackendError, Runner, check_against, create_runner, weights_digest
+
+
+@pytest.fixture(scope="module")
+def predictor(trained_run):
+    return Predictor.from_checkpoint(str(trained_run / "best.ckpt"))
+
+
+def _images(count: int = 4) -> np.ndarray:
+    return np.random.default_rng(0).integers(0, 256, (count, 71, 71, 3), dtype=np.uint8)
+
+
+def _runner(predictor, backend, cache_dir, precision="auto"):
+    p = predictor.preprocessing
+    return create_runner(backend, predictor.network, predictor.model, p.mean, p.std, 4, p.image_size,
+                         cache_dir=str(cache_dir), precision=precision)
+
+
+def test_the_export_is_made_once_per_set_of_weights(predictor, tmp_path):
+    _runner(predictor, "onnxruntime", tmp_path)
+    (export,) = tmp_path.glob("*.onnx")
+    assert weights_digest(predictor.model)[:16] in export.name and export.name.endswith("-4x71.onnx")
+    made = export.stat().st_mtime_ns
+    _runner(predictor, "openvino", tmp_path)  # both backends read the same file
+    assert [p.stat().st_mtime_ns for p in tmp_path.glob("*.onnx")] == [made]
+    bias = predictor.model.classifier.bias
+    original = bias.asnumpy()
+    images = _images()
+    try:
+        bias.set_data(ms.Tensor(original + np.arange(3, dtype=np.float32)))
+        changed = _runner(predictor, "onnxruntime", tmp_path)
+        assert np.allclose(changed(images), predictor.network(ms.Tensor(images)).asnumpy(), atol=1e-4)
+    finally:
+        bias.set_data(ms.Tensor(original))
+    assert len(list(tmp_path.glob("*.onnx"))) == 2
+
+
+@pytest.mark.parametrize("backend", ["onnxruntime", "openvino"])
+def test_exported_backends_reproduce_mindspore(predictor, tmp_path, backend):
+    runner = _runner(predictor, backend, tmp_path)
+    images = _images()
+    reference = predictor.network(ms.Tensor(images)).asnumpy()
+    report = check_against(runner, reference, images)
+    assert runner.precision == "fp32" and report["same_top1"] and report["max_abs_logit_diff"] < 1e-4
+    assert np.allclose(runner(images[:3]), reference[:3], atol=1e-4)  # a short last batch is padded
+
+
+def test_a_backend_that_disagrees_is_refused(predictor):
+    images = _images()
+    reference = predictor.network(ms.Tensor(images)).asnumpy()
+    shifted = Runner("onnxruntime", "fp32", lambda x: reference + np.float32(0.05) * np.abs(reference).max())
+    with pytest.raises(BackendError, match="onnxruntime \\(fp32\\) does not reproduce MindSpore"):
+        check_against(shifted, reference, images)
+    flipped = Runner("openvino", "bf16", lambda x: -reference)
+    with pytest.raises(BackendError, match="--precision fp32"):
+        check_against(flipped, reference, images)
+
+
+def test_a_missing_backend_package_names_the_extra(predictor, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    with pytest.raises(BackendError, match=r"pip install 'mindcv-xception\[export\]'"):
+        _runner(predictor, "onnxruntime", tmp_path)
