@@ -59,11 +59,10 @@ def _loader_rate(root: str, workers: int, augmentation: str, device_normalised: 
     loader = create_loader(dataset, BATCH, drop_remainder=True, is_training=True, num_classes=10,
                            transform=transform, num_parallel_workers=workers)
     iterator = loader.create_tuple_iterator(num_epochs=2, output_numpy=True)
-    for _ in range(loader.get_dataset_size()):  # warm-up epoch: thread pools, page cache
-        next(iterator)
-    start, images = time.perf_counter(), 0
-    for _ in range(loader.get_dataset_size()):
-        images += len(next(iterator)[0])
+    for _ in iterator:  # warm-up epoch (each pass over a MindSpore iterator is one epoch): thread pools, page cache
+        pass
+    start = time.perf_counter()
+    images = sum(len(batch[0]) for batch in iterator)
     return images / (time.perf_counter() - start)
 
 
