@@ -11,19 +11,22 @@ is also called ``mindcv``: ``benchmarks/make_peer_envs.sh`` builds its venv). Ou
 ``train.py`` runs it (uint8 images, normalised on the device: ``normalize=False``) and normalised in the
 pipeline as MindCV does. The plain loop decodes, crops, flips (and for the recipe applies two PIL operations and
 erasing) image by image in one process. Rows are interleaved and repeated ``--rounds`` times; the best round
-counts. Also printed: images/s per worker, and how many such workers one rank needs for the 384 images/s per
-rank of the published recipe (3,069 images/s on 8 cards).
+counts. Also printed: images/s per worker, the CPU time per image (all threads of the process, measured over
+the timed epoch), and from each how many workers / cores one rank needs for the 384 images/s per rank of the
+published recipe (3,069 images/s on 8 cards).
 """
 import argparse
 import json
 import os
 import platform
 import random
+import resource
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Tuple
 
 HERE = Path(__file__).resolve().parent
 MINDCV_PYTHON = HERE / ".envs" / "mindcv030" / "bin" / "python"
@@ -49,8 +52,15 @@ def make_folder(root: Path, count: int) -> None:
         Image.fromarray(np.clip(image, 0, 255).astype(np.uint8)).save(path, quality=90)
 
 
-def _loader_rate(root: str, workers: int, augmentation: str, device_normalised: bool) -> float:
-    """Runs inside the measured environment: the three factory calls, one warm-up epoch, one timed epoch."""
+def _cpu_seconds() -> float:
+    """CPU time of this process (all its threads) and of its finished children."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def _loader_rate(root: str, workers: int, augmentation: str, device_normalised: bool) -> Tuple[float, float]:
+    """Runs inside the measured environment: the three factory calls, one warm-up epoch, one timed epoch;
+    returns images/s and CPU milliseconds per image."""
     from mindcv.data import create_dataset, create_loader, create_transforms
 
     dataset = create_dataset("imagenet", root, "train", shuffle=True, num_parallel_workers=workers)
@@ -61,18 +71,18 @@ def _loader_rate(root: str, workers: int, augmentation: str, device_normalised: 
     iterator = loader.create_tuple_iterator(num_epochs=2, output_numpy=True)
     for _ in iterator:  # warm-up epoch (each pass over a MindSpore iterator is one epoch): thread pools, page cache
         pass
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), _cpu_seconds()
     images = sum(len(batch[0]) for batch in iterator)
-    return images / (time.perf_counter() - start)
+    return images / (time.perf_counter() - start), (_cpu_seconds() - cpu) * 1e3 / images
 
 
-def _plain_rate(root: str, augmentation: str) -> float:
+def _plain_rate(root: str, augmentation: str) -> Tuple[float, float]:
     import numpy as np
     from PIL import Image, ImageOps
 
     mean, std = np.float32([123.675, 116.28, 103.53]), np.float32([58.395, 57.12, 57.375])
     files = sorted(Path(root, "train").rglob("*.jpg"))
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), _cpu_seconds()
     for path in files:
         with Image.open(path) as img:
             img.draft("RGB", (SIZE, SIZE))  # Pillow's JPEG draft mode: decode at a reduced scale when it can
@@ -91,16 +101,17 @@ def _plain_rate(root: str, augmentation: str) -> float:
         if augmentation == "recipe" and random.random() < 0.25:
             eh, ew = random.randint(30, 150), random.randint(30, 150)
             chw[:, :eh, :ew] = np.random.normal(size=(3, eh, ew))
-    return len(files) / (time.perf_counter() - start)
+    return len(files) / (time.perf_counter() - start), (_cpu_seconds() - cpu) * 1e3 / len(files)
 
 
-def _measure(python: str, args: list) -> float:
+def _measure(python: str, args: list) -> Tuple[float, float]:
     env = dict(os.environ, GLOG_v="3", PYTHONPATH="" if python == str(MINDCV_PYTHON) else str(HERE.parent))
     done = subprocess.run([python, __file__, "--worker", *map(str, args)], capture_output=True, text=True, env=env,
                           cwd=tempfile.gettempdir())
     if done.returncode != 0:
         raise RuntimeError(f"worker {args} failed:\n{done.stderr[-3000:]}")
-    return float(done.stdout.strip().splitlines()[-1])
+    rate, cpu_ms = done.stdout.strip().splitlines()[-1].split()
+    return float(rate), float(cpu_ms)
 
 
 def rows(root: Path, with_mindcv: bool):
@@ -136,9 +147,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.worker:
         kind, root, workers, augmentation, device_normalised = args.worker
-        rate = (_plain_rate(root, augmentation) if kind == "plain"
-                else _loader_rate(root, int(workers), augmentation, device_normalised == "1"))
-        print(rate)
+        rate, cpu_ms = (_plain_rate(root, augmentation) if kind == "plain"
+                        else _loader_rate(root, int(workers), augmentation, device_normalised == "1"))
+        print(rate, cpu_ms)
         return
     make_folder(args.folder, args.images)
     with_mindcv = MINDCV_PYTHON.is_file()
@@ -148,24 +159,27 @@ def main() -> None:
     best = {}
     for round_index in range(args.rounds):
         for augmentation, label, python, worker_args, workers in plan:
-            rate = _measure(python, worker_args)
+            rate, cpu_ms = _measure(python, worker_args)
             key = (augmentation, label)
-            best[key] = max(best.get(key, 0.0), rate)
-            print(f"round {round_index + 1}: {augmentation:6s} {label}: {rate:.1f} images/s", file=sys.stderr)
+            best[key] = max(best.get(key, (0.0, 0.0)), (rate, cpu_ms))
+            print(f"round {round_index + 1}: {augmentation:6s} {label}: {rate:.1f} images/s, {cpu_ms:.2f} CPU ms "
+                  "per image", file=sys.stderr)
     print(f"{args.images} JPEGs ~500x375, {SIZE} px, batch {BATCH}, best of {args.rounds} interleaved rounds, "
           f"{os.cpu_count()} CPUs ({_cpu_name()})")
-    print("| augmentation | pipeline | images/s | per worker | workers for 384 img/s | vs MindCV |")
-    print("| --- | --- | --- | --- | --- | --- |")
+    print("| augmentation | pipeline | images/s | per worker | workers for 384 img/s | CPU ms per image "
+          "| cores for 384 img/s | vs MindCV |")
+    print("| --- " * 8 + "|")
     table = []
     for augmentation, label, _, _, workers in plan:
-        rate = best[(augmentation, label)]
-        peer = best.get((augmentation, f"MindCV 0.3.0, {workers} worker(s)"))
+        rate, cpu_ms = best[(augmentation, label)]
+        peer = best.get((augmentation, f"MindCV 0.3.0, {workers} worker(s)"), (0.0, 0.0))[0]
         per_worker = rate / workers
         versus = f"{rate / peer:.2f}x" if peer and "MindCV" not in label else ""
         print(f"| {augmentation} | {label} | {rate:.0f} | {per_worker:.0f} | {RECIPE_RATE_PER_RANK / per_worker:.1f} "
-              f"| {versus} |")
+              f"| {cpu_ms:.2f} | {RECIPE_RATE_PER_RANK * cpu_ms / 1e3:.1f} | {versus} |")
         table.append(dict(augmentation=augmentation, pipeline=label, images_per_second=round(rate, 1),
-                          per_worker=round(per_worker, 1), vs_mindcv=round(rate / peer, 2) if versus else None))
+                          per_worker=round(per_worker, 1), cpu_ms_per_image=round(cpu_ms, 2),
+                          vs_mindcv=round(rate / peer, 2) if versus else None))
     if args.json:
         args.json.write_text(json.dumps({"images": args.images, "size": SIZE, "batch": BATCH, "rounds": args.rounds,
                                          "cpus": os.cpu_count(), "rows": table}, indent=1) + "\n")
