@@ -18,7 +18,6 @@ published recipe (3,069 images/s on 8 cards).
 import argparse
 import json
 import os
-import platform
 import random
 import resource
 import subprocess
@@ -27,6 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Tuple
+
+from machine import cpu_name  # benchmarks/machine.py, beside this script
 
 HERE = Path(__file__).resolve().parent
 MINDCV_PYTHON = HERE / ".envs" / "mindcv030" / "bin" / "python"
@@ -130,13 +131,6 @@ def rows(root: Path, with_mindcv: bool):
                ["plain", root, 0, augmentation, 0], 1)
 
 
-def _cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.machine()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--images", type=int, default=320)
@@ -165,7 +159,7 @@ def main() -> None:
             print(f"round {round_index + 1}: {augmentation:6s} {label}: {rate:.1f} images/s, {cpu_ms:.2f} CPU ms "
                   "per image", file=sys.stderr)
     print(f"{args.images} JPEGs ~500x375, {SIZE} px, batch {BATCH}, best of {args.rounds} interleaved rounds, "
-          f"{os.cpu_count()} CPUs ({_cpu_name()})")
+          f"{os.cpu_count()} CPUs ({cpu_name()})")
     print("| augmentation | pipeline | images/s | per worker | workers for 384 img/s | CPU ms per image "
           "| cores for 384 img/s | vs MindCV |")
     print("| --- " * 8 + "|")

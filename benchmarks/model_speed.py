@@ -19,7 +19,6 @@ models. Exported rows: our model exported to ONNX (BatchNorm folded by the runti
 import argparse
 import json
 import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -28,6 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Callable, Dict, List, Optional
+
+from machine import cpu_name  # benchmarks/machine.py, beside this script
 
 HERE = Path(__file__).resolve().parent
 ENVS = HERE / ".envs"
@@ -215,13 +216,6 @@ def table(results: List[Dict], peak: List[float]) -> str:
             "img/s per round in run order; ratios from the best round\n" + "\n".join(rows))
 
 
-def _cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.machine()
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--impl", nargs="+", default=list(IMPLEMENTATIONS), choices=list(IMPLEMENTATIONS))
@@ -258,7 +252,7 @@ def main() -> int:
     peak.append(sgemm_gflops())
     print(table(results, peak))
     if args.json:
-        machine = dict(cpu=_cpu_name(), cores=os.cpu_count(),
+        machine = dict(cpu=cpu_name(), cores=os.cpu_count(),
                        load_average=os.getloadavg(), sgemm_gflops=[round(p) for p in peak], started=started)
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(dict(settings=vars(args), machine=machine, results=results),

@@ -20,7 +20,7 @@ from ..models.builder import load_weights
 from ..utils.checkpoint import checkpoint_metadata, read_checkpoint
 from ..utils.errors import ConfigError
 from .networks import NormalizeInput
-from .serving import Runner, check_against, create_runner
+from .serving import Runner, check_against, create_runner, softmax
 
 __all__ = ["Predictor", "Preprocessing", "imagenet_class_names"]
 
@@ -139,8 +139,7 @@ class Predictor:
             else:
                 timed_images += len(indices)
             logits = runner(images)
-            probs = np.exp(logits - logits.max(axis=1, keepdims=True))
-            probs /= probs.sum(axis=1, keepdims=True)
+            probs = softmax(logits)
             for index, row in zip(range(position, position + len(indices)), probs):
                 entry = {"file": str(files[index]), "predictions": []}
                 if indices[index - position] < 0:  # unreadable: the source gave a placeholder

@@ -6,7 +6,6 @@ the sha256 of the weights, so a changed checkpoint gets a new export and an unch
 exported backend answers, its logits on the first batch are compared with MindSpore's on the same batch; above
 the tolerance of the backend's precision it is refused with an error, so a wrong number is never printed.
 """
-import hashlib
 import logging
 import os
 from pathlib import Path
@@ -16,12 +15,13 @@ import mindspore as ms
 import numpy as np
 from mindspore import nn
 
+from ..utils.checkpoint import weights_digest
 from ..utils.download import get_cache_dir
 from ..utils.errors import ConfigError, MindcvError
 from ..utils.fileio import file_lock
 from .exporting import export_model
 
-__all__ = ["BACKENDS", "BackendError", "Runner", "weights_digest", "create_runner", "check_against"]
+__all__ = ["BACKENDS", "BackendError", "Runner", "softmax", "create_runner", "check_against"]
 
 _logger = logging.getLogger(__name__)
 
@@ -37,14 +37,10 @@ class BackendError(MindcvError):
     """A backend is not installed, or it does not reproduce MindSpore's predictions."""
 
 
-def weights_digest(model: nn.Cell) -> str:
-    """sha256 of the model's parameter names, shapes and values (the identity of a set of weights)."""
-    digest = hashlib.sha256()
-    for name, param in sorted(model.parameters_and_names(), key=lambda item: item[0]):
-        value = param.asnumpy()
-        digest.update(f"{name}{value.shape}{value.dtype}".encode())
-        digest.update(np.ascontiguousarray(value).tobytes())
-    return digest.hexdigest()
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of a (batch, classes) array."""
+    exp = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return exp / exp.sum(axis=1, keepdims=True)
 
 
 class Runner:
@@ -147,9 +143,7 @@ def check_against(runner: Runner, reference: np.ndarray, images: np.ndarray) -> 
     logits = runner(images)
     max_abs = float(np.abs(logits - reference).max())
     same_top1 = bool((logits.argmax(axis=1) == reference.argmax(axis=1)).all())
-    probabilities = [np.exp(x - x.max(axis=1, keepdims=True)) for x in (logits, reference)]
-    max_prob = float(np.abs(probabilities[0] / probabilities[0].sum(axis=1, keepdims=True)
-                            - probabilities[1] / probabilities[1].sum(axis=1, keepdims=True)).max())
+    max_prob = float(np.abs(softmax(logits) - softmax(reference)).max())
     if runner.precision == "bf16":
         agrees, tolerance = max_prob <= BF16_MAX_PROBABILITY_DIFF, f"probabilities within {BF16_MAX_PROBABILITY_DIFF}"
     else:

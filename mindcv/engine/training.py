@@ -1,5 +1,4 @@
 """A whole training run behind ``train.py``: run directory, built parts, resume, the loop, validation, saving."""
-import hashlib
 import json
 import logging
 import math
@@ -13,6 +12,7 @@ import mindspore as ms
 import mindspore.dataset as ds
 import numpy as np
 
+from ..utils.checkpoint import weights_digest
 from ..utils.config import dump_config, save_config
 from ..utils.errors import FileWriteError
 from ..utils.fileio import describe_os_error
@@ -25,18 +25,9 @@ from .loop import LoopHooks, StepWindow, TrainingInterrupted, train_epochs
 from .signals import StopSignals
 from .runtime import Runtime, setup_logging
 
-__all__ = ["run_training", "weights_digest"]
+__all__ = ["run_training"]
 
 _logger = logging.getLogger(__name__)
-
-
-def weights_digest(model) -> str:
-    """sha256 of every model parameter's bytes: equal on all ranks when data parallelism is correct."""
-    digest = hashlib.sha256()
-    for param in model.get_parameters():
-        digest.update(param.name.encode())
-        digest.update(np.ascontiguousarray(param.asnumpy()).tobytes())
-    return digest.hexdigest()
 
 
 @contextmanager

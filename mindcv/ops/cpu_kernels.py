@@ -51,37 +51,32 @@ class _BuildFailed(Exception):
     """The compiler exited with an error (its message is the compiler's output)."""
 
 
-def _build(source: Path) -> Optional[str]:
-    """Path of ``source`` compiled into a shared library in the cache (built on first use), or None."""
+@lru_cache(maxsize=None)
+def kernel_library() -> Optional[str]:
+    """Path of the compiled depthwise/max-pool library (built on first use), or None when it cannot be built."""
     compiler = os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++")
     if not compiler:
         _logger.warning("No C++ compiler found (g++/c++, or $CXX): using MindSpore's CPU depthwise convolution "
                         "and max-pool, which are ~2x slower for Xception. Install g++ to enable the fast kernels.")
         return None
-    content = source.read_bytes() + (CSRC / "thread_pool.h").read_bytes()
+    content = SOURCE.read_bytes() + (CSRC / "thread_pool.h").read_bytes()
     key = hashlib.sha256(content + " ".join(FLAGS).encode() + _cpu_signature().encode()).hexdigest()[:16]
     directory = get_cache_dir() / "kernels"
-    library = directory / f"{source.stem}-{key}.so"
+    library = directory / f"{SOURCE.stem}-{key}.so"
     try:
-        with file_lock(directory / f".{source.stem}-{key}.lock"):
+        with file_lock(directory / f".{SOURCE.stem}-{key}.lock"):
             if not library.exists():
                 with atomic_path(library) as partial:
-                    done = subprocess.run([compiler, *FLAGS, str(source), "-o", str(partial)], capture_output=True,
+                    done = subprocess.run([compiler, *FLAGS, str(SOURCE), "-o", str(partial)], capture_output=True,
                                           text=True)
                     if done.returncode != 0:
                         raise _BuildFailed(done.stderr.strip()[-2000:])
-                _logger.info("Compiled %s into %s.", source.name, library)
+                _logger.info("Compiled %s into %s.", SOURCE.name, library)
     except (_BuildFailed, FileWriteError, OSError) as exc:
-        _logger.warning("Compiling %s with %s failed; using MindSpore's CPU operators instead:\n%s", source.name,
+        _logger.warning("Compiling %s with %s failed; using MindSpore's CPU operators instead:\n%s", SOURCE.name,
                         compiler, exc)
         return None
     return str(library)
-
-
-@lru_cache(maxsize=None)
-def kernel_library() -> Optional[str]:
-    """Path of the compiled depthwise/max-pool library (built on first use), or None when it cannot be built."""
-    return _build(SOURCE)
 
 
 def cpu_kernels_enabled() -> bool:

@@ -1,14 +1,17 @@
 """Reading and writing checkpoint files, with errors that name the file and the fix."""
+import hashlib
 import os
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Union
 
 import mindspore as ms
+import numpy as np
 
 from .errors import CheckpointError
 from .fileio import atomic_path
 
-__all__ = ["CheckpointError", "read_checkpoint", "save_checkpoint_atomic", "checkpoint_metadata", "METADATA_PREFIX"]
+__all__ = ["CheckpointError", "read_checkpoint", "save_checkpoint_atomic", "checkpoint_metadata", "METADATA_PREFIX",
+           "weights_digest"]
 
 METADATA_PREFIX = "mindcv_meta."
 
@@ -50,3 +53,14 @@ def checkpoint_metadata(state: Dict[str, Any]) -> Dict[str, Any]:
         if key.startswith(METADATA_PREFIX):
             meta[key[len(METADATA_PREFIX):]] = value if isinstance(value, str) else value.asnumpy().item()
     return meta
+
+
+def weights_digest(model: ms.nn.Cell) -> str:
+    """sha256 of the model's parameter names, shapes, dtypes and values: the identity of a set of weights (equal
+    on all ranks when data parallelism is correct; names an export of these weights)."""
+    digest = hashlib.sha256()
+    for name, param in sorted(model.parameters_and_names(), key=lambda item: item[0]):
+        value = param.asnumpy()
+        digest.update(f"{name}{value.shape}{value.dtype}".encode())
+        digest.update(np.ascontiguousarray(value).tobytes())
+    return digest.hexdigest()

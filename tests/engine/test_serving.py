@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from mindcv.engine.inference import Predictor
-from mindcv.engine.serving import BackendError, Runner, check_against, create_runner, weights_digest
+from mindcv.engine.serving import BackendError, Runner, check_against, create_runner
+from mindcv.utils.checkpoint import weights_digest
 
 
 @pytest.fixture(scope="module")
