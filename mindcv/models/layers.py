@@ -1,8 +1,8 @@
 """Layers and model parts shared by the Xception family: separable convolutions, the 3x3/2 max-pool, the input
 check and the classification head (:class:`ClassifierHead`).
 
-On CPU the depthwise convolution and the pool run mindcv's own kernels (``mindcv.ops``) when the model asks
-for them; the parameters (names, shapes) are those of the plain MindSpore layers either way.
+On CPU the depthwise convolution, the pool and BatchNorm in training run mindcv's own kernels (``mindcv.ops``)
+when the model asks for them; the parameters (names, shapes) are those of the plain MindSpore layers either way.
 """
 from typing import Optional, Sequence, Tuple
 
@@ -10,12 +10,12 @@ import mindspore.common.initializer as init
 from mindspore import Tensor, nn, ops
 from mindspore.common import dtype as mstype
 
-from ..ops import cpu_kernels_enabled, depthwise_conv3x3_op, max_pool3x3s2_op
+from ..ops import batch_norm_train_op, cpu_kernels_enabled, depthwise_conv3x3_op, max_pool3x3s2_op
 from ..utils.errors import ConfigError
 from .fusion import fold_conv_bn
 
-__all__ = ["MIN_INPUT_SIZE", "check_input", "resolve_cpu_kernels", "DepthwiseConv2d", "SeparableConv2d",
-           "MaxPool3x3S2", "ClassifierHead"]
+__all__ = ["MIN_INPUT_SIZE", "check_input", "resolve_cpu_kernels", "BatchNorm2d", "DepthwiseConv2d",
+           "SeparableConv2d", "MaxPool3x3S2", "ClassifierHead"]
 
 MIN_INPUT_SIZE = 71  # smallest input on which every Xception variant's feature maps stay non-empty
 
@@ -32,6 +32,25 @@ def check_input(x: Tensor, in_channels: int, model_name: str) -> None:
 def resolve_cpu_kernels(use_cpu_kernels: Optional[bool]) -> bool:
     """``None`` decides by the device (CPU) and ``MINDCV_CPU_KERNELS``; True/False are taken as given."""
     return cpu_kernels_enabled() if use_cpu_kernels is None else bool(use_cpu_kernels)
+
+
+class BatchNorm2d(nn.BatchNorm2d):
+    """MindSpore's ``nn.BatchNorm2d`` (same parameters, moving averages and evaluation); in training on CPU the
+    batch statistics, normalisation and gradients run in our kernel (``mindcv.ops``)."""
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.9, use_cpu_kernels: bool = False):
+        super().__init__(num_features, eps=eps, momentum=momentum)
+        self.fast_op = batch_norm_train_op() if use_cpu_kernels else None
+        self.eps_tensor = Tensor([eps], mstype.float32)
+
+    def construct(self, x: Tensor) -> Tensor:
+        if self.fast_op is None or not self.training:
+            return super().construct(x)
+        y, mean, var, _ = self.fast_op(x.astype(mstype.float32), self.gamma, self.beta, self.eps_tensor)
+        update = self.momentum  # MindSpore keeps 1 - momentum here: the weight of the batch statistics
+        y = ops.depend(y, ops.assign(self.moving_mean, self.moving_mean * (1.0 - update) + mean * update))
+        y = ops.depend(y, ops.assign(self.moving_variance, self.moving_variance * (1.0 - update) + var * update))
+        return y.astype(x.dtype)
 
 
 class DepthwiseConv2d(nn.Conv2d):

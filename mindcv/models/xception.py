@@ -13,7 +13,7 @@ from mindspore import Tensor, nn
 from ..data.constants import INCEPTION_MEAN, INCEPTION_STD
 from ..utils.errors import ConfigError
 from .builder import build_model_with_cfg
-from .layers import ClassifierHead, MaxPool3x3S2, SeparableConv2d, check_input, resolve_cpu_kernels
+from .layers import BatchNorm2d, ClassifierHead, MaxPool3x3S2, SeparableConv2d, check_input, resolve_cpu_kernels
 from .pretrained import PretrainedCfg
 from .registry import register_model
 
@@ -83,7 +83,7 @@ class Block(nn.Cell):
         super().__init__()
         if out_channels != in_channels or stride != 1:
             self.skip = nn.Conv2d(in_channels, out_channels, 1, stride=stride, pad_mode="valid", has_bias=False)
-            self.skipbn = nn.BatchNorm2d(out_channels, eps=bn_eps, momentum=bn_momentum)
+            self.skipbn = BatchNorm2d(out_channels, bn_eps, bn_momentum, use_cpu_kernels)
         else:
             self.skip = None
             self.skipbn = None
@@ -91,7 +91,7 @@ class Block(nn.Cell):
         layers: List[nn.Cell] = []
         for width_in, width_out in zip(widths[:-1], widths[1:]):
             layers += [nn.ReLU(), SeparableConv2d(width_in, width_out, use_cpu_kernels),
-                       nn.BatchNorm2d(width_out, eps=bn_eps, momentum=bn_momentum)]
+                       BatchNorm2d(width_out, bn_eps, bn_momentum, use_cpu_kernels)]
         if not start_with_relu:
             layers = layers[1:]
         if stride != 1:
@@ -132,9 +132,9 @@ class Xception(ClassifierHead, nn.Cell):
 
         # Stem: two plain 3x3 convolutions without padding.
         self.conv1 = nn.Conv2d(in_channels, 32, 3, stride=2, pad_mode="valid", has_bias=False)
-        self.bn1 = nn.BatchNorm2d(32, eps=bn_eps, momentum=bn_momentum)
+        self.bn1 = BatchNorm2d(32, bn_eps, bn_momentum, self.use_cpu_kernels)
         self.conv2 = nn.Conv2d(32, 64, 3, pad_mode="valid", has_bias=False)
-        self.bn2 = nn.BatchNorm2d(64, eps=bn_eps, momentum=bn_momentum)
+        self.bn2 = BatchNorm2d(64, bn_eps, bn_momentum, self.use_cpu_kernels)
         self.relu = nn.ReLU()
 
         self.blocks = nn.SequentialCell(
@@ -148,9 +148,9 @@ class Xception(ClassifierHead, nn.Cell):
             Block(728, 1024, reps=2, stride=2, grow_first=False, **block_args),
         )
         self.conv3 = SeparableConv2d(1024, 1536, self.use_cpu_kernels)
-        self.bn3 = nn.BatchNorm2d(1536, eps=bn_eps, momentum=bn_momentum)
+        self.bn3 = BatchNorm2d(1536, bn_eps, bn_momentum, self.use_cpu_kernels)
         self.conv4 = SeparableConv2d(1536, 2048, self.use_cpu_kernels)
-        self.bn4 = nn.BatchNorm2d(2048, eps=bn_eps, momentum=bn_momentum)
+        self.bn4 = BatchNorm2d(2048, bn_eps, bn_momentum, self.use_cpu_kernels)
 
         # Head: global average pool, dropout, linear classifier.
         self.init_head(2048, num_classes, drop_rate)

@@ -15,7 +15,7 @@ from mindspore import Tensor, nn
 
 from ..data.constants import INCEPTION_MEAN, INCEPTION_STD
 from .builder import build_model_with_cfg
-from .layers import ClassifierHead, DepthwiseConv2d, check_input, resolve_cpu_kernels
+from .layers import BatchNorm2d, ClassifierHead, DepthwiseConv2d, check_input, resolve_cpu_kernels
 from .pretrained import PretrainedCfg
 from .registry import register_model
 
@@ -42,11 +42,11 @@ class ConvBnAct(nn.Cell):
     """Convolution without bias, BatchNorm, optional ReLU ("same"-sized padding for odd kernels)."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, act: bool = True,
-                 bn_eps: float = 1e-3, bn_momentum: float = 0.9):
+                 bn_eps: float = 1e-3, bn_momentum: float = 0.9, use_cpu_kernels: bool = False):
         super().__init__()
         self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride, pad_mode="pad",
                               padding=kernel_size // 2, has_bias=False)
-        self.bn = nn.BatchNorm2d(out_channels, eps=bn_eps, momentum=bn_momentum)
+        self.bn = BatchNorm2d(out_channels, bn_eps, bn_momentum, use_cpu_kernels)
         self.act = nn.ReLU() if act else None
 
     def construct(self, x: Tensor) -> Tensor:
@@ -63,9 +63,9 @@ class AlignedSeparableConv2d(nn.Cell):
                  bn_eps: float = 1e-3, bn_momentum: float = 0.9, use_cpu_kernels: bool = False):
         super().__init__()
         self.conv_dw = DepthwiseConv2d(in_channels, stride=stride, use_cpu_kernels=use_cpu_kernels)
-        self.bn_dw = nn.BatchNorm2d(in_channels, eps=bn_eps, momentum=bn_momentum)
+        self.bn_dw = BatchNorm2d(in_channels, bn_eps, bn_momentum, use_cpu_kernels)
         self.conv_pw = nn.Conv2d(in_channels, out_channels, 1, pad_mode="valid", has_bias=False)
-        self.bn_pw = nn.BatchNorm2d(out_channels, eps=bn_eps, momentum=bn_momentum)
+        self.bn_pw = BatchNorm2d(out_channels, bn_eps, bn_momentum, use_cpu_kernels)
         self.act = nn.ReLU() if act else None
 
     def construct(self, x: Tensor) -> Tensor:
@@ -94,7 +94,7 @@ class XceptionModule(nn.Cell):
         self.out_channels = out_channels[-1]
         if not no_skip and (out_channels[-1] != in_channels or stride != 1):
             self.shortcut = ConvBnAct(in_channels, out_channels[-1], 1, stride=stride, act=False, bn_eps=bn_eps,
-                                      bn_momentum=bn_momentum)
+                                      bn_momentum=bn_momentum, use_cpu_kernels=use_cpu_kernels)
         else:
             self.shortcut = None
         layers = OrderedDict()
@@ -128,9 +128,10 @@ class XceptionAligned(ClassifierHead, nn.Cell):
         super().__init__()
         self.use_cpu_kernels = resolve_cpu_kernels(use_cpu_kernels)
         self.in_channels = in_channels
-        bn = dict(bn_eps=bn_eps, bn_momentum=bn_momentum)
+        kernels = dict(bn_eps=bn_eps, bn_momentum=bn_momentum, use_cpu_kernels=self.use_cpu_kernels)
         # Entry: two 3x3 convolutions, the first with stride 2.
-        self.stem = nn.SequentialCell([ConvBnAct(in_channels, 32, 3, stride=2, **bn), ConvBnAct(32, 64, 3, **bn)])
+        self.stem = nn.SequentialCell([ConvBnAct(in_channels, 32, 3, stride=2, **kernels),
+                                       ConvBnAct(32, 64, 3, **kernels)])
         blocks: List[nn.Cell] = []
         feature_info = [dict(num_chs=64, reduction=2, module="stem")]
         reduction = 2
@@ -138,8 +139,7 @@ class XceptionAligned(ClassifierHead, nn.Cell):
             widths = cfg["out_chs"] if isinstance(cfg["out_chs"], tuple) else (cfg["out_chs"],) * 3
             blocks.append(XceptionModule(cfg["in_chs"], widths, stride=cfg.get("stride", 1),
                                          start_with_relu=cfg.get("start_with_relu", True),
-                                         no_skip=cfg.get("no_skip", False), use_cpu_kernels=self.use_cpu_kernels,
-                                         **bn))
+                                         no_skip=cfg.get("no_skip", False), **kernels))
             reduction *= cfg.get("stride", 1)
             following = block_cfg[index + 1].get("stride", 1) if index + 1 < len(block_cfg) else 2
             if following != 1:  # the last block at this resolution: a feature stage

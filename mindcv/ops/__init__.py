@@ -1,4 +1,6 @@
-"""Operators of our own: fast CPU kernels for the depthwise convolution and max-pool of Xception."""
-from .cpu_kernels import cpu_kernels_enabled, depthwise_conv3x3_op, kernel_library, max_pool3x3s2_op
+"""Operators of our own: fast CPU kernels for the depthwise convolution, max-pool and training-mode batch
+normalisation of Xception."""
+from .cpu_kernels import (batch_norm_train_op, cpu_kernels_enabled, depthwise_conv3x3_op, kernel_library,
+                          max_pool3x3s2_op)
 
-__all__ = ["cpu_kernels_enabled", "depthwise_conv3x3_op", "kernel_library", "max_pool3x3s2_op"]
+__all__ = ["batch_norm_train_op", "cpu_kernels_enabled", "depthwise_conv3x3_op", "kernel_library", "max_pool3x3s2_op"]

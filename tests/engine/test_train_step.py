@@ -115,6 +115,22 @@ def test_fixed_loss_scale_leaves_the_update_unchanged(custom_step):
     np.testing.assert_allclose(scaled.w.asnumpy(), plain.w.asnumpy(), rtol=1e-6)
 
 
+def test_unscaling_multiplies_by_the_reciprocal_as_mindcv():
+    model = Linear()
+    scale = create_loss_scale("fixed", 1000.0, False, "O0", custom_step=True)
+    _run(_step(Dot(model), model, lr=1.0, scale=scale))
+    scaled = np.float32(1000.0) * X[:2, :3]  # the gradient of sum(w * c) for the loss scaled by 1000
+    expected = W0 - scaled * (np.float32(1.0) / np.float32(1000.0))
+    assert not np.array_equal(expected, W0 - scaled / np.float32(1000.0))  # the two roundings differ here
+    assert np.array_equal(model.w.asnumpy(), expected)
+
+
+def test_a_constant_scale_of_one_is_not_divided_out():
+    assert not create_loss_scale("fixed", 1.0, False, "O0", custom_step=True).unscale_in_step
+    assert create_loss_scale("fixed", 2.0, False, "O0", custom_step=True).unscale_in_step
+    assert create_loss_scale("dynamic", 1.0, False, "O0", custom_step=False).unscale_in_step
+
+
 def test_dynamic_scale_skips_overflow_halves_and_grows_after_the_window():
     model = Linear()
     cell = nn.DynamicLossScaleUpdateCell(loss_scale_value=2.0 ** 127, scale_factor=2, scale_window=3)

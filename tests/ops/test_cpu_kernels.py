@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from mindspore import nn
 
-from mindcv.models.layers import DepthwiseConv2d, MaxPool3x3S2
+from mindcv.models.layers import BatchNorm2d, DepthwiseConv2d, MaxPool3x3S2
 from mindcv.ops import cpu_kernels, cpu_kernels_enabled, kernel_library
 
 
@@ -40,7 +40,9 @@ def mode(request):
     ms.set_context(mode=ms.PYNATIVE_MODE)
 
 
-@pytest.mark.parametrize("shape", [(2, 5, 9, 7), (1, 3, 1, 6), (2, 4, 2, 1), (3, 16, 19, 19)])
+# (3, 300, 5, 5) and (2, 20, 3, 4): small maps, channels-last path with a partial last block of channels
+@pytest.mark.parametrize("shape", [(2, 5, 9, 7), (1, 3, 1, 6), (2, 4, 2, 1), (3, 16, 19, 19), (3, 300, 5, 5),
+                                   (2, 20, 3, 4)])
 def test_depthwise_matches_mindspore(mode, shape):
     rng = np.random.default_rng(sum(shape))
     x = rng.normal(size=shape).astype(np.float32)
@@ -68,6 +70,33 @@ def test_max_pool_matches_mindspore_including_ties(mode, padding, shape):
     got, expected = _value_and_grads(ours, x, upstream), _value_and_grads(reference, x, upstream)
     np.testing.assert_array_equal(got[0], expected[0])
     np.testing.assert_allclose(got[1], expected[1], rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 5, 5), (4, 16, 9, 7), (3, 8, 1, 1), (2, 4, 37, 37)])
+def test_batch_norm_matches_mindspore_in_training(mode, shape):
+    rng = np.random.default_rng(sum(shape))
+    x = rng.normal(1.5, 2.0, size=shape).astype(np.float32)  # off-centre: the mean matters
+    upstream = rng.normal(size=shape).astype(np.float32)
+    state = [rng.normal(1.0, 0.3, shape[1]), rng.normal(0.0, 0.3, shape[1]), rng.normal(size=shape[1]),
+             rng.uniform(0.5, 2.0, shape[1])]  # gamma, beta, moving mean, moving variance
+    results = []
+    for fast in (True, False):
+        layer = BatchNorm2d(shape[1], eps=1e-3, momentum=0.8, use_cpu_kernels=fast)
+        assert (layer.fast_op is not None) is fast
+        for param, value in zip((layer.gamma, layer.beta, layer.moving_mean, layer.moving_variance), state):
+            param.set_data(ms.Tensor(value.astype(np.float32)))
+        layer.set_train(True)
+        probe = Probe(layer, upstream)
+        _, (dx, (dgamma, dbeta)) = ms.value_and_grad(probe, grad_position=0, weights=probe.trainable_params())(
+            ms.Tensor(x))
+        results.append([dx.asnumpy(), dgamma.asnumpy(), dbeta.asnumpy(), layer.moving_mean.asnumpy(),
+                        layer.moving_variance.asnumpy(), layer(ms.Tensor(x)).asnumpy()])
+        layer.set_train(False)
+        results[-1].append(layer(ms.Tensor(x)).asnumpy())  # evaluation: the moving statistics, MindSpore's op
+    names = ("input gradient", "gamma gradient", "beta gradient", "moving mean", "moving variance (unbiased)",
+             "training output", "evaluation output")
+    for got, expected, what in zip(*results, names):
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=2e-5 * np.abs(expected).max(), err_msg=what)
 
 
 def test_switch_turns_kernels_off(monkeypatch):
