@@ -2,18 +2,18 @@
 
     python benchmarks/data_pipeline.py --images 320 --rounds 2 --json benchmarks/results/data_pipeline.json
 
-Generates photo-like JPEGs (~500x375, 10 classes) once, then measures images/s out of the training pipeline at
-299 px, batch 32, for two augmentations: the Xception recipe (RandomResizedCrop, flip, AutoAugment, random
-erasing 0.25) and plain RandomResizedCrop + flip. Ours and MindCV 0.3.0 are driven by the same calls,
+Generates photo-like JPEGs (~500x375, 10 classes) once, then measures images/s out of the training pipeline at 299
+px, batch 32, for two augmentations: the Xception recipe (RandomResizedCrop, flip, AutoAugment, random erasing
+0.25) and plain RandomResizedCrop + flip. Ours and MindCV 0.3.0 are driven by the same calls,
 ``create_dataset("imagenet", ...)`` + ``create_transforms("imagenet", 299, is_training=True, ...)`` +
-``create_loader(...)``, with 1 and 2 workers, each in a fresh process of its own environment (MindCV's package
-is also called ``mindcv``: ``benchmarks/make_peer_envs.sh`` builds its venv). Ours is measured twice: as
-``train.py`` runs it (uint8 images, normalised on the device: ``normalize=False``) and normalised in the
-pipeline as MindCV does. The plain loop decodes, crops, flips (and for the recipe applies two PIL operations and
-erasing) image by image in one process. Rows are interleaved and repeated ``--rounds`` times; the best round
-counts. Also printed: images/s per worker, the CPU time per image (all threads of the process, measured over
-the timed epoch), and from each how many workers / cores one rank needs for the 384 images/s per rank of the
-published recipe (3,069 images/s on 8 cards).
+``create_loader(...)``, with 1 and 2 workers, each in a fresh process of its own environment (MindCV's package is
+also called ``mindcv``: ``benchmarks/make_peer_envs.sh`` builds its venv). Ours is measured twice: as ``train.py``
+runs it (uint8 images, normalised on the device: ``normalize=False``) and normalised in the pipeline as MindCV
+does. The plain loop decodes, crops, flips (and for the recipe applies two PIL operations and erasing) image by
+image in one process. Rows are interleaved and repeated ``--rounds`` times; the best round counts. Each pipeline is
+timed over ``--epochs`` epochs after a warm-up epoch. Also printed: images/s per worker, the CPU time per image
+(all threads of the process, measured over the timed epochs), and from each how many workers / cores one rank needs
+for the 384 images/s per rank of the published recipe (3,069 images/s on 8 cards).
 """
 import argparse
 import json
@@ -59,9 +59,10 @@ def _cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
-def _loader_rate(root: str, workers: int, augmentation: str, device_normalised: bool) -> Tuple[float, float]:
-    """Runs inside the measured environment: the three factory calls, one warm-up epoch, one timed epoch;
-    returns images/s and CPU milliseconds per image."""
+def _loader_rate(root: str, workers: int, augmentation: str, device_normalised: bool,
+                 epochs: int) -> Tuple[float, float]:
+    """Runs inside the measured environment: the three factory calls, one warm-up epoch, ``epochs`` timed epochs
+    (a short epoch's start and drain would otherwise weigh on the rate); returns images/s and CPU ms per image."""
     from mindcv.data import create_dataset, create_loader, create_transforms
 
     dataset = create_dataset("imagenet", root, "train", shuffle=True, num_parallel_workers=workers)
@@ -69,11 +70,11 @@ def _loader_rate(root: str, workers: int, augmentation: str, device_normalised: 
     transform = create_transforms("imagenet", SIZE, is_training=True, **AUGMENTATIONS[augmentation], **extra)
     loader = create_loader(dataset, BATCH, drop_remainder=True, is_training=True, num_classes=10,
                            transform=transform, num_parallel_workers=workers)
-    iterator = loader.create_tuple_iterator(num_epochs=2, output_numpy=True)
+    iterator = loader.create_tuple_iterator(num_epochs=epochs + 1, output_numpy=True)
     for _ in iterator:  # warm-up epoch (each pass over a MindSpore iterator is one epoch): thread pools, page cache
         pass
     start, cpu = time.perf_counter(), _cpu_seconds()
-    images = sum(len(batch[0]) for batch in iterator)
+    images = sum(len(batch[0]) for _ in range(epochs) for batch in iterator)
     return images / (time.perf_counter() - start), (_cpu_seconds() - cpu) * 1e3 / images
 
 
@@ -115,20 +116,20 @@ def _measure(python: str, args: list) -> Tuple[float, float]:
     return float(rate), float(cpu_ms)
 
 
-def rows(root: Path, with_mindcv: bool):
+def rows(root: Path, with_mindcv: bool, epochs: int):
     """(label, python, worker args, workers) for every measured configuration."""
     ours = sys.executable
     for augmentation in AUGMENTATIONS:
         for workers in (1, 2):
             yield (augmentation, f"ours as train.py runs it (uint8, normalised on device), {workers} worker(s)", ours,
-                   ["loader", root, workers, augmentation, 1], workers)
+                   ["loader", root, workers, augmentation, 1, epochs], workers)
             yield (augmentation, f"ours normalised in the pipeline, {workers} worker(s)", ours,
-                   ["loader", root, workers, augmentation, 0], workers)
+                   ["loader", root, workers, augmentation, 0, epochs], workers)
             if with_mindcv:
                 yield (augmentation, f"MindCV 0.3.0, {workers} worker(s)", str(MINDCV_PYTHON),
-                       ["loader", root, workers, augmentation, 0], workers)
+                       ["loader", root, workers, augmentation, 0, epochs], workers)
         yield (augmentation, "plain Pillow loop (draft-mode decode), 1 process", ours,
-               ["plain", root, 0, augmentation, 0], 1)
+               ["plain", root, 0, augmentation, 0, 1], 1)
 
 
 def main() -> None:
@@ -136,20 +137,21 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=320)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--folder", type=Path, default=Path(tempfile.gettempdir()) / "mindcv_bench_jpegs")
+    parser.add_argument("--epochs", type=int, default=5, help="timed epochs per pipeline measurement")
     parser.add_argument("--json", type=Path, default=None)
-    parser.add_argument("--worker", nargs=5, help=argparse.SUPPRESS)
+    parser.add_argument("--worker", nargs=6, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        kind, root, workers, augmentation, device_normalised = args.worker
+        kind, root, workers, augmentation, device_normalised, epochs = args.worker
         rate, cpu_ms = (_plain_rate(root, augmentation) if kind == "plain"
-                        else _loader_rate(root, int(workers), augmentation, device_normalised == "1"))
+                        else _loader_rate(root, int(workers), augmentation, device_normalised == "1", int(epochs)))
         print(rate, cpu_ms)
         return
     make_folder(args.folder, args.images)
     with_mindcv = MINDCV_PYTHON.is_file()
     if not with_mindcv:
         print(f"MindCV 0.3.0 environment missing ({MINDCV_PYTHON}); run benchmarks/make_peer_envs.sh", file=sys.stderr)
-    plan = list(rows(str(args.folder), with_mindcv))
+    plan = list(rows(str(args.folder), with_mindcv, args.epochs))
     best = {}
     for round_index in range(args.rounds):
         for augmentation, label, python, worker_args, workers in plan:
@@ -158,7 +160,8 @@ def main() -> None:
             best[key] = max(best.get(key, (0.0, 0.0)), (rate, cpu_ms))
             print(f"round {round_index + 1}: {augmentation:6s} {label}: {rate:.1f} images/s, {cpu_ms:.2f} CPU ms "
                   "per image", file=sys.stderr)
-    print(f"{args.images} JPEGs ~500x375, {SIZE} px, batch {BATCH}, best of {args.rounds} interleaved rounds, "
+    print(f"{args.images} JPEGs ~500x375, {SIZE} px, batch {BATCH}, {args.epochs} timed epochs, best of "
+          f"{args.rounds} interleaved rounds, "
           f"{os.cpu_count()} CPUs ({cpu_name()})")
     print("| augmentation | pipeline | images/s | per worker | workers for 384 img/s | CPU ms per image "
           "| cores for 384 img/s | vs MindCV |")
@@ -176,6 +179,7 @@ def main() -> None:
                           vs_mindcv=round(rate / peer, 2) if versus else None))
     if args.json:
         args.json.write_text(json.dumps({"images": args.images, "size": SIZE, "batch": BATCH, "rounds": args.rounds,
+                                         "timed_epochs": args.epochs,
                                          "cpus": os.cpu_count(), "rows": table}, indent=1) + "\n")
 
 

@@ -86,3 +86,12 @@ def test_fashion_mnist_full_files_from_data_dir(tmp_path):
 
 def test_num_samples_cap(image_folder):
     assert len(_labels(create_dataset("imagefolder", str(image_folder), "train", num_samples=4))) == 4
+
+
+def test_files_are_read_by_one_thread_whatever_the_worker_count(image_folder):
+    # The reader is Python: a second reader thread only contends for the GIL with the first (README, Data
+    # pipeline throughput); the workers asked for go to create_loader's decoding and augmentation.
+    for name, root in (("imagenet", str(image_folder)), ("fashion_mnist", None)):
+        dataset = create_dataset(name, root, "train", num_parallel_workers=2)
+        assert dataset.num_parallel_workers == 1
+        assert dataset.with_keys().num_parallel_workers == 1
