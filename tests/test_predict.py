@@ -106,7 +106,7 @@ def test_exported_backends_predict_what_mindspore_predicts(trained_run, photos, 
     for name in ("mindspore", backend, backend):
         outputs[name] = tmp_path / f"{name}.json"
         assert main([str(photos), "--ckpt_path", str(checkpoint), "--batch_size", "4", "--backend", name,
-                     "--output", str(outputs[name])]) == 0
+                     "--precision", "fp32", "--output", str(outputs[name])]) == 0
     reference = json.loads(outputs["mindspore"].read_text())
     exported = json.loads(outputs[backend].read_text())
     assert [e["predictions"][0]["label"] for e in exported] == [e["predictions"][0]["label"] for e in reference]

@@ -47,12 +47,25 @@ def test_the_export_is_made_once_per_set_of_weights(predictor, tmp_path):
 
 @pytest.mark.parametrize("backend", ["onnxruntime", "openvino"])
 def test_exported_backends_reproduce_mindspore(predictor, tmp_path, backend):
-    runner = _runner(predictor, backend, tmp_path)
+    runner = _runner(predictor, backend, tmp_path, precision="fp32")
     images = _images()
     reference = predictor.network(ms.Tensor(images)).asnumpy()
     report = check_against(runner, reference, images)
     assert runner.precision == "fp32" and report["same_top1"] and report["max_abs_logit_diff"] < 1e-4
     assert np.allclose(runner(images[:3]), reference[:3], atol=1e-4)  # a short last batch is padded
+
+
+def test_openvino_auto_precision_is_reported_and_checked_at_its_tolerance(predictor, tmp_path):
+    openvino = pytest.importorskip("openvino")
+    native_bf16 = "BF16" in openvino.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    runner = _runner(predictor, "openvino", tmp_path)
+    assert runner.precision == ("bf16" if native_bf16 else "fp32")
+    images = _images()
+    reference = predictor.network(ms.Tensor(images)).asnumpy()
+    report = check_against(runner, reference, images)
+    assert report["max_probability_diff"] <= 0.02
+    if native_bf16:  # bf16 keeps ~3 significant digits: not fp32's agreement
+        assert report["max_abs_logit_diff"] > 1e-5
 
 
 def test_a_backend_that_disagrees_is_refused(predictor):
