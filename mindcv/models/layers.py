@@ -10,12 +10,13 @@ import mindspore.common.initializer as init
 from mindspore import Tensor, nn, ops
 from mindspore.common import dtype as mstype
 
-from ..ops import batch_norm_train_op, cpu_kernels_enabled, depthwise_conv3x3_op, max_pool3x3s2_op
+from ..ops import (batch_norm_train_op, cpu_kernels_enabled, depthwise_conv3x3_op, max_pool3x3s2_op,
+                   pointwise_conv_available, pointwise_conv_op)
 from ..utils.errors import ConfigError
 from .fusion import fold_conv_bn
 
 __all__ = ["MIN_INPUT_SIZE", "check_input", "resolve_cpu_kernels", "BatchNorm2d", "DepthwiseConv2d",
-           "SeparableConv2d", "MaxPool3x3S2", "ClassifierHead"]
+           "PointwiseConv2d", "SeparableConv2d", "MaxPool3x3S2", "ClassifierHead"]
 
 MIN_INPUT_SIZE = 71  # smallest input on which every Xception variant's feature maps stay non-empty
 
@@ -67,13 +68,26 @@ class DepthwiseConv2d(nn.Conv2d):
         return self.conv2d(x, self.weight)
 
 
+class PointwiseConv2d(nn.Conv2d):
+    """1x1 convolution, stride 1, no bias; on CPU it runs our kernel (oneDNN matrix products, ``mindcv.ops``)."""
+
+    def __init__(self, in_channels: int, out_channels: int, use_cpu_kernels: bool = False):
+        super().__init__(in_channels, out_channels, 1, pad_mode="valid", has_bias=False)
+        self.fast_op = pointwise_conv_op() if use_cpu_kernels and pointwise_conv_available() else None
+
+    def construct(self, x: Tensor) -> Tensor:
+        if self.fast_op is not None:  # the kernel is float32: mixed precision casts around it
+            return self.fast_op(x.astype(mstype.float32), self.weight.astype(mstype.float32)).astype(x.dtype)
+        return self.conv2d(x, self.weight)
+
+
 class SeparableConv2d(nn.Cell):
     """Depthwise 3x3 convolution followed by a pointwise 1x1 convolution, both without bias."""
 
     def __init__(self, in_channels: int, out_channels: int, use_cpu_kernels: bool = False):
         super().__init__()
         self.conv1 = DepthwiseConv2d(in_channels, use_cpu_kernels=use_cpu_kernels)
-        self.pointwise = nn.Conv2d(in_channels, out_channels, 1, pad_mode="valid", has_bias=False)
+        self.pointwise = PointwiseConv2d(in_channels, out_channels, use_cpu_kernels)
 
     def construct(self, x: Tensor) -> Tensor:
         return self.pointwise(self.conv1(x))

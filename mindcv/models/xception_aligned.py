@@ -15,7 +15,7 @@ from mindspore import Tensor, nn
 
 from ..data.constants import INCEPTION_MEAN, INCEPTION_STD
 from .builder import build_model_with_cfg
-from .layers import BatchNorm2d, ClassifierHead, DepthwiseConv2d, check_input, resolve_cpu_kernels
+from .layers import BatchNorm2d, ClassifierHead, DepthwiseConv2d, PointwiseConv2d, check_input, resolve_cpu_kernels
 from .pretrained import PretrainedCfg
 from .registry import register_model
 
@@ -64,7 +64,7 @@ class AlignedSeparableConv2d(nn.Cell):
         super().__init__()
         self.conv_dw = DepthwiseConv2d(in_channels, stride=stride, use_cpu_kernels=use_cpu_kernels)
         self.bn_dw = BatchNorm2d(in_channels, bn_eps, bn_momentum, use_cpu_kernels)
-        self.conv_pw = nn.Conv2d(in_channels, out_channels, 1, pad_mode="valid", has_bias=False)
+        self.conv_pw = PointwiseConv2d(in_channels, out_channels, use_cpu_kernels)
         self.bn_pw = BatchNorm2d(out_channels, bn_eps, bn_momentum, use_cpu_kernels)
         self.act = nn.ReLU() if act else None
 

@@ -1,4 +1,5 @@
-"""mindcv's CPU kernels against MindSpore's own depthwise convolution and max-pool: values and gradients."""
+"""mindcv's CPU kernels against MindSpore's own depthwise and pointwise convolutions, max-pool and BatchNorm:
+values and gradients."""
 import logging
 
 import mindspore as ms
@@ -6,7 +7,7 @@ import numpy as np
 import pytest
 from mindspore import nn
 
-from mindcv.models.layers import BatchNorm2d, DepthwiseConv2d, MaxPool3x3S2
+from mindcv.models.layers import BatchNorm2d, DepthwiseConv2d, MaxPool3x3S2, PointwiseConv2d
 from mindcv.ops import cpu_kernels, cpu_kernels_enabled, kernel_library
 
 
@@ -57,6 +58,30 @@ def test_depthwise_matches_mindspore(mode, shape):
 
 def test_strided_depthwise_keeps_mindspore_op():
     assert DepthwiseConv2d(8, stride=2, use_cpu_kernels=True).fast_op is None
+
+
+# maps under 256 pixels: images side by side in one product (channel counts not multiples of 16); from 256 on:
+# one product per image, or rows split over the threads for a single image
+@pytest.mark.parametrize("shape, out_channels", [((3, 20, 5, 5), 37), ((2, 64, 3, 4), 8), ((1, 7, 1, 1), 5),
+                                                 ((2, 12, 17, 17), 24), ((1, 40, 16, 17), 33), ((3, 5, 23, 19), 6)])
+def test_pointwise_matches_mindspore(mode, shape, out_channels):
+    rng = np.random.default_rng(sum(shape) + out_channels)
+    x = rng.normal(size=shape).astype(np.float32)
+    upstream = rng.normal(size=(shape[0], out_channels) + shape[2:]).astype(np.float32)
+    ours, reference = PointwiseConv2d(shape[1], out_channels, True), PointwiseConv2d(shape[1], out_channels)
+    assert ours.fast_op is not None and reference.fast_op is None
+    ours.weight.set_data(ms.Tensor(rng.normal(size=ours.weight.shape).astype(np.float32)))
+    reference.weight.set_data(ours.weight.data.copy())
+    got, expected = _value_and_grads(ours, x, upstream), _value_and_grads(reference, x, upstream)
+    for a, b, what in zip(got, expected, ("output", "input gradient", "weight gradient")):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5 * np.abs(b).max(), err_msg=what)
+
+
+def test_pointwise_keeps_mindspore_op_without_onednn(monkeypatch):
+    monkeypatch.setattr(cpu_kernels, "onednn_library", lambda: None)
+    assert not cpu_kernels.pointwise_conv_available()
+    assert PointwiseConv2d(4, 8, use_cpu_kernels=True).fast_op is None
+    assert "pointwise_conv.cc" not in " ".join(cpu_kernels._build_command("g++", cpu_kernels.Path("out")))
 
 
 @pytest.mark.parametrize("padding", ["same", "symmetric"])
@@ -128,17 +153,17 @@ def test_library_is_cached_by_source_and_cpu(tmp_path, monkeypatch):
         kernel_library.cache_clear()
     assert path and path.startswith(str(tmp_path / "kernels" / "xception_cpu-")) and path.endswith(".so")
     assert not list((tmp_path / "kernels").glob(".xception_cpu-*.so.*"))  # no partial build left behind
-    assert cpu_kernels.SOURCE.is_file()
-
+    assert all(source.is_file() for source in cpu_kernels.SOURCES)
 
 
 def test_half_precision_inputs_are_computed_in_float32():
     x = np.random.default_rng(1).normal(size=(1, 4, 9, 9)).astype(np.float16)
-    conv, pool = DepthwiseConv2d(4, use_cpu_kernels=True), MaxPool3x3S2("same", use_cpu_kernels=True)
-    reference = DepthwiseConv2d(4)
-    reference.weight.set_data(conv.weight.data.copy())
-    out = conv(ms.Tensor(x))
-    assert out.dtype == ms.float16
-    expected = reference(ms.Tensor(x.astype(np.float32))).asnumpy()
-    np.testing.assert_allclose(out.asnumpy().astype(np.float32), expected, atol=2e-2)
+    for conv, reference in ((DepthwiseConv2d(4, use_cpu_kernels=True), DepthwiseConv2d(4)),
+                            (PointwiseConv2d(4, 6, True), PointwiseConv2d(4, 6))):
+        reference.weight.set_data(conv.weight.data.copy())
+        out = conv(ms.Tensor(x))
+        assert out.dtype == ms.float16
+        expected = reference(ms.Tensor(x.astype(np.float32))).asnumpy()
+        np.testing.assert_allclose(out.asnumpy().astype(np.float32), expected, atol=2e-2)
+    pool = MaxPool3x3S2("same", use_cpu_kernels=True)
     assert pool(ms.Tensor(x)).dtype == ms.float16
