@@ -13,6 +13,7 @@
 // Built only with MINDCV_WITH_ONEDNN (cpu_kernels.py defines it when MindSpore's libdnnl.so.2 is present).
 #ifdef MINDCV_WITH_ONEDNN
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <cstring>
 #include <vector>
@@ -28,12 +29,19 @@ using mindcv::parallel_for;
 
 constexpr int64_t kPerImageColumns = 256;
 
+// Set when an sgemm call fails; the operator then returns an error to MindSpore instead of a wrong result.
+std::atomic<bool> gemm_failed{false};
+
 // Row-major C (m x n) = op(A) . op(B) (+ C when accumulate), op = transpose when the flag is set.
 void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b,
           int64_t ldb, float* c, int64_t ldc, bool accumulate = false) {
-  dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', m, n, k, 1.0f, a, lda, b, ldb, accumulate ? 1.0f : 0.0f, c,
-             ldc);
+  if (dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', m, n, k, 1.0f, a, lda, b, ldb, accumulate ? 1.0f : 0.0f,
+                 c, ldc) != 0)
+    gemm_failed = true;
 }
+
+// MindSpore's AOT return code: 0 when every product of the call succeeded.
+int status() { return gemm_failed.exchange(false) ? 1 : 0; }
 
 // Scratch of one calling thread, grown as needed (no allocation per call once warm).
 float* scratch(int slot, int64_t size) {
@@ -123,7 +131,7 @@ int PointwiseConv(int, void** params, int*, int64_t** shapes, const char**, void
   const int64_t* s = shapes[0];
   apply_weight(static_cast<float*>(params[1]), false, static_cast<float*>(params[0]), static_cast<float*>(params[2]),
                s[0], shapes[1][0], s[1], s[2] * s[3]);
-  return 0;
+  return status();
 }
 
 // inputs: dy (N, Cout, H, W), weight (Cout, Cin, 1, 1); output: dx (N, Cin, H, W)
@@ -131,7 +139,7 @@ int PointwiseConvGradInput(int, void** params, int*, int64_t** shapes, const cha
   const int64_t* s = shapes[0];
   apply_weight(static_cast<float*>(params[1]), true, static_cast<float*>(params[0]), static_cast<float*>(params[2]),
                s[0], shapes[1][1], s[1], s[2] * s[3]);
-  return 0;
+  return status();
 }
 
 // inputs: x (N, Cin, H, W), dy (N, Cout, H, W); output: dweight (Cout, Cin, 1, 1)
@@ -139,7 +147,7 @@ int PointwiseConvGradFilter(int, void** params, int*, int64_t** shapes, const ch
   const int64_t* s = shapes[0];
   filter_grad(static_cast<float*>(params[0]), static_cast<float*>(params[1]), static_cast<float*>(params[2]), s[0],
               s[1], shapes[1][1], s[2] * s[3]);
-  return 0;
+  return status();
 }
 
 }  // extern "C"
