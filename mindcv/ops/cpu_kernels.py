@@ -3,16 +3,17 @@ training-mode BatchNorm and the pointwise (1x1) convolution.
 
 MindSpore 2.7's CPU backend runs a depthwise convolution as one small GEMM per channel, computes a max-pool
 gradient by re-running the pooling, spends ~1 ms per BatchNorm (forward or gradient) even on 5x5 maps, and runs
-1x1 convolutions and their gradients at 95-145 GFLOP/s on 2 cores: measured per layer shape of Xception (71 to
-299 px), our kernels run the depthwise forward and backward 2-9x faster, training steps with our BatchNorm 7-10%
-faster, and the pointwise convolutions (matrix products in oneDNN's sgemm, from the ``libdnnl.so.2`` MindSpore
-ships) about twice as fast. ``csrc/xception_cpu.cc`` implements the first three (the pool keeps its argmax for
-the backward pass; maps of 5x5 and less are worked on channels-last), ``csrc/pointwise_conv.cc`` the last. They
-are compiled with the system C++ compiler on first use into the mindcv cache, keyed by the sources, the flags and
-the CPU, and loaded through ``mindspore.ops.Custom(func_type="aot")`` with Python ``bprop``s. Results equal
-MindSpore's own operators up to float rounding (the summation order differs); parameter names and checkpoints
-are unchanged. Work is split over a thread pool whose idle threads sleep (``csrc/thread_pool.h``): OpenMP's
-spinning threads slowed the MindSpore operators that ran after them.
+1x1 convolutions and their gradients at 95-145 GFLOP/s on 2 cores. Measured per layer shape of Xception (71 to
+299 px), our kernels run the depthwise forward and backward 2-9x faster, training steps with our BatchNorm
+7-10% faster, and the pointwise convolutions (matrix products in oneDNN's sgemm, from the ``libdnnl.so.2``
+MindSpore ships) 1.2-2.4x faster (equal on 10x10 maps). ``csrc/xception_cpu.cc`` implements the first three
+(the pool keeps its argmax for the backward pass; maps of 5x5 and less are worked on channels-last),
+``csrc/pointwise_conv.cc`` the last. They are compiled with the system C++ compiler on first use into the
+mindcv cache, keyed by the sources, the build command and the CPU, and loaded through
+``mindspore.ops.Custom(func_type="aot")`` with Python ``bprop``s. Results equal MindSpore's own operators up to
+float rounding (the summation order differs); parameter names and checkpoints are unchanged. Work is split
+over a thread pool whose idle threads sleep (``csrc/thread_pool.h``): OpenMP's spinning threads slowed the
+MindSpore operators that ran after them.
 
 Used only when MindSpore runs on CPU and ``MINDCV_CPU_KERNELS`` is not ``0``; if no compiler is available
 the model falls back to MindSpore's operators and says so once.
@@ -77,8 +78,8 @@ def kernel_library() -> Optional[str]:
     """Path of the compiled kernel library (built on first use), or None when it cannot be built."""
     compiler = os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++")
     if not compiler:
-        _logger.warning("No C++ compiler found (g++/c++, or $CXX): using MindSpore's CPU depthwise convolution "
-                        "and max-pool, which are ~2x slower for Xception. Install g++ to enable the fast kernels.")
+        _logger.warning("No C++ compiler found (g++/c++, or $CXX): using MindSpore's CPU operators, which train "
+                        "Xception ~2x slower. Install g++ to enable mindcv's CPU kernels.")
         return None
     content = b"".join(path.read_bytes() for path in (*SOURCES, CSRC / "thread_pool.h"))
     command = " ".join(_build_command(compiler, Path("out")))
