@@ -43,9 +43,9 @@ def _map_transforms(dataset: ds.Dataset, ops: Sequence[Callable], column: str, k
             dataset = dataset.map(operations=run, input_columns=column, num_parallel_workers=workers,
                                   python_multiprocessing=multiprocessing)
             run = []
-        if op is not None:
+        if op is not None:  # Python under the GIL: one thread (a second one only contends for the lock)
             dataset = dataset.map(operations=_keyed_with_salt(op, salt), input_columns=[column, "key"],
-                                  output_columns=[column, "key"], num_parallel_workers=workers)
+                                  output_columns=[column, "key"], num_parallel_workers=1)
     return dataset
 
 

@@ -87,6 +87,25 @@ def test_python_side_augmentation_is_keyed_per_sample(tmp_path):
     assert _digest(_recipe_loader(root, 1, 0, **fixed_crop)) == _digest(_recipe_loader(root, 2, 0, **fixed_crop))
 
 
+def _maps(dataset):
+    """``(operation type names, workers)`` of every map stage of a pipeline, from the output back to the source."""
+    found = []
+    while dataset.children:
+        if isinstance(dataset, ds.MapDataset):
+            found.append(([type(op).__name__ for op in dataset.operations], dataset.num_parallel_workers))
+        dataset = dataset.children[0]
+    return found
+
+
+def test_keyed_python_augmentation_runs_on_one_worker(tmp_path):
+    """AutoAugment and erasing are Python under the GIL: a second worker only contended for the lock (README, Data
+    pipeline throughput); MindSpore's C++ decoding and cropping take the workers asked for."""
+    maps = _maps(_recipe_loader(make_colour_folder(tmp_path, 6, 0), 2, 0))
+    keyed = [workers for names, workers in maps if names == ["function"]]
+    decoding = [workers for names, workers in maps if "RandomCropDecodeResize" in names]
+    assert len(keyed) == 2 and set(keyed) == {1} and decoding == [2]
+
+
 def test_batch_larger_than_split_with_drop_remainder_errors():
     dataset = create_dataset("fashion_mnist", split="val", num_samples=5)
     with pytest.raises(ValueError, match="batch_size 8 is larger than the 5 samples"):
