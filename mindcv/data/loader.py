@@ -25,27 +25,33 @@ _logger = logging.getLogger(__name__)
 Transform = Union[List[Callable], Tuple[List[Callable], List[Callable], List[Callable]]]
 
 
-def _keyed_with_salt(op: KeyedTransform, salt: int) -> Callable:
+def _keyed_with_salt(ops: Sequence[KeyedTransform], salt: int) -> Callable:
+    """One map function applying keyed transforms in order, each with its generator seeded by (key, salt)."""
     def apply(image, key):
-        return op.apply(image, np.random.default_rng([int(key), salt])), key
+        for op in ops:
+            image = op.apply(image, np.random.default_rng([int(key), salt]))
+        return image, key
     return apply
 
 
 def _map_transforms(dataset: ds.Dataset, ops: Sequence[Callable], column: str, keyed: bool, workers: Optional[int],
                     multiprocessing: bool, salt: int = 0) -> ds.Dataset:
-    """Map ``ops`` over ``column``: runs of plain operations in one map, keyed transforms over (column, key)."""
-    run: List[Callable] = []
-    for op in list(ops) + [None]:
-        if op is not None and not (keyed and isinstance(op, KeyedTransform)):
-            run.append(op)
-            continue
-        if run:
+    """Map ``ops`` over ``column``: runs of plain operations in one map, runs of keyed transforms in one map over
+    (column, key) on one worker (they are Python under the GIL: a second thread only contends for the lock)."""
+    groups: List[Tuple[bool, List[Callable]]] = []
+    for op in ops:
+        is_keyed = keyed and isinstance(op, KeyedTransform)
+        if groups and groups[-1][0] == is_keyed:
+            groups[-1][1].append(op)
+        else:
+            groups.append((is_keyed, [op]))
+    for is_keyed, run in groups:
+        if is_keyed:
+            dataset = dataset.map(operations=_keyed_with_salt(run, salt), input_columns=[column, "key"],
+                                  output_columns=[column, "key"], num_parallel_workers=1)
+        else:
             dataset = dataset.map(operations=run, input_columns=column, num_parallel_workers=workers,
                                   python_multiprocessing=multiprocessing)
-            run = []
-        if op is not None:  # Python under the GIL: one thread (a second one only contends for the lock)
-            dataset = dataset.map(operations=_keyed_with_salt(op, salt), input_columns=[column, "key"],
-                                  output_columns=[column, "key"], num_parallel_workers=1)
     return dataset
 
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from mindcv.data import create_dataset, create_loader, create_transforms
+from mindcv.data.sources import sample_key
 from tests.helpers import make_colour_folder
 
 
@@ -103,7 +104,28 @@ def test_keyed_python_augmentation_runs_on_one_worker(tmp_path):
     maps = _maps(_recipe_loader(make_colour_folder(tmp_path, 6, 0), 2, 0))
     keyed = [workers for names, workers in maps if names == ["function"]]
     decoding = [workers for names, workers in maps if "RandomCropDecodeResize" in names]
-    assert len(keyed) == 2 and set(keyed) == {1} and decoding == [2]
+    assert keyed == [1] and decoding == [2]  # AutoAugment and erasing, one after the other: a single map
+
+
+def test_keyed_transforms_in_one_map_each_draw_from_their_own_keyed_generator():
+    """AutoAugment then random erasing, mapped together: each applied in order with the generator of
+    (sample key, 0), exactly as applying them one by one to the cropped images."""
+    def loader(**augment):
+        dataset = create_dataset("fashion_mnist", split="train", shuffle=False, num_samples=4, seed=3)
+        transform = create_transforms("fashion_mnist", 71, True, scale=(1.0, 1.0), ratio=(1.0, 1.0), hflip=0.0,
+                                      normalize=False, **augment)
+        return create_loader(dataset, 1, is_training=True, num_classes=10, transform=transform), transform
+
+    augmented, transform = loader(auto_augment="autoaug", re_prob=1.0)
+    cropped, _ = loader()
+    auto_augment, erasing = transform[-2:]
+    for draw, (got, plain) in enumerate(zip(_batches(augmented), _batches(cropped))):
+        expected = plain[0][0]
+        for op in (auto_augment, erasing):
+            expected = op.apply(expected, np.random.default_rng([sample_key(3, draw), 0]))
+        np.testing.assert_array_equal(got[0][0], expected)
+        assert not np.array_equal(got[0][0], auto_augment.apply(plain[0][0], np.random.default_rng(
+            [sample_key(3, draw), 0])))  # the erasing was applied too
 
 
 def test_batch_larger_than_split_with_drop_remainder_errors():
