@@ -9,7 +9,8 @@
 //   filter grad    dW    = sum_n dy[n] . x[n]^T
 // Maps of at least kPerImageColumns pixels are multiplied image by image (the products are wide enough).
 // Smaller maps (down to 3x3 at 71 px) would give products a few columns wide, so there the images are first
-// laid side by side, (C, N * HW), and each operator is a single product over all of them.
+// laid side by side, (C, N * HW), and each operator is a single product over all of them; so is a single
+// image, which needs no copy, with the rows of the result split over the threads.
 // Built only with MINDCV_WITH_ONEDNN (cpu_kernels.py defines it when MindSpore's libdnnl.so.2 is present).
 #ifdef MINDCV_WITH_ONEDNN
 #include <algorithm>
@@ -69,40 +70,39 @@ void from_side_by_side(const float* xs, float* x, int64_t n, int64_t c, int64_t 
 inline int64_t row_blocks(int64_t m) { return (m + 15) / 16; }
 inline int64_t block_row(int64_t block, int64_t m) { return std::min(block * 16, m); }
 
+// x (N, C, HW) as (C, N * HW): copied into scratch ``slot``, except a single image, which already is.
+const float* side_by_side(const float* x, int slot, int64_t n, int64_t c, int64_t hw) {
+  if (n == 1) return x;
+  float* xs = scratch(slot, c * n * hw);
+  to_side_by_side(x, xs, n, c, hw);
+  return xs;
+}
+
 // out (N, M, HW) = op(W) (M x K) . in (N, K, HW), with op(W) = W (M x K) or W^T (W stored K x M).
 void apply_weight(const float* w, bool transpose_w, const float* in, float* out, int64_t n, int64_t m, int64_t k,
                   int64_t hw) {
   const int64_t ldw = transpose_w ? m : k;
-  if (hw >= kPerImageColumns) {
-    if (n >= 2) {
-      parallel_for(n, [=](int64_t begin, int64_t end) {
-        for (int64_t i = begin; i < end; ++i)
-          gemm(transpose_w, false, m, hw, k, w, ldw, in + i * k * hw, hw, out + i * m * hw, hw);
-      });
-    } else {
-      parallel_for(row_blocks(m), [=](int64_t begin, int64_t end) {
-        const int64_t r0 = block_row(begin, m), r1 = block_row(end, m);
-        const float* w_rows = transpose_w ? w + r0 : w + r0 * k;
-        gemm(transpose_w, false, r1 - r0, hw, k, w_rows, ldw, in, hw, out + r0 * hw, hw);
-      });
-    }
+  if (hw >= kPerImageColumns && n >= 2) {
+    parallel_for(n, [=](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i)
+        gemm(transpose_w, false, m, hw, k, w, ldw, in + i * k * hw, hw, out + i * m * hw, hw);
+    });
     return;
   }
   const int64_t columns = n * hw;
-  float* in_s = scratch(0, k * columns);
-  float* out_s = scratch(1, m * columns);
-  to_side_by_side(in, in_s, n, k, hw);
+  const float* in_s = side_by_side(in, 0, n, k, hw);
+  float* out_s = n == 1 ? out : scratch(1, m * columns);
   parallel_for(row_blocks(m), [=](int64_t begin, int64_t end) {
     const int64_t r0 = block_row(begin, m), r1 = block_row(end, m);
     const float* w_rows = transpose_w ? w + r0 : w + r0 * k;
     gemm(transpose_w, false, r1 - r0, columns, k, w_rows, ldw, in_s, columns, out_s + r0 * columns, columns);
   });
-  from_side_by_side(out_s, out, n, m, hw);
+  if (n > 1) from_side_by_side(out_s, out, n, m, hw);
 }
 
 // dw (Cout, Cin) = sum_n dy[n] (Cout x HW) . x[n]^T (HW x Cin), rows of dw split over the threads.
 void filter_grad(const float* x, const float* dy, float* dw, int64_t n, int64_t cin, int64_t cout, int64_t hw) {
-  if (hw >= kPerImageColumns) {
+  if (hw >= kPerImageColumns && n >= 2) {
     parallel_for(row_blocks(cout), [=](int64_t begin, int64_t end) {
       const int64_t r0 = block_row(begin, cout), r1 = block_row(end, cout);
       for (int64_t i = 0; i < n; ++i)
@@ -112,10 +112,8 @@ void filter_grad(const float* x, const float* dy, float* dw, int64_t n, int64_t 
     return;
   }
   const int64_t columns = n * hw;
-  float* x_s = scratch(0, cin * columns);
-  float* dy_s = scratch(1, cout * columns);
-  to_side_by_side(x, x_s, n, cin, hw);
-  to_side_by_side(dy, dy_s, n, cout, hw);
+  const float* x_s = side_by_side(x, 0, n, cin, hw);
+  const float* dy_s = side_by_side(dy, 1, n, cout, hw);
   parallel_for(row_blocks(cout), [=](int64_t begin, int64_t end) {
     const int64_t r0 = block_row(begin, cout), r1 = block_row(end, cout);
     gemm(false, true, r1 - r0, cin, columns, dy_s + r0 * columns, columns, x_s, columns, dw + r0 * cin, cin);
