@@ -4,16 +4,18 @@
 
 Generates photo-like JPEGs (~500x375, 10 classes) once, then measures images/s out of the training pipeline at 299
 px, batch 32, for two augmentations: the Xception recipe (RandomResizedCrop, flip, AutoAugment, random erasing
-0.25) and plain RandomResizedCrop + flip. Ours and MindCV 0.3.0 are driven by the same calls,
+0.25) and plain RandomResizedCrop + flip. Ours and MindCV 0.3.0 are driven by the same three factory calls,
 ``create_dataset("imagenet", ...)`` + ``create_transforms("imagenet", 299, is_training=True, ...)`` +
 ``create_loader(...)``, with 1 and 2 workers, each in a fresh process of its own environment (MindCV's package is
-also called ``mindcv``: ``benchmarks/make_peer_envs.sh`` builds its venv). Ours is measured twice: as ``train.py``
-runs it (uint8 images, normalised on the device: ``normalize=False``) and normalised in the pipeline as MindCV
-does. The plain loop decodes, crops, flips (and for the recipe applies two PIL operations and erasing) image by
-image in one process. Rows are interleaved and repeated ``--rounds`` times; the best round counts. Each pipeline is
-timed over ``--epochs`` epochs after a warm-up epoch. Also printed: images/s per worker, the CPU time per image
-(all threads of the process, measured over the timed epochs), and from each how many workers / cores one rank needs
-for the 384 images/s per rank of the published recipe (3,069 images/s on 8 cards).
+also called ``mindcv``: ``benchmarks/make_peer_envs.sh`` builds its venv). MindCV is measured as its train.py calls
+them (defaults) and, for the recipe, also with ``python_multiprocessing=True``. Ours is measured as our train.py
+calls them (uint8 images normalised on the device, ``python_multiprocessing=True``, the pipeline queue capacity
+train.py sets) and with MindCV's calls (normalised in the pipeline, threads). The plain loop decodes, crops, flips
+(and for the recipe applies two PIL operations and erasing) image by image in one process. Rows are interleaved
+and repeated ``--rounds`` times; the best round counts. Each pipeline is timed over ``--epochs`` epochs after a
+warm-up epoch. Also printed: images/s per worker, the CPU time per image (all threads of the process and of its
+worker processes, measured over the timed epochs), and from each how many workers / cores one rank needs for the
+384 images/s per rank of the published recipe (3,069 images/s on 8 cards).
 """
 import argparse
 import json
@@ -53,23 +55,49 @@ def make_folder(root: Path, count: int) -> None:
         Image.fromarray(np.clip(image, 0, 255).astype(np.uint8)).save(path, quality=90)
 
 
+def _live_descendants_cpu_seconds() -> float:
+    """CPU time so far of the running descendants of this process (MindSpore's worker processes), from /proc."""
+    parents, ticks = {}, {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended meanwhile
+            continue
+        pid = int(stat.parent.name)
+        parents[pid], ticks[pid] = int(fields[1]), int(fields[11]) + int(fields[12])
+    total, own = 0, os.getpid()
+    for pid in ticks:
+        ancestor = parents[pid]
+        while ancestor not in (own, 0, 1) and ancestor in parents:
+            ancestor = parents[ancestor]
+        total += ticks[pid] if ancestor == own and pid != own else 0
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def _cpu_seconds() -> float:
-    """CPU time of this process (all its threads) and of its finished children."""
+    """CPU time of this process (all its threads) and of its children, running or finished."""
     own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+    return (own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+            + _live_descendants_cpu_seconds())
 
 
-def _loader_rate(root: str, workers: int, augmentation: str, device_normalised: bool,
-                 epochs: int) -> Tuple[float, float]:
-    """Runs inside the measured environment: the three factory calls, one warm-up epoch, ``epochs`` timed epochs
-    (a short epoch's start and drain would otherwise weigh on the rate); returns images/s and CPU ms per image."""
+def _loader_rate(root: str, workers: int, augmentation: str, calls: str, epochs: int) -> Tuple[float, float]:
+    """Runs inside the measured environment: the three factory calls (``calls``: ``train.py`` as our train.py
+    makes them, ``defaults`` as MindCV's train.py makes them, ``processes`` the same with
+    ``python_multiprocessing=True``), one warm-up epoch, ``epochs`` timed epochs (a short epoch's start and drain
+    would otherwise weigh on the rate); returns images/s and CPU ms per image of the process and its children."""
     from mindcv.data import create_dataset, create_loader, create_transforms
 
+    if calls == "train.py":
+        import mindspore.dataset as ds
+        from mindcv.engine.builder import TRAINING_QUEUE_CAPACITY
+        ds.config.set_prefetch_size(TRAINING_QUEUE_CAPACITY)  # as train.py (build_training) sets it
     dataset = create_dataset("imagenet", root, "train", shuffle=True, num_parallel_workers=workers)
-    extra = {"normalize": False} if device_normalised else {}
+    extra = {"normalize": False} if calls == "train.py" else {}
     transform = create_transforms("imagenet", SIZE, is_training=True, **AUGMENTATIONS[augmentation], **extra)
     loader = create_loader(dataset, BATCH, drop_remainder=True, is_training=True, num_classes=10,
-                           transform=transform, num_parallel_workers=workers)
+                           transform=transform, num_parallel_workers=workers,
+                           python_multiprocessing=calls != "defaults")
     iterator = loader.create_tuple_iterator(num_epochs=epochs + 1, output_numpy=True)
     for _ in iterator:  # warm-up epoch (each pass over a MindSpore iterator is one epoch): thread pools, page cache
         pass
@@ -117,19 +145,22 @@ def _measure(python: str, args: list) -> Tuple[float, float]:
 
 
 def rows(root: Path, with_mindcv: bool, epochs: int):
-    """(label, python, worker args, workers) for every measured configuration."""
+    """(augmentation, label, python, worker args, workers) for every measured configuration."""
     ours = sys.executable
     for augmentation in AUGMENTATIONS:
         for workers in (1, 2):
             yield (augmentation, f"ours as train.py runs it (uint8, normalised on device), {workers} worker(s)", ours,
-                   ["loader", root, workers, augmentation, 1, epochs], workers)
-            yield (augmentation, f"ours normalised in the pipeline, {workers} worker(s)", ours,
-                   ["loader", root, workers, augmentation, 0, epochs], workers)
+                   ["loader", root, workers, augmentation, "train.py", epochs], workers)
+            yield (augmentation, f"ours with MindCV's calls (normalised in the pipeline), {workers} worker(s)", ours,
+                   ["loader", root, workers, augmentation, "defaults", epochs], workers)
             if with_mindcv:
                 yield (augmentation, f"MindCV 0.3.0, {workers} worker(s)", str(MINDCV_PYTHON),
-                       ["loader", root, workers, augmentation, 0, epochs], workers)
+                       ["loader", root, workers, augmentation, "defaults", epochs], workers)
+                if augmentation == "recipe":  # the plain pipeline has no Python transform to run in processes
+                    yield (augmentation, f"MindCV 0.3.0, python_multiprocessing, {workers} worker(s)",
+                           str(MINDCV_PYTHON), ["loader", root, workers, augmentation, "processes", epochs], workers)
         yield (augmentation, "plain Pillow loop (draft-mode decode), 1 process", ours,
-               ["plain", root, 0, augmentation, 0, 1], 1)
+               ["plain", root, 0, augmentation, "", 1], 1)
 
 
 def main() -> None:
@@ -142,9 +173,9 @@ def main() -> None:
     parser.add_argument("--worker", nargs=6, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        kind, root, workers, augmentation, device_normalised, epochs = args.worker
+        kind, root, workers, augmentation, calls, epochs = args.worker
         rate, cpu_ms = (_plain_rate(root, augmentation) if kind == "plain"
-                        else _loader_rate(root, int(workers), augmentation, device_normalised == "1", int(epochs)))
+                        else _loader_rate(root, int(workers), augmentation, calls, int(epochs)))
         print(rate, cpu_ms)
         return
     make_folder(args.folder, args.images)
@@ -171,7 +202,7 @@ def main() -> None:
         rate, cpu_ms = best[(augmentation, label)]
         peer = best.get((augmentation, f"MindCV 0.3.0, {workers} worker(s)"), (0.0, 0.0))[0]
         per_worker = rate / workers
-        versus = f"{rate / peer:.2f}x" if peer and "MindCV" not in label else ""
+        versus = f"{rate / peer:.2f}x" if peer and not label.startswith("MindCV") else ""
         print(f"| {augmentation} | {label} | {rate:.0f} | {per_worker:.0f} | {RECIPE_RATE_PER_RANK / per_worker:.1f} "
               f"| {cpu_ms:.2f} | {RECIPE_RATE_PER_RANK * cpu_ms / 1e3:.1f} | {versus} |")
         table.append(dict(augmentation=augmentation, pipeline=label, images_per_second=round(rate, 1),

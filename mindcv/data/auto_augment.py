@@ -158,6 +158,15 @@ class AugmentOp:
         self.fill = fill
         self.interpolation = interpolation
 
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        del state["operation"]  # a lambda of the table: found again by name when unpickled
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self.operation = _OPS[self.name][0] or _posterize
+
     def __call__(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         if self.prob < 1.0 and rng.random() > self.prob:
             return image

@@ -23,6 +23,16 @@ class KeyedTransform:
     def apply(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         raise NotImplementedError
 
+    def __getstate__(self) -> dict:
+        # Picklable for MindSpore's worker processes under the "spawn" start method (a lock is not).
+        state = dict(self.__dict__)
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
     def __call__(self, image: np.ndarray) -> np.ndarray:
         with self._lock:
             seed = int(self._rng.integers(1 << 62))

@@ -4,6 +4,12 @@ Random transforms of this package (auto-augment policies, random erasing, batch 
 generator seeded per sample (see :mod:`mindcv.data.keyed`): the loader asks a :class:`SplitDataset` for its
 ``key`` column, maps those transforms over ``(image, key)`` and drops the column at the end, so the batches
 have MindCV's two columns and the same seed gives the same batches.
+
+Those transforms are Python. The ones at the end of the transform list are applied per batch, after batching,
+together with batch mixing (:class:`BatchAugment`): one Python call per batch instead of one per image, and with
+``python_multiprocessing`` in MindSpore's worker processes, where they do not compete for the GIL with the
+Python reader of the image files. Each image still gets its own generators, so the batches are the same either
+way.
 """
 import logging
 from typing import Callable, List, Optional, Sequence, Tuple, Union
@@ -14,7 +20,7 @@ import numpy as np
 from mindspore.dataset import transforms, vision
 
 from ..utils.errors import ConfigError
-from .dataset_factory import worker_count
+from .dataset_factory import SplitDataset, worker_count
 from .keyed import KeyedTransform
 from .mixup import BatchMixer
 from .transforms_factory import create_transforms
@@ -25,13 +31,37 @@ _logger = logging.getLogger(__name__)
 Transform = Union[List[Callable], Tuple[List[Callable], List[Callable], List[Callable]]]
 
 
+def _apply_keyed(ops: Sequence[KeyedTransform], image: np.ndarray, key, salt: int) -> np.ndarray:
+    """Keyed transforms applied in order, each with its generator seeded by (key, salt)."""
+    for op in ops:
+        image = op.apply(image, np.random.default_rng([int(key), salt]))
+    return image
+
+
 def _keyed_with_salt(ops: Sequence[KeyedTransform], salt: int) -> Callable:
-    """One map function applying keyed transforms in order, each with its generator seeded by (key, salt)."""
+    """The per-image map function of :func:`_apply_keyed` over (image, key)."""
     def apply(image, key):
-        for op in ops:
-            image = op.apply(image, np.random.default_rng([int(key), salt]))
-        return image, key
+        return _apply_keyed(ops, image, key, salt), key
     return apply
+
+
+class BatchAugment:
+    """The per-batch map: keyed transforms ``ops`` applied to each image in order, each with the generator of
+    (sample key, 0), then the batch mixed by ``mixer`` if given.
+
+    Called with the batch's ``images``, ``labels`` and ``keys``; returns the three columns.
+    """
+
+    def __init__(self, ops: Sequence[KeyedTransform], mixer: Optional[BatchMixer] = None):
+        self.ops = list(ops)
+        self.mixer = mixer
+
+    def __call__(self, images: np.ndarray, labels: np.ndarray, keys: Optional[np.ndarray] = None):
+        if self.ops:
+            images = np.stack([_apply_keyed(self.ops, image, key, 0) for image, key in zip(images, keys)])
+        if self.mixer is not None:
+            return self.mixer(images, labels, keys) if keys is not None else self.mixer(images, labels)
+        return images, labels, keys
 
 
 def _map_transforms(dataset: ds.Dataset, ops: Sequence[Callable], column: str, keyed: bool, workers: Optional[int],
@@ -77,6 +107,8 @@ def create_loader(dataset: ds.Dataset, batch_size: int, drop_remainder: bool = F
     ``(primary, auto-augment, final)`` tuple of ``create_transforms(..., separate=True)`` and returns each
     batch as its clean images followed by two auto-augmented copies (labels repeated), for augmentation
     splits. For evaluation keep ``drop_remainder=False``: every sample then appears exactly once.
+    ``python_multiprocessing`` runs the Python transforms (the caller's and this package's per-batch
+    augmentation) in MindSpore's worker processes rather than threads; the batches are the same.
     """
     if batch_size < 1:
         raise ConfigError(f"batch_size must be >= 1, got {batch_size}.")
@@ -99,8 +131,10 @@ def create_loader(dataset: ds.Dataset, batch_size: int, drop_remainder: bool = F
     if keyed:
         dataset = dataset.with_keys()
     workers = worker_count(num_parallel_workers) if num_parallel_workers is not None else None
-    dataset = dataset.map(operations=target_transform or transforms.TypeCast(ms.int32), input_columns="label",
-                          num_parallel_workers=workers)
+    if target_transform or not isinstance(dataset, SplitDataset):  # a SplitDataset's labels are int32 already
+        dataset = dataset.map(operations=target_transform or transforms.TypeCast(ms.int32), input_columns="label",
+                              num_parallel_workers=workers)
+    tail: List[Callable] = []
     if separate and is_training:
         primary, secondary, final = transform
         dataset = _map_transforms(dataset, primary, "image", keyed, workers, python_multiprocessing)
@@ -115,15 +149,23 @@ def create_loader(dataset: ds.Dataset, batch_size: int, drop_remainder: bool = F
         dataset = dataset.map(operations=_concat_splits_keyed if keyed else _concat_splits, input_columns=columns,
                               output_columns=["image", "label"] + (["key"] if keyed else []))
     else:
+        split = len(ops)
+        while keyed and split > 0 and isinstance(ops[split - 1], KeyedTransform):
+            split -= 1
+        ops, tail = ops[:split], ops[split:]
         dataset = _map_transforms(dataset, ops, "image", keyed, workers, python_multiprocessing)
         dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
+    mixer = None
     if mixing:
-        channels_last = not any(isinstance(op, vision.HWC2CHW) for op in ops)
+        channels_last = not any(isinstance(op, vision.HWC2CHW) for op in ops + tail)
         mixer = BatchMixer(mixup_alpha=mixup, cutmix_alpha=cutmix, prob=cutmix_prob, switch_prob=0.5,
                            num_classes=num_classes, channels_last=channels_last)
+    if tail or mixer is not None:
         columns = ["image", "label"] + (["key"] if keyed else [])
-        dataset = dataset.map(operations=mixer, input_columns=columns, output_columns=columns,
-                              num_parallel_workers=workers)
+        # Threads share the GIL: more than one only helps the mixing, whose numpy work releases it.
+        batch_workers = workers if python_multiprocessing or not tail else 1
+        dataset = dataset.map(operations=BatchAugment(tail, mixer), input_columns=columns, output_columns=columns,
+                              num_parallel_workers=batch_workers, python_multiprocessing=python_multiprocessing)
     if keyed:
         dataset = dataset.project(["image", "label"])
     return dataset

@@ -139,6 +139,7 @@ class _JpegHeader:
 
     def __init__(self):
         self.progressive = False
+        self.width = self.height = 0
         self.components: Dict[int, int] = {}  # component id -> quantization table
         self.quant_tables: set = set()
         self.huffman_tables: set = set()  # (0 = DC / 1 = AC, id)
@@ -156,6 +157,7 @@ class _JpegHeader:
         if len(self.components) != count:
             raise DataError("the JPEG frame header names a component twice")
         self.progressive = marker == 0xC2
+        self.height, self.width = int.from_bytes(body[1:3], "big"), int.from_bytes(body[3:5], "big")
 
     def add_tables(self, body: bytes, huffman: bool) -> None:
         pos = 0
@@ -219,12 +221,15 @@ def check_png_chunks(data: bytes) -> None:
     raise DataError("the PNG data is truncated")
 
 
-def check_jpeg_header(data: bytes) -> None:
-    """Walk every marker segment of a JPEG and check what libjpeg reads besides the entropy-coded data.
+def check_jpeg_header(data: bytes) -> Tuple[int, int]:
+    """Walk every marker segment of a JPEG and check what libjpeg reads besides the entropy-coded data; returns
+    the image's (width, height).
 
     MindSpore's C++ decoder aborts the whole process (segmentation fault or SIGFPE) on some broken headers,
     e.g. a scan naming an undefined Huffman table, so a file's headers must be known good before its bytes
-    reach the decoder. Damage inside the entropy-coded data is decoded as noise, as by libjpeg itself.
+    reach the decoder. Damage inside the entropy-coded data is decoded as noise, as by libjpeg itself. A
+    sequential scan of every component is the whole image: libjpeg reads no segment after it, so neither does
+    this check (Pillow is not needed either: the frame header gives the size).
     """
     header, pos, size, scanned = _JpegHeader(), 2, len(data), False
     while True:
@@ -235,7 +240,7 @@ def check_jpeg_header(data: bytes) -> None:
             pos += 1
             continue
         if marker == 0xD9 and scanned:
-            return
+            return header.width, header.height
         length = int.from_bytes(data[pos + 2:pos + 4], "big")
         if marker in (0xD8, 0xD9) or 0xD0 <= marker <= 0xD7 or length < 2 or pos + 2 + length > size:
             raise DataError(f"the JPEG structure is corrupt (marker 0x{marker:02x} at byte {pos})")
@@ -246,6 +251,9 @@ def check_jpeg_header(data: bytes) -> None:
             header.add_tables(body, huffman=marker == 0xC4)
         elif marker == 0xDA:
             header.add_scan(body)
+            if not header.progressive and body[0] == len(header.components):
+                # A sequential scan of every component is the whole image: the decoder reads no marker after it.
+                return header.width, header.height
             scanned = True
             pos = _skip_entropy_data(data, pos + 2 + length)
             continue
@@ -266,18 +274,23 @@ class ImageFileReader:
     def __init__(self, max_pixels: Optional[int] = None):
         self.max_pixels = max_pixels if max_pixels is not None else Image.MAX_IMAGE_PIXELS
 
+    def _check_size(self, width: int, height: int) -> None:
+        if self.max_pixels and width * height > self.max_pixels:
+            raise DataError(f"{width}x{height} pixels is above the limit of {self.max_pixels} "
+                            "(PIL.Image.MAX_IMAGE_PIXELS; raise it to use such images)")
+
     def read(self, path: Path) -> bytes:
         data = Path(path).read_bytes()
+        if data.startswith(b"\xff\xd8\xff"):  # JPEG (any mode Pillow opens is native): no Pillow needed
+            if not _complete(data, "JPEG"):
+                raise DataError("the JPEG data is truncated")
+            self._check_size(*check_jpeg_header(data))
+            return data
         with Image.open(BytesIO(data)) as img:  # parses the header only
-            width, height = img.size
-            if self.max_pixels and width * height > self.max_pixels:
-                raise DataError(f"{width}x{height} pixels is above the limit of {self.max_pixels} "
-                                "(PIL.Image.MAX_IMAGE_PIXELS; raise it to use such images)")
+            self._check_size(*img.size)
             if not _complete(data, img.format):
                 raise DataError(f"the {img.format} data is truncated")
-            if img.format == "JPEG":
-                check_jpeg_header(data)
-            elif img.format == "PNG":
+            if img.format == "PNG":
                 check_png_chunks(data)
             if img.mode in _NATIVE.get(img.format, ()):
                 return data

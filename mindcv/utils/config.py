@@ -69,6 +69,8 @@ OPTIONS: List[Option] = [
     _o("dataset_download", False, "bool", "dataset", "download the data set (not available: nothing is fetched; "
                                                      "True is an error)"),
     _o("num_parallel_workers", 8, "int", "dataset", "data pipeline workers", bounds=_POSITIVE),
+    _o("python_multiprocessing", True, "bool", "dataset", "run the Python augmentation (auto_augment, random "
+                                                          "erasing, mixup/cutmix) in worker processes (added here)"),
     _o("shuffle", True, "bool", "dataset", "shuffle the training data each epoch"),
     _o("num_samples", None, "int_or_none", "dataset", "use at most this many training images", bounds=_POSITIVE),
     _o("val_num_samples", None, "int_or_none", "dataset", "use at most this many validation images (added here)",

@@ -62,14 +62,15 @@ def _digest(loader):
     return digest.hexdigest()
 
 
-def _recipe_loader(root, workers, epoch, **crop):
+def _recipe_loader(root, workers, epoch, multiprocessing=False, **crop):
     dataset = create_dataset("imagenet", str(root), "train", seed=7, num_parallel_workers=workers)
     dataset.shard_sampler.set_epoch(epoch)
     ds.config.set_seed(7 + epoch)
     transform = create_transforms("imagenet", 71, True, auto_augment="autoaug", re_prob=0.5, re_value="random",
                                   normalize=False, **crop)
     return create_loader(dataset, 6, drop_remainder=True, is_training=True, mixup=0.4, cutmix=1.0, cutmix_prob=0.8,
-                         num_classes=3, transform=transform, num_parallel_workers=workers)
+                         num_classes=3, transform=transform, num_parallel_workers=workers,
+                         python_multiprocessing=multiprocessing)
 
 
 def test_augmentation_depends_only_on_seed_and_epoch(tmp_path):
@@ -89,26 +90,50 @@ def test_python_side_augmentation_is_keyed_per_sample(tmp_path):
 
 
 def _maps(dataset):
-    """``(operation type names, workers)`` of every map stage of a pipeline, from the output back to the source."""
+    """``(operation type names, workers, processes?)`` of every map stage, from the output back to the source,
+    with ``"batch"`` where the batching is."""
     found = []
     while dataset.children:
         if isinstance(dataset, ds.MapDataset):
-            found.append(([type(op).__name__ for op in dataset.operations], dataset.num_parallel_workers))
+            found.append(([type(op).__name__ for op in dataset.operations], dataset.num_parallel_workers,
+                          dataset.python_multiprocessing))
+        elif isinstance(dataset, ds.BatchDataset):
+            found.append("batch")
         dataset = dataset.children[0]
     return found
 
 
-def test_keyed_python_augmentation_runs_on_one_worker(tmp_path):
-    """AutoAugment and erasing are Python under the GIL: a second worker only contended for the lock (README, Data
-    pipeline throughput); MindSpore's C++ decoding and cropping take the workers asked for."""
-    maps = _maps(_recipe_loader(make_colour_folder(tmp_path, 6, 0), 2, 0))
-    keyed = [workers for names, workers in maps if names == ["function"]]
-    decoding = [workers for names, workers in maps if "RandomCropDecodeResize" in names]
-    assert keyed == [1] and decoding == [2]  # AutoAugment and erasing, one after the other: a single map
+@pytest.mark.parametrize("multiprocessing", [False, True])
+def test_keyed_python_augmentation_runs_per_batch(tmp_path, multiprocessing):
+    """AutoAugment, erasing and mixing run after batching, in one map: on one thread (they are Python under the
+    GIL) or in the workers' processes; MindSpore's C++ decoding and cropping run per image on the workers."""
+    maps = _maps(_recipe_loader(make_colour_folder(tmp_path, 6, 0), 2, 0, multiprocessing))
+    assert maps[0] == (["BatchAugment"], 2 if multiprocessing else 1, multiprocessing)
+    assert maps[1] == "batch"
+    assert (["RandomCropDecodeResize", "RandomHorizontalFlip"], 2, multiprocessing) in maps[2:]
+
+
+def test_keyed_transforms_before_mindspore_operations_stay_per_image():
+    """Normalised in the pipeline, AutoAugment comes before Normalize and HWC2CHW: it stays a per-image map (one
+    thread), and only the erasing at the end runs per batch."""
+    dataset = create_dataset("fashion_mnist", split="train", num_samples=8, seed=1)
+    transform = create_transforms("fashion_mnist", 71, True, auto_augment="autoaug", re_prob=0.5)
+    maps = _maps(create_loader(dataset, 4, is_training=True, num_classes=10, transform=transform,
+                               num_parallel_workers=2))
+    assert maps[:2] == [(["BatchAugment"], 1, False), "batch"]
+    assert [names for names, _, _ in maps[2:]] == [["Normalize", "HWC2CHW"], ["function"],
+                                                    ["RandomResizedCrop", "RandomHorizontalFlip"]]
+    assert maps[3][1] == 1
+
+
+def test_augmentation_in_worker_processes_gives_the_same_batches(tmp_path):
+    root = make_colour_folder(tmp_path, 6, 0)
+    fixed_crop = dict(scale=(1.0, 1.0), ratio=(1.0, 1.0), hflip=0.0)
+    assert _digest(_recipe_loader(root, 2, 0, True, **fixed_crop)) == _digest(_recipe_loader(root, 2, 0, **fixed_crop))
 
 
 def test_keyed_transforms_in_one_map_each_draw_from_their_own_keyed_generator():
-    """AutoAugment then random erasing, mapped together: each applied in order with the generator of
+    """AutoAugment then random erasing, mapped together per batch: each applied in order with the generator of
     (sample key, 0), exactly as applying them one by one to the cropped images."""
     def loader(**augment):
         dataset = create_dataset("fashion_mnist", split="train", shuffle=False, num_samples=4, seed=3)

@@ -120,6 +120,21 @@ def test_broken_jpeg_headers_that_crash_mindspores_decoder_are_refused(tmp_path)
             ImageFileReader().read(tmp_path / f"{name}.jpg")
 
 
+def test_segments_after_a_complete_sequential_scan_are_not_read_by_the_reader_or_the_decoder(tmp_path):
+    """A baseline JPEG's one scan of all components is the whole image: the reader stops checking there, and
+    MindSpore's decoders never read what follows (here a broken table and a scan naming undefined tables)."""
+    clean = bytes(_jpeg_bytes(False))
+    trailing = b"\xff\xc4\x00\x05\x17\xff\xff" + b"\xff\xda\x00\x0c\x03\x01\x33\x02\x33\x03\x33\x00\x3f\x00"
+    (tmp_path / "trailing.jpg").write_bytes(clean[:-2] + trailing + b"\x12\x34" * 50 + b"\xff\xd9")
+    data = np.frombuffer(ImageFileReader().read(tmp_path / "trailing.jpg"), np.uint8)
+    np.testing.assert_array_equal(vision.Decode()(data), vision.Decode()(np.frombuffer(clean, np.uint8)))
+    assert vision.RandomCropDecodeResize(32, scale=(1.0, 1.0), ratio=(4 / 3, 4 / 3))(data).shape == (32, 32, 3)
+    progressive = bytes(_jpeg_bytes(True))
+    (tmp_path / "progressive.jpg").write_bytes(progressive[:-2] + trailing + b"\xff\xd9")
+    with pytest.raises(DataError):  # several scans: every one is checked
+        ImageFileReader().read(tmp_path / "progressive.jpg")
+
+
 def test_damaged_image_data_is_decoded_as_noise_but_a_damaged_png_is_refused(tmp_path):
     damaged = _jpeg_bytes(True)
     damaged[-200:-150] = bytes(50)  # inside the last scan's entropy-coded data

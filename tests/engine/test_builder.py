@@ -1,9 +1,10 @@
 """What the builder makes of the options: the upstream Xception recipe trains as MindCV's factories train it."""
 import mindspore as ms
+import mindspore.dataset as ds
 import numpy as np
 import pytest
 
-from mindcv.engine.builder import build_training
+from mindcv.engine.builder import TRAINING_QUEUE_CAPACITY, build_training
 from mindcv.engine.runtime import Runtime
 from mindcv.utils.config import ConfigError, parse_config
 from tests import golden_cases as cases
@@ -62,3 +63,17 @@ def test_inconsistent_options_are_refused_before_training(ten_classes, extra, me
 def test_options_without_effect_are_logged(ten_classes, info_logs):
     build_training(_recipe(ten_classes, "--drop_path_rate", "0.1", "--aux_factor", "0.4"), Runtime("CPU"))
     assert "drop_path_rate=0.1 has no effect" in info_logs.text and "aux_factor=0.4 has no effect" in info_logs.text
+
+
+@pytest.mark.parametrize("processes", [True, False])
+def test_recipe_augmentation_runs_per_batch_in_processes_unless_turned_off(ten_classes, processes):
+    """AutoAugment and erasing run after batching, in MindSpore's worker processes by default; the pipeline's
+    queues hold TRAINING_QUEUE_CAPACITY rows."""
+    ds.config.set_prefetch_size(16)
+    parts = build_training(_recipe(ten_classes, "--python_multiprocessing", str(processes)), Runtime("CPU"))
+    assert ds.config.get_prefetch_size() == TRAINING_QUEUE_CAPACITY
+    stage = parts.train_loader
+    while not isinstance(stage, ds.MapDataset):
+        stage = stage.children[0]
+    assert type(stage.operations[0]).__name__ == "BatchAugment" and isinstance(stage.children[0], ds.BatchDataset)
+    assert stage.python_multiprocessing is processes

@@ -13,7 +13,8 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 ROOT = Path(__file__).resolve().parents[2]
 MINDCV_OPTIONS = json.loads((FIXTURES / "mindcv_options.json").read_text())
 RECIPES = json.loads((FIXTURES / "mindcv_recipes.json").read_text())
-ADDED_HERE = {"jit_level", "val_num_samples", "bn_momentum", "overwrite", "max_nonfinite_steps"}
+ADDED_HERE = {"jit_level", "val_num_samples", "bn_momentum", "overwrite", "max_nonfinite_steps",
+              "python_multiprocessing"}
 DIFFERENT_DEFAULTS = {"device_target": "auto"}  # the only MindCV default changed (README, Differences)
 
 
