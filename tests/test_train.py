@@ -51,8 +51,9 @@ def test_resume_continues_from_metadata(trained_run, colour_images, tmp_path):
 def test_pynative_mixup_ema_accumulation(tmp_path):
     """With the recipe's AutoAugment and erasing too, which run with the mixing in worker processes."""
     argv = TINY + ["--mode", "1", "--epoch_size", "1", "--mixup", "0.2", "--cutmix", "1.0", "--label_smoothing",
-                   "0.1", "--auto_augment", "autoaug", "--re_prob", "0.25", "--ema", "True", "--ema_decay", "0.9", "--gradient_accumulation_steps", "2",
-                   "--clip_grad", "True", "--val_while_train", "True", "--ckpt_save_dir", str(tmp_path)]
+                   "0.1", "--auto_augment", "autoaug", "--re_prob", "0.25", "--ema", "True", "--ema_decay", "0.9",
+                   "--gradient_accumulation_steps", "2", "--clip_grad", "True", "--val_while_train", "True",
+                   "--ckpt_save_dir", str(tmp_path)]
     assert train.main(argv) == 0
     state = read_checkpoint(tmp_path / "latest.ckpt")
     assert "ema.conv1.weight" in state and checkpoint_metadata(state)["global_step"] == 6  # micro-steps
