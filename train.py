@@ -8,6 +8,9 @@ if __name__ == "__main__":
     # Before MindSpore starts a thread: SIGINT / SIGTERM then reach only mindcv's waiting thread, never MindSpore's
     # own handler (which turns Ctrl-C into SIGTERM); see mindcv.engine.signals.
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    # Processes forked from here on inherit the mask. MindSpore stops its data worker processes with SIGTERM, so
+    # they take it again (Ctrl-C, sent to the whole process group, stays with this process, which saves first).
+    os.register_at_fork(after_in_child=lambda: signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM}))
 
 from mindcv.cli import run_cli  # noqa: E402
 from mindcv.engine.loop import TrainingInterrupted  # noqa: E402

@@ -28,7 +28,8 @@ def _msrun(log_dir, args):
 def test_two_ranks_end_identical_and_validate_like_one_process(colour_images, tmp_path, capsys):
     run = tmp_path / "run"
     args = train_args(colour_images, run, "--epoch_size", "2", "--distribute", "True", "--batch_size", "4",
-                      "--val_while_train", "True", "--lr", "0.02", "--num_samples", "24", "--drop_rate", "0.5")
+                      "--val_while_train", "True", "--lr", "0.02", "--num_samples", "24", "--drop_rate", "0.5",
+                      "--auto_augment", "autoaug", "--re_prob", "0.25")  # each rank runs augmentation processes
     proc = _msrun(tmp_path / "logs", args)
     out, _ = proc.communicate(timeout=900)
     assert proc.returncode == 0, out[-3000:]

@@ -37,9 +37,11 @@ def _final_digest(run):
 
 
 def test_graph_mode_with_dropout_is_reproducible_and_resumes_exactly(colour_images, tmp_path):
-    """Dropout 0.5 in graph mode: a run stopped by SIGTERM mid-epoch and resumed ends with bitwise the weights of
-    an uninterrupted run (so the same options and seed always give the same model)."""
-    args = ["--mode", "0", "--drop_rate", "0.5", "--epoch_size", "2", "--num_samples", "16", "--log_interval", "1"]
+    """Dropout 0.5 in graph mode, AutoAugment and erasing in worker processes: a run stopped by SIGTERM mid-epoch
+    and resumed ends with bitwise the weights of an uninterrupted run (so the same options and seed always give
+    the same model)."""
+    args = ["--mode", "0", "--drop_rate", "0.5", "--epoch_size", "2", "--num_samples", "16", "--log_interval", "1",
+            "--auto_augment", "autoaug", "--re_prob", "0.25"]
     assert train.main(train_args(colour_images, tmp_path / "full", *args)) == 0
     proc = launch(train_args(colour_images, tmp_path / "stopped", *args))
     assert _wait_for(lambda: _logged(tmp_path / "stopped", "epoch 1 step 1/2"))
