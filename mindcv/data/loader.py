@@ -134,7 +134,7 @@ def create_loader(dataset: ds.Dataset, batch_size: int, drop_remainder: bool = F
     if target_transform or not isinstance(dataset, SplitDataset):  # a SplitDataset's labels are int32 already
         dataset = dataset.map(operations=target_transform or transforms.TypeCast(ms.int32), input_columns="label",
                               num_parallel_workers=workers)
-    tail: List[Callable] = []
+    tail: List[KeyedTransform] = []
     if separate and is_training:
         primary, secondary, final = transform
         dataset = _map_transforms(dataset, primary, "image", keyed, workers, python_multiprocessing)
@@ -152,12 +152,12 @@ def create_loader(dataset: ds.Dataset, batch_size: int, drop_remainder: bool = F
         split = len(ops)
         while keyed and split > 0 and isinstance(ops[split - 1], KeyedTransform):
             split -= 1
-        ops, tail = ops[:split], ops[split:]
-        dataset = _map_transforms(dataset, ops, "image", keyed, workers, python_multiprocessing)
+        tail = ops[split:]
+        dataset = _map_transforms(dataset, ops[:split], "image", keyed, workers, python_multiprocessing)
         dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
     mixer = None
     if mixing:
-        channels_last = not any(isinstance(op, vision.HWC2CHW) for op in ops + tail)
+        channels_last = not any(isinstance(op, vision.HWC2CHW) for op in ops)
         mixer = BatchMixer(mixup_alpha=mixup, cutmix_alpha=cutmix, prob=cutmix_prob, switch_prob=0.5,
                            num_classes=num_classes, channels_last=channels_last)
     if tail or mixer is not None:
