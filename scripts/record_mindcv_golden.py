@@ -20,6 +20,7 @@ from pathlib import Path
 import mindspore as ms
 import numpy as np
 from mindspore import nn
+from mindspore.dataset import vision
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
@@ -102,8 +103,11 @@ def record_models():
     return {"create_model('xception', 10)": {"classifier.weight": list(positional.classifier.weight.shape)}}
 
 
-def record_recipe_step():
+def record_recipe_step(amp_level: str, mode: int):
+    """RECIPE_STEPS steps of MindCV's train.py path on the recipe batch, normalised in the pipeline as MindCV's
+    transforms end (Normalize, HWC2CHW); what the steps changed in every parameter, as sketches."""
     r = cases.RECIPE
+    ms.set_context(mode=mode)
     network = create_model("xception", num_classes=cases.RECIPE_NUM_CLASSES)
     network.dropout = nn.Identity()  # MindCV's Xception always drops 0.5: removed on both sides for comparison
     for param in network.get_parameters():
@@ -118,17 +122,19 @@ def record_recipe_step():
                                  momentum=r["momentum"], nesterov=r["use_nesterov"],
                                  weight_decay_filter=r["weight_decay_filter"], layer_decay=None,
                                  loss_scale=r["loss_scale"], eps=1e-10)
-    trainer = create_trainer(network, loss, optimizer, get_metrics(cases.RECIPE_NUM_CLASSES), amp_level=r["amp_level"],
+    trainer = create_trainer(network, loss, optimizer, get_metrics(cases.RECIPE_NUM_CLASSES), amp_level=amp_level,
                              amp_cast_list=None, loss_scale_type=r["loss_scale_type"], loss_scale=r["loss_scale"],
                              drop_overflow_update=r["drop_overflow_update"])
     step = trainer._train_network
     step.set_train(True)
     images, labels = cases.recipe_batch()
-    losses = [float(step(ms.Tensor(images), ms.Tensor(labels)).asnumpy()) for _ in range(cases.RECIPE_STEPS)]
-    params = {p.name: p.asnumpy() for p in network.get_parameters()}
-    return {"losses": losses, "lr": [float(v) for v in schedule[: cases.RECIPE_STEPS]],
-            "params": {name: cases.summarise(params[name]) for name in cases.RECIPE_SUMMARY_PARAMS},
-            "all_params_sum": float(sum(np.abs(v.astype(np.float64)).sum() for v in params.values()))}
+    normalize, to_chw = vision.Normalize(cases.RECIPE_MEAN, cases.RECIPE_STD), vision.HWC2CHW()
+    batch = ms.Tensor(np.stack([to_chw(normalize(image)) for image in images]))
+    losses = [float(step(batch, ms.Tensor(labels)).asnumpy()) for _ in range(cases.RECIPE_STEPS)]
+    updates = {p.name: cases.update_sketch(p.name, p.asnumpy() - cases.deterministic_value(p.name, p.shape))
+               for p in network.get_parameters()}
+    ms.set_context(mode=ms.PYNATIVE_MODE)
+    return {"losses": losses, "lr": [float(v) for v in schedule[: cases.RECIPE_STEPS]], "updates": updates}
 
 
 def main() -> int:
@@ -143,7 +149,7 @@ def main() -> int:
         "transforms": record_transforms(),
         "mixing": record_mixing(),
         "models": record_models(),
-        "recipe_step": record_recipe_step(),
+        "recipe_step": {run: record_recipe_step(*setting) for run, setting in cases.RECIPE_RUNS.items()},
     }
     cases.FIXTURE.write_text(json.dumps(fixture, indent=1) + "\n")
     refused = sum(1 for part in ("schedules", "optimizers", "losses", "transforms", "mixing")

@@ -172,21 +172,44 @@ def mix_batch():
     return rng.normal(0, 1, (4, 3, 8, 8)).astype(np.float32), np.array([1, 0, 3, 2], np.int32)
 
 
-# One training step of the upstream Xception recipe (configs/xception/xception_ascend.yaml) on tiny input.
+# Training steps of the upstream Xception recipe (configs/xception/xception_ascend.yaml) on tiny input.
 RECIPE = dict(opt="sgd", lr=0.045, min_lr=0.0, warmup_epochs=5, warmup_factor=0.0, decay_epochs=195, num_epochs=200,
               scheduler="warmup_cosine_decay", momentum=0.9, weight_decay=1e-5, use_nesterov=False,
-              weight_decay_filter="disable", loss="CE", label_smoothing=0.1, amp_level="O2", loss_scale_type="fixed",
+              weight_decay_filter="disable", loss="CE", label_smoothing=0.1, loss_scale_type="fixed",
               loss_scale=1024.0, drop_overflow_update=False, steps_per_epoch=2)
-RECIPE_STEPS = 3
+RECIPE_STEPS = 4
+# (amp level, MindSpore mode): the recipe's O2 in graph mode, and float32 in PyNative mode (where a last-bit
+# difference in the inputs shows: float16 rounds it away)
+RECIPE_RUNS = {"O2-graph": ("O2", 0), "O0-pynative": ("O0", 1)}
 RECIPE_NUM_CLASSES = 10
-RECIPE_SUMMARY_PARAMS = ("conv1.weight", "bn1.gamma", "bn1.moving_mean", "blocks.0.rep.0.conv1.weight",
-                         "blocks.11.skip.weight", "bn4.beta", "bn4.moving_variance", "classifier.weight",
-                         "classifier.bias")
+RECIPE_MEAN = [0.485 * 255, 0.456 * 255, 0.406 * 255]  # MindCV's ImageNet defaults, on 0-255 pixels
+RECIPE_STD = [0.229 * 255, 0.224 * 255, 0.225 * 255]
+SKETCH_DIRECTIONS = 4
 
 
 def recipe_batch():
+    """Two 71x71 RGB images as the pipeline hands them over before normalisation (HWC uint8), and labels."""
     rng = np.random.default_rng(21)
-    return rng.normal(0.0, 1.0, (2, 3, 71, 71)).astype(np.float32), np.array([1, 7], np.int32)
+    return rng.integers(0, 256, (2, 71, 71, 3), dtype=np.uint8), np.array([1, 7], np.int32)
+
+
+def update_sketch(name: str, update: np.ndarray) -> Dict:
+    """What a training step changed in parameter ``name``, compactly: its largest magnitude, its norm and its
+    projections on SKETCH_DIRECTIONS fixed random directions (seeded by the name). Sketches are linear, so the
+    projections of two updates' difference are the difference of their projections, and their norm over the
+    update's estimates ``|ours - reference| / |reference|`` for the whole tensor."""
+    flat = np.asarray(update, np.float64).ravel()
+    directions = np.random.default_rng(zlib.crc32(name.encode())).standard_normal((SKETCH_DIRECTIONS, flat.size))
+    return {"max_abs": float(np.abs(flat).max()), "norm": float(np.linalg.norm(flat)),
+            "projections": (directions @ flat).tolist()}
+
+
+def sketch_difference(ours: Dict, reference: Dict) -> float:
+    """Relative difference of two updates from their sketches (0 for equal updates, ~1 for unrelated ones)."""
+    scale = max(np.linalg.norm(reference["projections"]), 1e-30)
+    projections = np.linalg.norm(np.subtract(ours["projections"], reference["projections"])) / scale
+    size = abs(ours["max_abs"] - reference["max_abs"]) / max(reference["max_abs"], 1e-30)
+    return float(max(projections, size))
 
 
 def deterministic_value(name: str, shape) -> np.ndarray:

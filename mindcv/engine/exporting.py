@@ -26,18 +26,11 @@ FORMATS = {"MINDIR": ".mindir", "ONNX": ".onnx"}
 def mindspore_operators(model: nn.Cell) -> Iterator[nn.Cell]:
     """Within the block ``model`` runs MindSpore's own operators instead of mindcv's CPU kernels, which an
     exported graph cannot hold; the kernels are restored afterwards."""
-    cells = [cell for _, cell in model.cells_and_names() if getattr(cell, "fast_op", None) is not None]
-    kernels = [cell.fast_op for cell in cells]
-    flag = getattr(model, "use_cpu_kernels", False)
-    for cell in cells:
-        cell.fast_op = None
-    model.use_cpu_kernels = False
+    previous = model.set_cpu_kernels(False)
     try:
         yield model
     finally:
-        for cell, kernel in zip(cells, kernels):
-            cell.fast_op = kernel
-        model.use_cpu_kernels = flag
+        model.set_cpu_kernels(previous)
 
 
 class ExportError(MindcvError):

@@ -23,10 +23,10 @@ class NormalizeInput(nn.Cell):
         super().__init__(auto_prefix=False)
         self.network = network
         self.mean = Tensor(np.asarray(mean, np.float32).reshape(1, 1, 1, -1))
-        self.inv_std = Tensor((1.0 / np.asarray(std, np.float32)).reshape(1, 1, 1, -1))
+        self.std = Tensor(np.asarray(std, np.float32).reshape(1, 1, 1, -1))
 
     def construct(self, images: Tensor) -> Tensor:
-        x = (images.astype(ms.float32) - self.mean) * self.inv_std
+        x = (images.astype(ms.float32) - self.mean) / self.std
         return self.network(ops.transpose(x, (0, 3, 1, 2)))
 
 

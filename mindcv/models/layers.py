@@ -15,8 +15,8 @@ from ..ops import (batch_norm_train_op, cpu_kernels_enabled, depthwise_conv3x3_o
 from ..utils.errors import ConfigError
 from .fusion import fold_conv_bn
 
-__all__ = ["MIN_INPUT_SIZE", "check_input", "resolve_cpu_kernels", "BatchNorm2d", "DepthwiseConv2d",
-           "PointwiseConv2d", "SeparableConv2d", "MaxPool3x3S2", "ClassifierHead"]
+__all__ = ["MIN_INPUT_SIZE", "check_input", "resolve_cpu_kernels", "CpuKernelLayer", "BatchNorm2d",
+           "DepthwiseConv2d", "PointwiseConv2d", "SeparableConv2d", "MaxPool3x3S2", "ClassifierHead"]
 
 MIN_INPUT_SIZE = 71  # smallest input on which every Xception variant's feature maps stay non-empty
 
@@ -35,13 +35,47 @@ def resolve_cpu_kernels(use_cpu_kernels: Optional[bool]) -> bool:
     return cpu_kernels_enabled() if use_cpu_kernels is None else bool(use_cpu_kernels)
 
 
-class BatchNorm2d(nn.BatchNorm2d):
+class CpuKernelLayer:
+    """Mixin for a layer that can run one of mindcv's float32 CPU kernels (``mindcv.ops``) in place of MindSpore's
+    operator. ``fast_op`` is the kernel the layer runs now, or None for MindSpore's operator.
+
+    :meth:`use_cpu_kernel` switches it (the model's ``set_cpu_kernels`` does so for every layer). Under a float16 or
+    bfloat16 mixed-precision flag (``to_float``, as amp O1-O3 set it) the layer runs MindSpore's operator in that
+    precision, as MindCV does: the kernels read float32 only, and in PyNative mode MindSpore would hand them
+    float16 tensors."""
+
+    def _init_kernel(self, kernel) -> None:
+        self._kernel = kernel
+        self._kernel_wanted = kernel is not None
+        self._low_precision = False
+        self._select_op()
+
+    def _select_op(self) -> None:
+        self.fast_op = self._kernel if self._kernel_wanted and not self._low_precision else None
+
+    def use_cpu_kernel(self, enabled: bool) -> bool:
+        """Run the CPU kernel (when the layer has one and its precision is float32) or MindSpore's operator;
+        returns whether the kernel was wanted before."""
+        before = self._kernel_wanted
+        self._kernel_wanted = bool(enabled) and self._kernel is not None
+        self._select_op()
+        return before
+
+    def add_flags(self, **flags):
+        result = super().add_flags(**flags)
+        if "_kernel" in self.__dict__ and any(key in flags for key in ("fp16", "bf16", "fp32")):
+            self._low_precision = bool(flags.get("fp16") or flags.get("bf16"))
+            self._select_op()
+        return result
+
+
+class BatchNorm2d(CpuKernelLayer, nn.BatchNorm2d):
     """MindSpore's ``nn.BatchNorm2d`` (same parameters, moving averages and evaluation); in training on CPU the
     batch statistics, normalisation and gradients run in our kernel (``mindcv.ops``)."""
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.9, use_cpu_kernels: bool = False):
         super().__init__(num_features, eps=eps, momentum=momentum)
-        self.fast_op = batch_norm_train_op() if use_cpu_kernels else None
+        self._init_kernel(batch_norm_train_op() if use_cpu_kernels else None)
         self.eps_tensor = Tensor([eps], mstype.float32)
 
     def construct(self, x: Tensor) -> Tensor:
@@ -54,29 +88,29 @@ class BatchNorm2d(nn.BatchNorm2d):
         return y.astype(x.dtype)
 
 
-class DepthwiseConv2d(nn.Conv2d):
+class DepthwiseConv2d(CpuKernelLayer, nn.Conv2d):
     """3x3 depthwise convolution (padding 1, no bias); at stride 1 on CPU it runs our kernel (``mindcv.ops``)."""
 
     def __init__(self, channels: int, stride: int = 1, use_cpu_kernels: bool = False):
         super().__init__(channels, channels, 3, stride=stride, pad_mode="pad", padding=1, group=channels,
                          has_bias=False)
-        self.fast_op = depthwise_conv3x3_op() if use_cpu_kernels and stride == 1 else None
+        self._init_kernel(depthwise_conv3x3_op() if use_cpu_kernels and stride == 1 else None)
 
     def construct(self, x: Tensor) -> Tensor:
-        if self.fast_op is not None:  # the kernel is float32: mixed precision casts around it
+        if self.fast_op is not None:  # float32 kernel: operator-level mixed precision ("auto") may pass float16
             return self.fast_op(x.astype(mstype.float32), self.weight.astype(mstype.float32)).astype(x.dtype)
         return self.conv2d(x, self.weight)
 
 
-class PointwiseConv2d(nn.Conv2d):
+class PointwiseConv2d(CpuKernelLayer, nn.Conv2d):
     """1x1 convolution, stride 1, no bias; on CPU it runs our kernel (oneDNN matrix products, ``mindcv.ops``)."""
 
     def __init__(self, in_channels: int, out_channels: int, use_cpu_kernels: bool = False):
         super().__init__(in_channels, out_channels, 1, pad_mode="valid", has_bias=False)
-        self.fast_op = pointwise_conv_op() if use_cpu_kernels and pointwise_conv_available() else None
+        self._init_kernel(pointwise_conv_op() if use_cpu_kernels and pointwise_conv_available() else None)
 
     def construct(self, x: Tensor) -> Tensor:
-        if self.fast_op is not None:  # the kernel is float32: mixed precision casts around it
+        if self.fast_op is not None:  # float32 kernel: operator-level mixed precision ("auto") may pass float16
             return self.fast_op(x.astype(mstype.float32), self.weight.astype(mstype.float32)).astype(x.dtype)
         return self.conv2d(x, self.weight)
 
@@ -93,7 +127,7 @@ class SeparableConv2d(nn.Cell):
         return self.pointwise(self.conv1(x))
 
 
-class MaxPool3x3S2(nn.Cell):
+class MaxPool3x3S2(CpuKernelLayer, nn.Cell):
     """3x3 max-pool with stride 2: ``"same"`` (TensorFlow) or ``"symmetric"`` (pad 1) padding.
 
     On CPU it runs our kernel, which keeps the argmax for a scatter-only backward pass.
@@ -105,7 +139,7 @@ class MaxPool3x3S2(nn.Cell):
             self.pool = nn.MaxPool2d(kernel_size=3, stride=2, pad_mode="same")
         else:
             self.pool = nn.MaxPool2d(kernel_size=3, stride=2, pad_mode="pad", padding=1)
-        self.fast_op = max_pool3x3s2_op(pool_padding) if use_cpu_kernels else None
+        self._init_kernel(max_pool3x3s2_op(pool_padding) if use_cpu_kernels else None)
 
     def construct(self, x: Tensor) -> Tensor:
         if self.fast_op is not None:
@@ -144,6 +178,17 @@ class ClassifierHead:
         if pre_logits:
             return x
         return self.classifier(self.dropout(x))
+
+    def set_cpu_kernels(self, enabled: bool) -> bool:
+        """Run mindcv's CPU kernels (in the layers built with one) or MindSpore's own operators everywhere, e.g. for
+        an exported graph, which cannot hold the kernels. Returns the previous setting. Call it before the
+        model's first graph-mode run: MindSpore keeps running a compiled graph."""
+        previous = self.use_cpu_kernels
+        for _, cell in self.cells_and_names():
+            if isinstance(cell, CpuKernelLayer):
+                cell.use_cpu_kernel(enabled)
+        self.use_cpu_kernels = bool(enabled)
+        return previous
 
     def get_classifier(self) -> nn.Cell:
         return self.classifier

@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 from mindspore import nn
 
-from mindcv.models.layers import BatchNorm2d, DepthwiseConv2d, MaxPool3x3S2, PointwiseConv2d
+from mindcv.engine.amp import apply_amp
+from mindcv.models import create_model
+from mindcv.models.layers import BatchNorm2d, CpuKernelLayer, DepthwiseConv2d, MaxPool3x3S2, PointwiseConv2d
 from mindcv.ops import cpu_kernels, cpu_kernels_enabled, kernel_library
 
 
@@ -167,3 +169,46 @@ def test_half_precision_inputs_are_computed_in_float32():
         np.testing.assert_allclose(out.asnumpy().astype(np.float32), expected, atol=2e-2)
     pool = MaxPool3x3S2("same", use_cpu_kernels=True)
     assert pool(ms.Tensor(x)).dtype == ms.float16
+
+
+def _four_layers(fast: bool):
+    return [DepthwiseConv2d(8, use_cpu_kernels=fast), PointwiseConv2d(8, 8, fast), MaxPool3x3S2("same", fast),
+            BatchNorm2d(8, use_cpu_kernels=fast)]
+
+
+@pytest.mark.parametrize("amp_level", ["O2", "O3"])
+def test_layers_under_half_precision_run_mindspore_operators_as_mindcv(mode, amp_level):
+    """amp O2/O3 flag the layers float16 (O2 keeps BatchNorm float32): they run MindSpore's operator in float16,
+    as MindCV's model does, in both modes. In PyNative mode MindSpore hands a flagged Custom op float16 tensors,
+    which the float32 kernels cannot read (NaN, or a crash)."""
+    rng = np.random.default_rng(3)
+    x = ms.Tensor(rng.normal(size=(2, 8, 12, 12)).astype(np.float32))
+    outputs = []
+    for fast in (True, False):
+        layers = _four_layers(fast)
+        for layer in layers:
+            for param in layer.trainable_params():
+                param.set_data(ms.Tensor(np.random.default_rng(4).normal(size=param.shape).astype(np.float32)))
+        network = apply_amp(nn.SequentialCell(layers), amp_level)
+        network.set_train(True)
+        kernels = [layer.fast_op is not None for layer in layers]
+        outputs.append(network(x).astype(ms.float32).asnumpy())
+        assert kernels == ([False, False, False, amp_level == "O2"] if fast else [False] * 4)
+    np.testing.assert_allclose(outputs[0], outputs[1], rtol=2e-3, atol=2e-3 * np.abs(outputs[1]).max())
+    assert np.isfinite(outputs[0]).all()
+
+
+def test_float32_flag_and_the_model_switch_bring_the_kernels_back():
+    layers = _four_layers(True)
+    for layer in layers:
+        layer.to_float(ms.float16)
+        assert layer.fast_op is None
+        layer.to_float(ms.float32)
+        assert layer.fast_op is not None
+    model = create_model("xception", num_classes=2, use_cpu_kernels=True)
+    kernel_layers = [cell for _, cell in model.cells_and_names() if isinstance(cell, CpuKernelLayer)]
+    running = sum(cell.fast_op is not None for cell in kernel_layers)
+    assert running > 60
+    assert model.set_cpu_kernels(False) is True and all(cell.fast_op is None for cell in kernel_layers)
+    assert model.set_cpu_kernels(True) is False
+    assert sum(cell.fast_op is not None for cell in kernel_layers) == running
