@@ -122,9 +122,9 @@ MUTATIONS: List[Mutation] = [
        "lam = 1.0 - (bottom - top) * (right - left) / float(height * width)", "lam = lam",
        "tests/data/test_mixup.py"),
     # loading, checkpoints, resume, evaluation
-    _m("strict loading ignores missing parameters", "mindcv/models/builder.py",
+    _m("strict loading ignores missing parameters", "mindcv/models/helpers.py",
        "missing = sorted(k for k in model_params if k not in state and k not in skipped)", "missing = []",
-       "tests/models/test_builder.py"),
+       "tests/models/test_helpers.py"),
     _m("checkpoint metadata records the epoch off by one", "mindcv/engine/checkpoints.py",
        'return {"epoch": epoch, "global_step": global_step,', 'return {"epoch": epoch - 1, "global_step": global_step,',
        "tests/engine/test_checkpoints.py", "tests/test_train.py"),

@@ -20,7 +20,6 @@ from pathlib import Path
 import mindspore as ms
 import numpy as np
 from mindspore import nn
-from mindspore.dataset import vision
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
@@ -32,7 +31,7 @@ from mindcv.data.mixup import Mixup  # noqa: E402
 from mindcv.loss import create_loss  # noqa: E402
 from mindcv.models import create_model  # noqa: E402
 from mindcv.optim import create_optimizer  # noqa: E402
-from mindcv.scheduler import create_scheduler  # noqa: E402
+from mindcv.scheduler import create_scheduler, dynamic_lr  # noqa: E402
 from mindcv.utils import create_trainer, get_metrics  # noqa: E402
 
 
@@ -48,6 +47,11 @@ def record_schedules():
     for case in cases.SCHEDULE_CASES:
         out.append({"case": case, "result": _guard(lambda: [float(v) for v in create_scheduler(**case)])})
     return out
+
+
+def record_dynamic_lr():
+    return [{"case": case, "result": _guard(lambda: [float(v) for v in getattr(dynamic_lr, case["name"])(
+        *case["args"], **case["kwargs"])])} for case in cases.DYNAMIC_LR_CASES]
 
 
 def _trajectory(case):
@@ -67,7 +71,7 @@ def record_losses():
 def _run_transforms(case):
     ops = create_transforms(*case["args"], **case["kwargs"])
     names = [type(op).__name__ for op in ops]
-    image = np.frombuffer(cases.sample_jpeg_bytes(), np.uint8)
+    image = cases.transform_input(case)
     random.seed(0)
     np.random.seed(0)
     for op in ops:
@@ -127,10 +131,8 @@ def record_recipe_step(amp_level: str, mode: int):
                              drop_overflow_update=r["drop_overflow_update"])
     step = trainer._train_network
     step.set_train(True)
-    images, labels = cases.recipe_batch()
-    normalize, to_chw = vision.Normalize(cases.RECIPE_MEAN, cases.RECIPE_STD), vision.HWC2CHW()
-    batch = ms.Tensor(np.stack([to_chw(normalize(image)) for image in images]))
-    losses = [float(step(batch, ms.Tensor(labels)).asnumpy()) for _ in range(cases.RECIPE_STEPS)]
+    batch, labels = cases.recipe_normalised_batch()
+    losses = [float(step(ms.Tensor(batch), ms.Tensor(labels)).asnumpy()) for _ in range(cases.RECIPE_STEPS)]
     updates = {p.name: cases.update_sketch(p.name, p.asnumpy() - cases.deterministic_value(p.name, p.shape))
                for p in network.get_parameters()}
     ms.set_context(mode=ms.PYNATIVE_MODE)
@@ -144,6 +146,7 @@ def main() -> int:
     fixture = {
         "recorded_with": {"mindcv": mindcv.__version__, "mindspore": ms.__version__},
         "schedules": record_schedules(),
+        "dynamic_lr": record_dynamic_lr(),
         "optimizers": record_optimizers(),
         "losses": record_losses(),
         "transforms": record_transforms(),
@@ -152,9 +155,10 @@ def main() -> int:
         "recipe_step": {run: record_recipe_step(*setting) for run, setting in cases.RECIPE_RUNS.items()},
     }
     cases.FIXTURE.write_text(json.dumps(fixture, indent=1) + "\n")
-    refused = sum(1 for part in ("schedules", "optimizers", "losses", "transforms", "mixing")
+    refused = sum(1 for part in ("schedules", "dynamic_lr", "optimizers", "losses", "transforms", "mixing")
                   for row in fixture[part] if isinstance(row["result"], dict) and "error" in row["result"])
-    total = sum(len(fixture[part]) for part in ("schedules", "optimizers", "losses", "transforms", "mixing"))
+    total = sum(len(fixture[part]) for part in ("schedules", "dynamic_lr", "optimizers", "losses", "transforms",
+                                                "mixing"))
     print(f"wrote {cases.FIXTURE}: {total} cases ({refused} refused by MindCV) plus models and the recipe step")
     return 0
 

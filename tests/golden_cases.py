@@ -98,13 +98,44 @@ def tiny_gradients(step: int, loss_scale: float) -> Dict[str, np.ndarray]:
 
 OPT_STEPS = 3
 
-# Losses: CE and BCE x smoothing x reduction x class weights x hard / soft targets, and auxiliary logits.
+# MindCV's dynamic_lr functions: (name, positional arguments, keywords).
+DYNAMIC_LR_CASES: List[Dict] = [
+    dict(name="constant_lr", args=[0.5, 4], kwargs=dict(lr=0.05, steps_per_epoch=2, epochs=10)),
+    dict(name="linear_lr", args=[0.5, 1.0, 4], kwargs=dict(lr=0.05, steps_per_epoch=3, epochs=7)),
+    dict(name="linear_refined_lr", args=[0.1, 1.0, 3], kwargs=dict(lr=0.05, steps_per_epoch=3, epochs=7)),
+    dict(name="polynomial_lr", args=[4, 2.0], kwargs=dict(lr=0.05, steps_per_epoch=2, epochs=6)),
+    dict(name="polynomial_refined_lr", args=[4, 0.5], kwargs=dict(lr=0.05, steps_per_epoch=3, epochs=6)),
+    dict(name="exponential_lr", args=[0.9], kwargs=dict(lr=0.05, steps_per_epoch=2, epochs=5)),
+    dict(name="exponential_refined_lr", args=[0.8], kwargs=dict(lr=0.05, steps_per_epoch=3, epochs=5)),
+    dict(name="step_lr", args=[3, 0.5], kwargs=dict(lr=0.05, steps_per_epoch=2, epochs=10)),
+    dict(name="multi_step_lr", args=[[6, 3], 0.5], kwargs=dict(lr=0.05, steps_per_epoch=2, epochs=10)),
+    dict(name="cosine_decay_lr", args=[3, 0.01], kwargs=dict(eta_max=0.1, steps_per_epoch=2, epochs=9, num_cycles=2,
+                                                             cycle_decay=0.5)),
+    dict(name="cosine_decay_refined_lr", args=[4, 0.01], kwargs=dict(eta_max=0.1, steps_per_epoch=3, epochs=6)),
+    dict(name="cosine_annealing_lr", args=[5, 0.0], kwargs=dict(eta_max=1.0, steps_per_epoch=2, epochs=15)),
+    dict(name="cosine_annealing_warm_restarts_lr", args=[3, 2, 0.1],
+         kwargs=dict(eta_max=1.0, steps_per_epoch=2, epochs=12)),
+    dict(name="one_cycle_lr", args=[2.5, 0.3, "cos", 25.0, 10000.0, False], kwargs=dict(steps_per_epoch=2, epochs=15)),
+    dict(name="one_cycle_lr", args=[1.0, 0.25, "linear", 10.0, 100.0, True], kwargs=dict(steps_per_epoch=3, epochs=8)),
+    dict(name="cyclic_lr", args=[0.1, 2.5, 5, 3, "triangular2", 1.0, None, "cycle"],
+         kwargs=dict(steps_per_epoch=2, epochs=15)),
+    dict(name="cyclic_lr", args=[0.1, 1.0, 4, None, "exp_range", 0.9, None, "cycle"],
+         kwargs=dict(steps_per_epoch=2, epochs=10)),
+]
+
+# Losses: CE and BCE x smoothing x reduction x class weights x hard / soft targets, auxiliary logits, the
+# asymmetric losses (multi-label: soft targets above 0.2 as the labels) and JSD (training: 6 logits, 3 splits).
 LOSS_CASES: List[Dict] = [
     dict(name=name, label_smoothing=ls, reduction=red, weight=w, target=t, aux_factor=0.0)
     for name, ls, red, w, t in itertools.product(("CE", "BCE"), (0.0, 0.1), ("mean", "sum", "none"), (False, True),
                                                  ("hard", "soft"))
 ] + [dict(name=name, label_smoothing=0.1, reduction="mean", weight=False, target="hard", aux_factor=0.4)
-     for name in ("CE", "BCE")]
+     for name in ("CE", "BCE")] + [
+    dict(name="asl_single_label", label_smoothing=ls, reduction="mean", weight=False, target="hard", aux_factor=0.0)
+    for ls in (0.0, 0.1)
+] + [dict(name="asl_multi_label", label_smoothing=0.0, reduction="mean", weight=False, target="multi", aux_factor=0.0),
+     dict(name="jsd", label_smoothing=0.1, reduction="mean", weight=False, target="hard", aux_factor=0.0),
+     dict(name="jsd", label_smoothing=0.1, reduction="mean", weight=False, target="hard", aux_factor=0.0, train=True)]
 
 
 def run_loss_case(case: Dict, create_loss) -> np.ndarray:
@@ -112,12 +143,15 @@ def run_loss_case(case: Dict, create_loss) -> np.ndarray:
     import mindspore as ms
 
     logits, aux, hard, soft, weight = loss_inputs()
+    if case.get("train"):
+        logits, hard = np.concatenate([logits, aux[:2]]), np.concatenate([hard, hard[:2]])
     loss = create_loss(name=case["name"], weight=ms.Tensor(weight) if case["weight"] else None,
                        reduction=case["reduction"], label_smoothing=case["label_smoothing"],
                        aux_factor=case["aux_factor"])
-    labels = ms.Tensor(hard if case["target"] == "hard" else soft)
+    loss.set_train(bool(case.get("train")))
+    targets = {"hard": hard, "soft": soft, "multi": (soft > 0.2).astype(np.float32)}[case["target"]]
     inputs = (ms.Tensor(logits), ms.Tensor(aux)) if case["aux_factor"] > 0 else ms.Tensor(logits)
-    return np.asarray(loss(inputs, labels).asnumpy(), np.float64).ravel()
+    return np.asarray(loss(inputs, ms.Tensor(targets)).asnumpy(), np.float64).ravel()
 
 
 def loss_inputs():
@@ -143,7 +177,24 @@ TRANSFORM_CASES: List[Dict] = [
 ] + [dict(args=[], kwargs=dict(dataset_name="imagenet", image_resize=96, is_training=True, auto_augment=policy))
      for policy in ("randaug-m9-mstd0.5-inc1", "randaug-m9-mstd0.5", "randaug-m7-mstd0.5", "randaug-m9-n2-mstd0.5-inc1",
                     "randaug-m10-n3-w0-mstd0.5-mmax10-inc0", "autoaug-mstd0.5", "autoaugr", "3a", "augmix",
-                    "augmix-m5-w4-d2", "trivialaugwide", "trivialaugwide-m20")]
+                    "augmix-m5-w4-d2", "trivialaugwide", "trivialaugwide-m20")] + [
+    dict(args=[], kwargs=dict(dataset_name=name, image_resize=48, is_training=training), decoded=[32, 32, 3])
+    for name in ("cifar10", "cifar100") for training in (True, False)
+] + [dict(args=[], kwargs=dict(dataset_name="mnist", image_resize=48), decoded=[28, 28, 1])]
+
+
+def transform_input(case: Dict) -> np.ndarray:
+    """What a case's pipeline starts from: the sample JPEG's bytes, or (``decoded``: MNIST/CIFAR, which MindSpore's
+    readers hand over decoded) its top-left pixels of that shape."""
+    if "decoded" not in case:
+        return np.frombuffer(sample_jpeg_bytes(), np.uint8)
+    from io import BytesIO
+
+    from PIL import Image
+
+    height, width, channels = case["decoded"]
+    image = np.asarray(Image.open(BytesIO(sample_jpeg_bytes())).convert("RGB"))[:height, :width]
+    return np.ascontiguousarray(image[..., :channels])
 
 
 def sample_jpeg_bytes() -> bytes:
@@ -191,6 +242,15 @@ def recipe_batch():
     """Two 71x71 RGB images as the pipeline hands them over before normalisation (HWC uint8), and labels."""
     rng = np.random.default_rng(21)
     return rng.integers(0, 256, (2, 71, 71, 3), dtype=np.uint8), np.array([1, 7], np.int32)
+
+
+def recipe_normalised_batch():
+    """The recipe batch as MindCV's pipeline hands it to the network: MindSpore's Normalize, then HWC2CHW."""
+    from mindspore.dataset import vision
+
+    images, labels = recipe_batch()
+    normalize, to_chw = vision.Normalize(RECIPE_MEAN, RECIPE_STD), vision.HWC2CHW()
+    return np.stack([to_chw(normalize(image)) for image in images]), labels
 
 
 def update_sketch(name: str, update: np.ndarray) -> Dict:

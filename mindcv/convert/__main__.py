@@ -32,7 +32,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         import mindspore as ms
 
         from ..models import create_model
-        from ..models.builder import load_weights
+        from ..models.helpers import load_weights
 
         src = Path(args.src).expanduser()
         state = convert_file(args.framework, src)

@@ -23,7 +23,9 @@ from mindspore.dataset import vision
 from ..utils.errors import ConfigError
 from .keyed import KeyedTransform
 
-__all__ = ["auto_augment_transform", "AUTO_AUGMENT_POLICIES"]
+__all__ = ["policy_transform", "auto_augment_transform", "rand_augment_transform", "trivial_augment_wide_transform",
+           "augment_and_mix_transform", "AutoAugment", "RandAugment", "TrivialAugmentWide", "AugMix", "AugmentOp",
+           "AUTO_AUGMENT_POLICIES"]
 
 AUTO_AUGMENT_POLICIES = ("autoaug", "autoaugr", "3a", "randaug", "trivialaugwide", "augmix")
 _LEVEL_MAX = 10.0
@@ -290,14 +292,12 @@ def _std(value: str) -> float:
     return float("inf") if std > 100 else std
 
 
-def auto_augment_transform(policy: str, interpolation: vision.Inter, mean: Sequence[float],
-                           image_size: int) -> KeyedTransform:
+def policy_transform(policy: str, interpolation: vision.Inter, mean: Sequence[float]) -> KeyedTransform:
     """The transform for a MindCV ``auto_augment`` string (see the module docstring); unknown strings raise.
 
-    ``mean`` (0-255) fills the area that geometric operations uncover; ``image_size`` is kept for the
-    translate scale of MindCV's signature (translations are relative here, as in MindCV).
+    ``mean`` (0-255) fills the area that geometric operations uncover (translations are relative to the image
+    size, as in MindCV).
     """
-    del image_size
     text = policy.strip().lower()
     fill = tuple(min(255, int(round(v))) for v in mean)
     base = text.split("-", 1)[0]
@@ -338,3 +338,41 @@ def auto_augment_transform(policy: str, interpolation: vision.Inter, mean: Seque
         return AugMix(ops, float(options.get("a", 1.0)), int(options.get("w", 3)), int(options.get("d", -1)))
     raise ConfigError(f"Unknown auto_augment '{policy}'. Policies: {', '.join(AUTO_AUGMENT_POLICIES)}, with options "
                       "such as 'randaug-m9-mstd0.5-inc1' or 'autoaug-mstd0.5' (see --help).")
+
+
+_PIL_FILTERS = {0: vision.Inter.NEAREST, 1: vision.Inter.ANTIALIAS, 2: vision.Inter.BILINEAR, 3: vision.Inter.BICUBIC}
+
+
+def _from_hparams(configs: str, family: Sequence[str], hparams: Optional[Dict]) -> KeyedTransform:
+    """MindCV's builders: ``configs`` an ``auto_augment`` string of ``family``; ``hparams`` may give
+    ``img_mean`` (the fill colour, 0-255) and ``interpolation`` (a name, a ``vision.Inter`` or a PIL filter
+    number); other keys of MindCV's (``translate_const``, ``magnitude_std``...) are decided by the string here."""
+    if configs.strip().lower().split("-", 1)[0] not in family:
+        raise ConfigError(f"'{configs}' is not a {' / '.join(family)} policy string.")
+    hparams = hparams or {}
+    interpolation = hparams.get("interpolation", vision.Inter.BILINEAR)
+    if isinstance(interpolation, str):
+        interpolation = vision.Inter[interpolation.upper()]
+    elif not isinstance(interpolation, vision.Inter):
+        interpolation = _PIL_FILTERS[int(interpolation)]
+    return policy_transform(configs, interpolation, hparams.get("img_mean", (124, 116, 104)))
+
+
+def auto_augment_transform(configs: str, hparams: Optional[Dict] = None) -> KeyedTransform:
+    """AutoAugment from a string such as ``"autoaug-mstd0.5"`` (also ``autoaugr``, ``3a``); MindCV's signature."""
+    return _from_hparams(configs, ("autoaug", "autoaugr", "3a"), hparams)
+
+
+def rand_augment_transform(configs: str, hparams: Optional[Dict] = None) -> KeyedTransform:
+    """RandAugment from a string such as ``"randaug-m9-mstd0.5-inc1"``; MindCV's signature."""
+    return _from_hparams(configs, ("randaug",), hparams)
+
+
+def trivial_augment_wide_transform(configs: str, hparams: Optional[Dict] = None) -> KeyedTransform:
+    """TrivialAugment Wide from a string such as ``"trivialaugwide-m20"``; MindCV's signature."""
+    return _from_hparams(configs, ("trivialaugwide",), hparams)
+
+
+def augment_and_mix_transform(configs: str, hparams: Optional[Dict] = None) -> KeyedTransform:
+    """AugMix from a string such as ``"augmix-m5-w4-d2"``; MindCV's signature."""
+    return _from_hparams(configs, ("augmix",), hparams)

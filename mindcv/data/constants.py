@@ -3,14 +3,17 @@ import struct
 
 from PIL.Image import DecompressionBombError
 
-__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "INCEPTION_MEAN", "INCEPTION_STD", "IMAGE_EXTENSIONS", "DECODE_ERRORS",
-           "FASHION_MNIST_CLASSES", "is_image_file"]
+__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "INCEPTION_MEAN", "INCEPTION_STD", "IMAGENET_DEFAULT_MEAN",
+           "IMAGENET_DEFAULT_STD", "DEFAULT_CROP_PCT", "IMAGE_EXTENSIONS", "DECODE_ERRORS", "FASHION_MNIST_CLASSES",
+           "is_image_file"]
 
 # Normalisation constants in 0-255 pixel units (MindSpore's ``Normalize`` convention).
 IMAGENET_MEAN = (0.485 * 255, 0.456 * 255, 0.406 * 255)
 IMAGENET_STD = (0.229 * 255, 0.224 * 255, 0.225 * 255)
 INCEPTION_MEAN = (127.5, 127.5, 127.5)
 INCEPTION_STD = (127.5, 127.5, 127.5)
+IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD = list(IMAGENET_MEAN), list(IMAGENET_STD)  # MindCV's names (lists)
+DEFAULT_CROP_PCT = 0.875
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".gif")
 

@@ -1,23 +1,30 @@
-"""``create_dataset``: image folders (ImageNet layout) and Fashion-MNIST on MindSpore's dataset engine."""
+"""``create_dataset``: image folders (ImageNet layout) and Fashion-MNIST as a :class:`SplitDataset` (checked
+reading, keyed augmentation, exact resume); MNIST and CIFAR-10/100 through MindSpore's own readers, as MindCV."""
 import logging
 import os
 from pathlib import Path
-from typing import Optional, Tuple
+from typing import Any, Optional, Tuple
 
 import mindspore.dataset as ds
 import numpy as np
 
 from ..utils.errors import DataError
 from .constants import FASHION_MNIST_CLASSES
+from .dataset_download import Cifar10Download, Cifar100Download, MnistDownload, get_dataset_download_root
 from .sampler import ShardSampler
 from .sources import ArraySource, ImageFolderSource, list_image_files, read_idx, scan_class_names
 
-__all__ = ["create_dataset", "SplitDataset", "worker_count", "SUPPORTED_DATASETS", "EMBEDDED_FASHION_MNIST",
+__all__ = ["create_dataset", "SplitDataset", "worker_count", "SUPPORTED_DATASETS", "SPLIT_DATASETS",
+           "READER_DATASETS", "EMBEDDED_FASHION_MNIST",
            "DEBIAN_FASHION_MNIST"]
 
 _logger = logging.getLogger(__name__)
 
-SUPPORTED_DATASETS = ("imagenet", "", "imagefolder", "fashion_mnist")
+SPLIT_DATASETS = ("imagenet", "", "imagefolder", "fashion_mnist")
+# name -> (MindSpore's reader, its download, number of classes)
+READER_DATASETS = {"mnist": (ds.MnistDataset, MnistDownload, 10), "cifar10": (ds.Cifar10Dataset, Cifar10Download, 10),
+                   "cifar100": (ds.Cifar100Dataset, Cifar100Download, 100)}
+SUPPORTED_DATASETS = SPLIT_DATASETS + tuple(READER_DATASETS)
 EMBEDDED_FASHION_MNIST = Path(__file__).resolve().parent / "embedded" / "fashion_mnist_subset.npz"
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 _FASHION_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -118,48 +125,104 @@ def _image_folder_source(root: Optional[str], split: str, class_split: str, seed
     return ImageFolderSource(samples, class_names, seed=seed, replace_bad=replace_bad)
 
 
+def _reader_folder(key: str, root: Optional[str], shard_id: Optional[int], download: bool) -> str:
+    """The folder MindSpore's reader for ``key`` reads: ``root`` (default ``<download root>/datasets/<key>``) or,
+    as the download unpacks it, its sub-folder; downloaded first with ``download``."""
+    _, download_class, _ = READER_DATASETS[key]
+    root = root if root not in (None, "") else os.path.join(get_dataset_download_root(), key)
+    if download:
+        downloader = download_class(os.path.join(root, f"dataset_{shard_id}") if shard_id is not None else root)
+        downloader.download()
+        return downloader.path
+    downloader = download_class(root)
+    for folder in (root, downloader.path):  # the files themselves, or the folder their archive unpacks to
+        if not downloader.missing(folder):
+            return folder
+    raise DataError(f"{download_class.name} files not found in {root}: expected {', '.join(download_class.resources)}. "
+                    "Place them there (or in its sub-folder " + (download_class.base_dir or "-") + "), or pass "
+                    "download=True (dataset_download: True) to fetch them.")
+
+
+def _reader_dataset(key: str, root: Optional[str], split: str, shuffle: bool, num_samples: Optional[int],
+                    num_shards: Optional[int], shard_id: Optional[int], num_parallel_workers: Optional[int],
+                    download: bool, num_aug_repeats: int, kwargs: Any) -> ds.Dataset:
+    """MindSpore's reader of ``key`` with MindCV's sampling rules, and ``num_classes()``."""
+    reader, _, classes = READER_DATASETS[key]
+    if num_aug_repeats > 1:
+        raise DataError(f"num_aug_repeats is supported for image folders here, not for {key}.")
+    folder = _reader_folder(key, root, shard_id, download)
+    workers = worker_count(num_parallel_workers)
+    if num_samples:
+        if num_shards is not None and num_shards > 1:
+            sampler = ds.DistributedSampler(num_shards, shard_id, shuffle=shuffle, num_samples=num_samples)
+        else:
+            sampler = ds.RandomSampler(num_samples=num_samples) if shuffle else ds.SequentialSampler(
+                num_samples=num_samples)
+        options = dict(sampler=sampler)
+    else:
+        options = dict(shuffle=shuffle, num_shards=num_shards, shard_id=shard_id)
+    usage = {"val": "test", "validation": "test"}.get(split, split)
+    dataset = reader(dataset_dir=folder, usage=usage, num_parallel_workers=workers, **options, **kwargs)
+    dataset.num_classes = lambda: classes
+    return dataset
+
+
 def create_dataset(name: str = "", root: Optional[str] = None, split: str = "train", shuffle: bool = True,
                    num_samples: Optional[int] = None, num_shards: Optional[int] = None,
                    shard_id: Optional[int] = None, num_parallel_workers: Optional[int] = None, download: bool = False,
                    num_aug_repeats: int = 0, *, seed: int = 0, class_split: str = "train",
-                   equal_shards: Optional[bool] = None, start_epoch: int = 0) -> SplitDataset:
+                   equal_shards: Optional[bool] = None, start_epoch: int = 0, **kwargs: Any) -> ds.Dataset:
     """A data split on MindSpore's dataset engine (MindCV's signature; the keywords after ``*`` are added here).
 
     Args:
         name: ``imagenet``, ``""`` or ``imagefolder``: ``root/<split>/<class>/<image>`` (class indices from the
             sorted class folders of ``class_split``); ``fashion_mnist``: all 70,000 images from ``root`` or
-            Debian's ``dataset-fashion-mnist`` folder when present, otherwise the subset embedded here.
-        split: sub-folder (image folders) or ``train``/``val`` (Fashion-MNIST).
-        shuffle: seeded shuffling, a new order each epoch (from ``seed`` and the epoch).
+            Debian's ``dataset-fashion-mnist`` folder when present, otherwise the subset embedded here;
+            ``mnist``, ``cifar10``, ``cifar100``: MindSpore's own readers of the standard files in ``root``
+            (default ``<download root>/datasets/<name>``), as MindCV returns them.
+        split: sub-folder (image folders), ``train``/``val`` (Fashion-MNIST), ``train``/``test`` (``val`` is taken
+            as ``test``) or ``all`` (MNIST, CIFAR).
+        shuffle: seeded shuffling, a new order each epoch (from ``seed`` and the epoch; MindSpore's own shuffling
+            for the reader data sets).
         num_samples: cap on the number of samples of the split (before sharding).
-        num_parallel_workers: accepted for MindCV's signature and not used: files are read (and checked) by one
-            Python thread, which keeps up with ~2,800 images/s; ``create_loader``'s ``num_parallel_workers`` sets
-            the decoding and augmentation threads.
+        num_parallel_workers: reader threads of the MindSpore readers. Image folders and Fashion-MNIST are read
+            (and checked) by one Python thread, which keeps up with ~2,800 images/s; ``create_loader``'s
+            ``num_parallel_workers`` sets the decoding and augmentation threads.
         num_shards, shard_id: data-parallel sharding; shards are disjoint and cover the split.
-        download: not available (nothing is fetched from the internet); True raises.
-        num_aug_repeats: repeated augmentation (> 1): every sample that many times per epoch, on different ranks.
+        download: fetch MNIST/CIFAR (checked against their md5) when their files are missing; image folders
+            cannot be downloaded (True raises).
+        num_aug_repeats: repeated augmentation (> 1, image folders): every sample that many times per epoch, on
+            different ranks.
         seed: the data order and augmentation seed. start_epoch: the epoch the first iteration produces.
         equal_shards: equal step counts on every rank (default: when shuffling, i.e. for training).
+        kwargs: passed to MindSpore's reader (MNIST, CIFAR); an error for the other data sets.
 
-    Returns a :class:`SplitDataset` with columns ``image`` and ``label``. Nothing is decoded here: the number of
-    samples comes from the file list, and unreadable files are replaced while reading (see
-    :mod:`mindcv.data.sources`).
+    Returns a :class:`SplitDataset` with columns ``image`` and ``label`` for image folders and Fashion-MNIST
+    (nothing decoded here: the number of samples comes from the file list, and unreadable files are replaced
+    while reading, see :mod:`mindcv.data.sources`), MindSpore's ``MnistDataset``/``Cifar10Dataset``/
+    ``Cifar100Dataset`` for the others. Every result answers ``num_classes()``.
     """
     key = name.lower()
+    if key in READER_DATASETS:
+        return _reader_dataset(key, root, split, shuffle, num_samples, num_shards, shard_id, num_parallel_workers,
+                               download, num_aug_repeats, kwargs)
+    if key not in SPLIT_DATASETS:
+        raise DataError(f"Unknown dataset '{name}'; supported: imagenet, imagefolder (or ''), fashion_mnist, mnist, "
+                        "cifar10, cifar100.")
+    if kwargs:
+        raise DataError(f"create_dataset got options {sorted(kwargs)} that only MindSpore's MNIST/CIFAR readers take.")
     if download:
-        raise DataError("dataset_download is not available here (no data is fetched at run time); download the "
-                        "data yourself and pass its folder as data_dir.")
+        raise DataError("Image folders cannot be downloaded (dataset_download is for mnist and cifar10/100): download "
+                        "the data yourself and pass its folder as data_dir.")
     equal = shuffle if equal_shards is None else equal_shards
-    if key in ("imagenet", "", "imagefolder"):
-        source = _image_folder_source(root, split, class_split, seed, replace_bad=equal)
-        _logger.info("%s %s: %d images in %d classes from %s", key or "imagefolder", split, len(source),
-                     len(source.class_names), Path(root).expanduser() / split)
-    elif key == "fashion_mnist":
+    if key == "fashion_mnist":
         images, labels, description = _fashion_mnist_arrays(root, split)
         source = ArraySource(images, labels, FASHION_MNIST_CLASSES, seed=seed)
         _logger.info("Using %s", description)
     else:
-        raise DataError(f"Unknown dataset '{name}'; supported: imagenet, imagefolder (or ''), fashion_mnist.")
+        source = _image_folder_source(root, split, class_split, seed, replace_bad=equal)
+        _logger.info("%s %s: %d images in %d classes from %s", key or "imagefolder", split, len(source),
+                     len(source.class_names), Path(root).expanduser() / split)
     if num_aug_repeats not in (0, 1) and not shuffle:
         raise DataError("num_aug_repeats needs shuffle (repeated augmentation is for training).")
     sampler = ShardSampler(len(source), shuffle=shuffle, seed=seed, num_shards=num_shards or 1,

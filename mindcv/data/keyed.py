@@ -33,10 +33,11 @@ class KeyedTransform:
         self.__dict__.update(state)
         self._lock = threading.Lock()
 
-    def __call__(self, image: np.ndarray) -> np.ndarray:
+    def __call__(self, image) -> np.ndarray:
+        """Augment one HWC image (an array, or a PIL image as MindCV's pipelines hand over)."""
         with self._lock:
             seed = int(self._rng.integers(1 << 62))
-        return self.apply(image, np.random.default_rng(seed))
+        return self.apply(np.asarray(image), np.random.default_rng(seed))
 
     def keyed(self, image: np.ndarray, key: np.ndarray):
         """The form ``create_loader`` maps over ``(image, key)`` columns."""

@@ -9,7 +9,7 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-__all__ = ["BatchMixer"]
+__all__ = ["BatchMixer", "Mixup"]
 
 
 class BatchMixer:
@@ -73,3 +73,21 @@ class BatchMixer:
             else None
         mixed, targets = self.mix(images, labels, np.random.RandomState(seed))
         return (mixed, targets, keys) if keys is not None else (mixed, targets)
+
+
+class Mixup(BatchMixer):
+    """MindCV's ``Mixup``: ``mixer(images, labels)`` mixes an NCHW batch drawing from numpy's global generator, as
+    MindCV does, and returns targets smoothed by ``label_smoothing``. Only MindCV's ``mode="batch"`` with the
+    area-corrected CutMix ``lam`` and no ``cutmix_minmax`` (what its ``create_loader`` uses) exists here."""
+
+    def __init__(self, mixup_alpha: float = 1.0, cutmix_alpha: float = 0.0, cutmix_minmax=None, prob: float = 1.0,
+                 switch_prob: float = 0.5, mode: str = "batch", correct_lam: bool = True,
+                 label_smoothing: float = 0.1, num_classes: int = 1000):
+        if cutmix_minmax is not None or mode != "batch" or not correct_lam:
+            raise ValueError("Mixup supports mode='batch' with correct_lam=True and cutmix_minmax=None only.")
+        super().__init__(mixup_alpha, cutmix_alpha, prob, switch_prob, num_classes)
+        self.label_smoothing = label_smoothing
+
+    def __call__(self, x: np.ndarray, target: np.ndarray):
+        mixed, targets = self.mix(x, target, np.random)
+        return mixed, targets * (1.0 - self.label_smoothing) + self.label_smoothing / self.num_classes

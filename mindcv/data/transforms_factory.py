@@ -13,14 +13,33 @@ from typing import Callable, List, Optional, Sequence, Tuple, Union
 from mindspore.dataset import vision
 
 from ..utils.errors import ConfigError
-from .auto_augment import auto_augment_transform
-from .constants import IMAGENET_MEAN, IMAGENET_STD
+from .auto_augment import policy_transform
+from .constants import DEFAULT_CROP_PCT, IMAGENET_MEAN, IMAGENET_STD
 from .random_erasing import RandomErasing
 
-__all__ = ["create_transforms", "interpolation_mode", "ENCODED_DATASETS", "DECODED_DATASETS"]
+__all__ = ["create_transforms", "interpolation_mode", "transforms_cifar", "transforms_mnist", "ENCODED_DATASETS",
+           "DECODED_DATASETS", "PRESET_DATASETS"]
 
 ENCODED_DATASETS = ("imagenet", "", "imagefolder")
 DECODED_DATASETS = ("fashion_mnist",)
+PRESET_DATASETS = ("cifar10", "cifar100", "mnist")  # MindCV's fixed pipelines for MindSpore's readers
+CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)
+MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
+
+
+def transforms_cifar(resize: int = 224, is_training: bool = True) -> List[Callable]:
+    """MindCV's CIFAR pipeline: in training a 32x32 crop of the image padded by 4 and a flip; then resize, scale
+    to [0, 1], normalise with CIFAR-10's statistics, HWC->CHW."""
+    crop_flip = [vision.RandomCrop((32, 32), (4, 4, 4, 4)), vision.RandomHorizontalFlip(prob=0.5)]
+    return (crop_flip if is_training else []) + [vision.Resize(resize), vision.Rescale(1.0 / 255.0, 0.0),
+                                                 vision.Normalize(list(CIFAR_MEAN), list(CIFAR_STD)),
+                                                 vision.HWC2CHW()]
+
+
+def transforms_mnist(resize: int = 224) -> List[Callable]:
+    """MindCV's MNIST pipeline: bilinear resize, scale to [0, 1], normalise with MNIST's statistics, HWC->CHW."""
+    return [vision.Resize(size=resize, interpolation=vision.Inter.LINEAR), vision.Rescale(1.0 / 255.0, 0.0),
+            vision.Rescale(1 / MNIST_STD, -MNIST_MEAN / MNIST_STD), vision.HWC2CHW()]
 
 
 def interpolation_mode(name: str) -> vision.Inter:
@@ -57,8 +76,7 @@ def _train(decoded: bool, image_resize, scale, ratio, hflip, vflip, color_jitter
         primary.append(vision.RandomVerticalFlip(prob=vflip))
     secondary: List[Callable] = []
     if auto_augment:
-        size = min(image_resize) if isinstance(image_resize, (list, tuple)) else image_resize
-        secondary.append(auto_augment_transform(auto_augment, inter, mean, size))
+        secondary.append(policy_transform(auto_augment, inter, mean))
     elif color_jitter is not None:
         jitter = _color_jitter(color_jitter)
         secondary += [jitter] if jitter is not None else []
@@ -92,7 +110,7 @@ def create_transforms(dataset_name: str = "", image_resize: int = 224, is_traini
                       std: Sequence[float] = IMAGENET_STD, re_prob: float = 0.0,
                       re_scale: Tuple[float, float] = (0.02, 0.33), re_ratio: Tuple[float, float] = (0.3, 3.3),
                       re_value: Union[str, float, Sequence[float]] = 0, re_max_attempts: int = 10,
-                      crop_pct: float = 0.875, normalize: bool = True):
+                      crop_pct: float = DEFAULT_CROP_PCT, normalize: bool = True):
     """The list of image transforms for training or evaluation (MindCV's signature, order and defaults).
 
     Training: random crop (decoding it, for image folders), flips, then ``auto_augment`` (see
@@ -102,11 +120,15 @@ def create_transforms(dataset_name: str = "", image_resize: int = 224, is_traini
     Evaluation: decode, resize the shorter side to ``floor(image_resize / crop_pct)``, center crop, normalize.
     ``mean``/``std`` are in 0-255 pixel units. ``normalize`` (added here): False stops at HWC images for
     normalisation on the device (random erasing then writes the equivalent pixel values).
+    ``cifar10``, ``cifar100`` and ``mnist`` get MindCV's fixed pipelines (:func:`transforms_cifar`,
+    :func:`transforms_mnist`), which take only ``image_resize`` and ``is_training``, as in MindCV.
     """
     name = dataset_name.lower()
+    if name in PRESET_DATASETS:
+        return transforms_mnist(image_resize) if name == "mnist" else transforms_cifar(image_resize, is_training)
     if name not in ENCODED_DATASETS + DECODED_DATASETS:
         raise ConfigError(f"No transforms for data set '{dataset_name}'; supported: imagenet, imagefolder (or ''), "
-                          "fashion_mnist.")
+                          "fashion_mnist, cifar10, cifar100, mnist.")
     decoded = name in DECODED_DATASETS
     if not is_training:
         return _eval(decoded, image_resize, crop_pct, interpolation, mean, std, normalize)

@@ -7,19 +7,20 @@ MindSpore's operator-level automatic mixed precision. The loss always sees float
 (:class:`LossNetwork`).
 """
 import logging
-from typing import Optional, Tuple
+from typing import Optional, Sequence, Tuple, Union
 
 import mindspore as ms
 from mindspore import Tensor, nn, ops
 
 from ..utils.errors import ConfigError
 
-__all__ = ["apply_amp", "LossNetwork", "parse_cast_list", "WHITE_LIST", "BLACK_LIST"]
+__all__ = ["auto_mixed_precision", "LossNetwork", "parse_cast_list", "AMP_WHITE_LIST", "AMP_BLACK_LIST"]
 
 _logger = logging.getLogger(__name__)
 
-WHITE_LIST = (nn.Dense, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Conv1dTranspose, nn.Conv2dTranspose, nn.Conv3dTranspose)
-BLACK_LIST = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.LayerNorm)
+AMP_WHITE_LIST = (nn.Dense, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Conv1dTranspose, nn.Conv2dTranspose,
+                  nn.Conv3dTranspose)
+AMP_BLACK_LIST = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.LayerNorm)
 
 
 class _CastOutput(nn.Cell):
@@ -34,13 +35,15 @@ class _CastOutput(nn.Cell):
         return ops.cast(self.cell(x), self.dtype)
 
 
-def parse_cast_list(text: Optional[str]) -> Optional[Tuple[type, ...]]:
-    """``amp_cast_list`` such as ``"[nn.Conv2d, nn.Dense]"`` as cell classes (names from ``mindspore.nn``).
+def parse_cast_list(text: Union[str, Sequence[type], None]) -> Optional[Tuple[type, ...]]:
+    """``amp_cast_list`` such as ``"[nn.Conv2d, nn.Dense]"`` (or the classes themselves) as cell classes.
 
     MindCV evaluates the string as Python; here only ``nn.<Cell>`` names are accepted.
     """
     if not text:
         return None
+    if not isinstance(text, str):
+        return tuple(text)
     names = [part.strip() for part in text.strip().strip("[]()").split(",") if part.strip()]
     classes = []
     for name in names:
@@ -67,16 +70,18 @@ def _wrap_cells(network: nn.Cell, classes: Tuple[type, ...], compute, output) ->
         network.cell_list = list(network.cells())
 
 
-def apply_amp(network: nn.Cell, amp_level: str, amp_cast_list: Optional[str] = None) -> nn.Cell:
-    """Convert ``network`` for ``amp_level`` (O0-O3 in place; ``auto`` wraps it) and return the network to run."""
+def auto_mixed_precision(network: nn.Cell, amp_level: str = "O0",
+                         amp_cast_list: Union[str, Sequence[type], None] = None) -> nn.Cell:
+    """Convert ``network`` for ``amp_level`` (O0-O3 in place; ``auto`` wraps it) and return the network to run
+    (MindCV's function, which returns nothing and refuses ``auto``)."""
     classes = parse_cast_list(amp_cast_list)
     if amp_level == "O0":
         return network
     if amp_level == "O1":
-        _wrap_cells(network, classes or WHITE_LIST, ms.float16, ms.float32)
+        _wrap_cells(network, classes or AMP_WHITE_LIST, ms.float16, ms.float32)
     elif amp_level == "O2":
         network.to_float(ms.float16)
-        _wrap_cells(network, classes or BLACK_LIST, ms.float32, ms.float16)
+        _wrap_cells(network, classes or AMP_BLACK_LIST, ms.float32, ms.float16)
     elif amp_level == "O3":
         network.to_float(ms.float16)
     elif amp_level == "auto":

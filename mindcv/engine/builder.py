@@ -11,12 +11,13 @@ import mindspore.dataset as ds
 from mindspore import nn
 
 from ..data import SplitDataset, create_dataset, create_loader, create_transforms
+from ..data.dataset_factory import SPLIT_DATASETS
 from ..loss import create_loss
 from ..models import MIN_INPUT_SIZE, create_model, load_model_checkpoint
 from ..optim import create_optimizer
 from ..scheduler import create_scheduler
 from ..utils.errors import ConfigError
-from .amp import LossNetwork, apply_amp
+from .amp import LossNetwork, auto_mixed_precision
 from .distributed import average_parameters
 from .networks import ClassificationNetwork, NormalizeInput
 from .runtime import Runtime
@@ -40,8 +41,15 @@ def transforms_for(c: Namespace, is_training: bool):
                              re_max_attempts=c.re_max_attempts, crop_pct=c.crop_pct, normalize=False)
 
 
+def _check_dataset(c: Namespace) -> None:
+    if c.dataset.lower() not in SPLIT_DATASETS:
+        raise ConfigError(f"train.py and validate.py read image folders (imagenet, imagefolder) and fashion_mnist, not "
+                          f"'{c.dataset}'; MindCV-style scripts read it through mindcv.create_dataset.")
+
+
 def build_val_loader(c: Namespace, runtime: Runtime) -> Tuple[object, List[str], int]:
     """Validation loader over this rank's disjoint shard (every image once), its class names and batch count."""
+    _check_dataset(c)
     dataset = create_dataset(c.dataset, c.data_dir, c.val_split, shuffle=False, num_samples=c.val_num_samples,
                              num_shards=runtime.group_size, shard_id=runtime.rank,
                              num_parallel_workers=c.num_parallel_workers, seed=c.seed, class_split=c.train_split,
@@ -86,7 +94,7 @@ def build_model(c: Namespace, runtime: Runtime, num_classes: int, checkpoint: st
 
 def eval_network(model: nn.Cell, mean, std, amp_level: str, amp_cast_list: Optional[str] = None) -> nn.Cell:
     """``model``'s logits from HWC images, at ``amp_level``."""
-    return NormalizeInput(apply_amp(model, amp_level, amp_cast_list), mean, std)
+    return NormalizeInput(auto_mixed_precision(model, amp_level, amp_cast_list), mean, std)
 
 
 @dataclass
@@ -111,6 +119,7 @@ def build_training(c: Namespace, runtime: Runtime) -> TrainingParts:
                           "pixels.")
     if c.ckpt_save_policy == "top_k" and not c.val_while_train:
         raise ConfigError("ckpt_save_policy top_k ranks checkpoints by validation top-1: set val_while_train True.")
+    _check_dataset(c)
     _log_options_without_effect(c)
     ds.config.set_prefetch_size(TRAINING_QUEUE_CAPACITY)
     data = create_dataset(c.dataset, c.data_dir, c.train_split, shuffle=c.shuffle, num_samples=c.num_samples,
@@ -138,7 +147,7 @@ def build_training(c: Namespace, runtime: Runtime) -> TrainingParts:
     model = build_model(c, runtime, num_classes, "" if c.resume_opt else c.ckpt_path, fine_tune=True)
     drop_rate = model.drop_rate if c.drop_rate is None else c.drop_rate
     network = ClassificationNetwork(model, drop_rate, c.seed, runtime.rank)
-    amp_network = apply_amp(network, c.amp_level, c.amp_cast_list)
+    amp_network = auto_mixed_precision(network, c.amp_level, c.amp_cast_list)
     custom_step = c.ema or c.clip_grad or c.gradient_accumulation_steps > 1 or bool(c.amp_cast_list)
     scale = create_loss_scale(c.loss_scale_type, c.loss_scale, c.drop_overflow_update, c.amp_level, custom_step)
     schedule = create_scheduler(steps_per_epoch, c.scheduler, lr=c.lr, min_lr=c.min_lr, warmup_epochs=c.warmup_epochs,
@@ -151,7 +160,7 @@ def build_training(c: Namespace, runtime: Runtime) -> TrainingParts:
     loss = create_loss(c.loss, reduction=c.reduction, label_smoothing=c.label_smoothing, aux_factor=c.aux_factor)
     train_network = LossNetwork(NormalizeInput(amp_network, c.mean, c.std), loss)
     step = TrainStep(train_network, optimizer, scale, model=model, clip_grad=c.clip_grad, clip_value=c.clip_value,
-                     accumulate_steps=c.gradient_accumulation_steps, ema=c.ema, ema_decay=c.ema_decay,
+                     gradient_accumulation_steps=c.gradient_accumulation_steps, ema=c.ema, ema_decay=c.ema_decay,
                      rng_step=network.rng_step)
     step.set_train(True)
     return TrainingParts(model=model, eval_network=NormalizeInput(amp_network, c.mean, c.std), step=step,

@@ -15,12 +15,12 @@ from typing import Dict, List, Optional
 
 import mindspore as ms
 
-from ..models.builder import load_weights
+from ..models.helpers import load_weights
 from ..utils.checkpoint import checkpoint_metadata, read_checkpoint, save_checkpoint_atomic
 from ..utils.errors import CheckpointError, ConfigError
 from ..utils.fileio import RunLock, describe_os_error
 
-__all__ = ["RunDirectory", "CheckpointManager", "ResumeState", "RUN_FILES"]
+__all__ = ["RunDirectory", "RunCheckpoints", "ResumeState", "RUN_FILES"]
 
 _logger = logging.getLogger(__name__)
 
@@ -106,7 +106,7 @@ class ResumeState:
     global_step: int
 
 
-class CheckpointManager:
+class RunCheckpoints:
     """Saves epoch checkpoints (``<model>-<epoch>_<steps>.ckpt``, ``latest.ckpt``), keeps ``keep_max`` of them by
     ``policy`` (``latest_k`` or ``top_k`` by validation top-1), saves ``best.ckpt`` and interrupted states, and
     resumes. Only the main rank writes; every write is atomic (a full disk leaves the last good file)."""

@@ -16,7 +16,7 @@ from ..data.constants import IMAGENET_MEAN, IMAGENET_STD
 from ..data.sources import ImageFolderSource
 from ..data.transforms_factory import create_transforms
 from ..models import create_model
-from ..models.builder import load_weights
+from ..models.helpers import load_weights
 from ..utils.checkpoint import checkpoint_metadata, read_checkpoint
 from ..utils.errors import ConfigError
 from .networks import NormalizeInput

@@ -93,23 +93,37 @@ def create_loss_scale(loss_scale_type: str, loss_scale: float, drop_overflow_upd
     return LossScale(loss_scale, 1.0 if custom_step else loss_scale)
 
 
-class TrainStep(nn.TrainOneStepCell):
-    """Forward, backward and update for ``network`` (which returns the loss).
+def _as_loss_scale(scale_sense: Union[LossScale, float, Tensor, nn.Cell]) -> LossScale:
+    """MindCV's ``scale_sense`` (a number, a Tensor or a loss-scale update cell) as a :class:`LossScale` whose
+    scale the step divides out."""
+    if isinstance(scale_sense, LossScale):
+        return scale_sense
+    if isinstance(scale_sense, Tensor):
+        scale_sense = float(scale_sense.asnumpy())
+    return LossScale(scale_sense, 1.0)
 
-    The backward pass runs on the loss times the scale; the gradients are unscaled (unless the optimizer does
-    it), clipped to global norm ``clip_value`` (before the data-parallel reduction, as in MindCV), reduced,
-    checked for overflow when the scale is an update cell (an overflowing update is skipped and the scale
-    adjusted), and applied. With ``accumulate_steps`` N > 1, N gradients divided by N are summed and applied
-    together. With ``ema`` the exponential moving average of ``model``'s parameters (``ema.*``) follows every
-    step with decay ``ema_decay * (1 - exp(-updates / 2000))``. ``rng_step`` (the dropout counter) is advanced
-    after each step. Returns ``(loss, overflow, scale)``.
+
+class TrainStep(nn.TrainOneStepCell):
+    """Forward, backward and update for ``network`` (which returns the loss); MindCV's signature and result (the
+    loss).
+
+    The backward pass runs on the loss times the scale (``scale_sense``: a number, or a loss-scale update cell such
+    as ``nn.DynamicLossScaleUpdateCell``, or a :class:`LossScale`); the gradients are unscaled (unless the
+    optimizer does it), clipped to global norm ``clip_value`` (before the data-parallel reduction, as in MindCV),
+    reduced, checked for overflow when the scale is an update cell (an overflowing update is skipped and the scale
+    adjusted), and applied. With ``gradient_accumulation_steps`` N > 1, N gradients divided by N are summed and
+    applied together. With ``ema`` the exponential moving average of the parameters of ``model`` (default: of
+    ``network``, as MindCV) follows every step as ``ema.*`` with decay ``ema_decay * (1 - exp(-updates / 2000))``.
+    ``rng_step`` (the dropout counter) is advanced after each step.
     """
 
-    def __init__(self, network: nn.Cell, optimizer: nn.Optimizer, loss_scale: LossScale,
-                 model: Optional[nn.Cell] = None, clip_grad: bool = False, clip_value: float = 15.0,
-                 accumulate_steps: int = 1, ema: bool = False, ema_decay: float = 0.9999,
+    def __init__(self, network: nn.Cell, optimizer: nn.Optimizer,
+                 scale_sense: Union[LossScale, float, Tensor, nn.Cell] = 1.0, ema: bool = False,
+                 ema_decay: float = 0.9999, clip_grad: bool = False, clip_value: float = 15.0,
+                 gradient_accumulation_steps: int = 1, *, model: Optional[nn.Cell] = None,
                  rng_step: Optional[Parameter] = None):
         super().__init__(network, optimizer, sens=None)
+        loss_scale = _as_loss_scale(scale_sense)
         sense = loss_scale.sense
         self.scale_update = sense if isinstance(sense, nn.Cell) else None
         initial = sense.get_loss_scale() if self.scale_update is not None else sense
@@ -118,15 +132,15 @@ class TrainStep(nn.TrainOneStepCell):
         self.hyper_map = ops.HyperMap()
         self.clip_grad = clip_grad
         self.clip_value = clip_value
-        self.accumulate_steps = accumulate_steps
-        if accumulate_steps > 1:
+        if gradient_accumulation_steps < 1:
+            raise ConfigError(f"gradient_accumulation_steps must be >= 1, got {gradient_accumulation_steps}.")
+        self.accumulate_steps = gradient_accumulation_steps
+        if gradient_accumulation_steps > 1:
             self.accum_grads = self.weights.clone(prefix="accum_grads", init="zeros")
             self.accum_count = Parameter(Tensor(0, ms.int32), name="accum_count", requires_grad=False)
         self.ema = ema
         if ema:
-            if model is None:
-                raise ConfigError("ema=True needs the model whose parameters to average.")
-            self.model_params = ParameterTuple(list(model.get_parameters()))
+            self.model_params = ParameterTuple(list((model or network).get_parameters()))
             self.ema_params = self.model_params.clone(prefix="ema", init="same")
             self.ema_decay = ema_decay
             self.ema_updates = Parameter(Tensor(0.0, ms.float32), name="ema_num_updates", requires_grad=False)
@@ -197,5 +211,4 @@ class TrainStep(nn.TrainOneStepCell):
                 loss = self._apply(loss, grads)
         else:
             loss = self._apply(loss, grads)
-        loss = self._record(loss, overflow)
-        return loss, overflow, scale
+        return self._record(loss, overflow)

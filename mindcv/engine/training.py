@@ -18,7 +18,7 @@ from ..utils.errors import FileWriteError
 from ..utils.fileio import describe_os_error
 from ..utils.plot import PlotError, plot_run
 from .builder import TrainingParts, build_training
-from .checkpoints import CheckpointManager, RunDirectory, epoch_metadata
+from .checkpoints import RunCheckpoints, RunDirectory, epoch_metadata
 from .distributed import all_reduce_sum, average_parameters
 from .evaluate import evaluate
 from .loop import LoopHooks, StepWindow, TrainingInterrupted, train_epochs
@@ -52,7 +52,7 @@ class _Run:
 
     def __init__(self, c: Namespace, runtime: Runtime, parts: TrainingParts, run_dir: Path):
         self.c, self.runtime, self.parts, self.run_dir = c, runtime, parts, run_dir
-        self.checkpoints = CheckpointManager(run_dir, c.model, c.keep_checkpoint_max, c.ckpt_save_policy,
+        self.checkpoints = RunCheckpoints(run_dir, c.model, c.keep_checkpoint_max, c.ckpt_save_policy,
                                              runtime.is_main)
         self.best_top1 = -1.0
         self.metrics: Dict[str, float] = {}

@@ -1,17 +1,19 @@
 """Pretrained configuration: where a set of weights comes from and what it needs to be used right."""
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Iterator, Optional, Tuple
 
-from ..data.constants import IMAGENET_MEAN, IMAGENET_STD
+from ..data.constants import DEFAULT_CROP_PCT, IMAGENET_MEAN, IMAGENET_STD
 from ..utils.errors import ConfigError
 
 __all__ = ["PretrainedCfg"]
 
 
 @dataclass(frozen=True)
-class PretrainedCfg:
-    """One pretrained tag of a model.
+class PretrainedCfg(Mapping):
+    """One pretrained tag of a model. It reads as a dict too (``cfg["url"]``, ``cfg.get("num_classes")``,
+    ``dict(cfg)``), as MindCV's ``default_cfgs`` entries are dicts.
 
     ``mean``/``std`` are in 0-255 pixel units (MindSpore's ``Normalize`` convention).
     ``model_args`` are the constructor options these weights need (for example ``bn_eps``).
@@ -27,7 +29,7 @@ class PretrainedCfg:
     file_hash: str = ""
     num_classes: int = 1000
     input_size: Tuple[int, int, int] = (3, 299, 299)
-    crop_pct: float = 0.875
+    crop_pct: float = DEFAULT_CROP_PCT
     interpolation: str = "bilinear"
     mean: Tuple[float, float, float] = IMAGENET_MEAN
     std: Tuple[float, float, float] = IMAGENET_STD
@@ -38,6 +40,26 @@ class PretrainedCfg:
     source: str = ""
     top1: Optional[float] = None
     top5: Optional[float] = None
+
+    @classmethod
+    def from_dict(cls, cfg: Mapping) -> "PretrainedCfg":
+        """A config from MindCV's dict (keys it does not know are ignored)."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{key: value for key, value in cfg.items() if key in known})
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self._keys():
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys())
+
+    def __len__(self) -> int:
+        return len(self._keys())
+
+    def _keys(self) -> Tuple[str, ...]:
+        return tuple(f.name for f in dataclasses.fields(self))
 
     def has_source(self) -> bool:
         """True when these weights can be fetched or read from somewhere."""

@@ -10,15 +10,21 @@ from .pretrained import PretrainedCfg
 __all__ = [
     "register_model",
     "list_models",
+    "list_modules",
     "is_model",
+    "is_model_in_modules",
+    "is_model_pretrained",
     "model_entrypoint",
     "list_pretrained",
     "get_pretrained_cfg",
+    "get_pretrained_cfg_value",
+    "has_pretrained_cfg_key",
     "split_model_name_tag",
     "UnknownModelError",
 ]
 
 _model_entrypoints: Dict[str, Callable] = {}
+_model_modules: Dict[str, str] = {}  # model name -> the last part of its module's name (MindCV's "module")
 _model_pretrained_cfgs: Dict[str, Dict[str, PretrainedCfg]] = {}
 _model_default_tag: Dict[str, str] = {}
 
@@ -33,6 +39,7 @@ def register_model(fn: Callable) -> Callable:
     if name in _model_entrypoints:
         raise ValueError(f"model '{name}' is registered twice")
     _model_entrypoints[name] = fn
+    _model_modules[name] = fn.__module__.rsplit(".", 1)[-1]
     module = sys.modules[fn.__module__]
     tags: Dict[str, PretrainedCfg] = {}
     for full_name, cfg in getattr(module, "default_cfgs", {}).items():
@@ -55,9 +62,10 @@ def _matches(name: str, patterns: Sequence[str]) -> bool:
     return any(fnmatch.fnmatchcase(name, p) for p in patterns)
 
 
-def list_models(filter: Union[str, Sequence[str]] = "", pretrained: bool = False,
+def list_models(filter: Union[str, Sequence[str]] = "", module: str = "", pretrained: bool = False,
                 exclude_filters: Union[str, Sequence[str]] = "") -> List[str]:
-    """Sorted registered model names, optionally filtered by wildcard pattern(s).
+    """Sorted registered model names, optionally filtered by wildcard pattern(s) and by ``module`` (the model
+    file's name, e.g. ``"xception_aligned"``); MindCV's signature.
 
     With ``pretrained=True`` only names that have pretrained weights are listed, as ``name.tag``.
     """
@@ -73,6 +81,8 @@ def list_models(filter: Union[str, Sequence[str]] = "", pretrained: bool = False
     result = []
     for name in candidates:
         base = split_model_name_tag(name)[0]
+        if module and _model_modules[base] != module:
+            continue
         if patterns and not (_matches(name, patterns) or _matches(base, patterns)):
             continue
         if excludes and (_matches(name, excludes) or _matches(base, excludes)):
@@ -84,6 +94,25 @@ def list_models(filter: Union[str, Sequence[str]] = "", pretrained: bool = False
 def list_pretrained(filter: str = "") -> List[str]:
     """All ``model.tag`` names that carry a pretrained config with a source (url or file)."""
     return list_models(filter, pretrained=True)
+
+
+def list_modules() -> List[str]:
+    """Sorted names of the modules that register models (``list_models(module=...)`` takes them)."""
+    return sorted(set(_model_modules.values()))
+
+
+def is_model_in_modules(model_name: str, module_names: Sequence[str]) -> bool:
+    """True when ``model_name`` is registered by one of ``module_names``."""
+    if not isinstance(module_names, (tuple, list, set)):
+        raise TypeError(f"module_names must be a tuple, list or set, got {type(module_names).__name__}.")
+    return _model_modules.get(split_model_name_tag(model_name)[0]) in module_names
+
+
+def is_model_pretrained(model_name: str) -> bool:
+    """True when ``model_name`` (or its ``.tag``) has pretrained weights to download or read."""
+    name, tag = split_model_name_tag(model_name)
+    tags = _model_pretrained_cfgs.get(name, {})
+    return any(cfg.has_source() for key, cfg in tags.items() if not tag or key == tag)
 
 
 def is_model(model_name: str) -> bool:
@@ -105,7 +134,8 @@ def model_entrypoint(model_name: str) -> Callable:
 
 
 def get_pretrained_cfg(model_name: str, tag: Optional[str] = None) -> PretrainedCfg:
-    """The pretrained config of ``model_name`` for ``tag`` (default tag when empty)."""
+    """The pretrained config of ``model_name`` for ``tag`` (default tag when empty). It also reads as MindCV's
+    dict (``cfg["url"]``, ``cfg.get("input_size")``). An unknown name or tag raises (MindCV returns {})."""
     name, name_tag = split_model_name_tag(model_name)
     model_entrypoint(name)
     tag = tag or name_tag or _model_default_tag.get(name, "")
@@ -113,3 +143,16 @@ def get_pretrained_cfg(model_name: str, tag: Optional[str] = None) -> Pretrained
     if tag not in tags:
         raise _unknown(f"pretrained tag for '{name}'", tag, list(tags))
     return tags[tag]
+
+
+def get_pretrained_cfg_value(model_name: str, cfg_key: str):
+    """One value of the default pretrained config of ``model_name``; None when it has no such key or no config."""
+    name, tag = split_model_name_tag(model_name)
+    if tag not in _model_pretrained_cfgs.get(name, {}) and not _model_default_tag.get(name):
+        return None
+    return get_pretrained_cfg(model_name).get(cfg_key)
+
+
+def has_pretrained_cfg_key(model_name: str, cfg_key: str) -> bool:
+    """True when the default pretrained config of ``model_name`` has the key ``cfg_key``."""
+    return get_pretrained_cfg_value(model_name, cfg_key) is not None

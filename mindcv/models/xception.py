@@ -12,7 +12,7 @@ from mindspore import Tensor, nn
 
 from ..data.constants import INCEPTION_MEAN, INCEPTION_STD
 from ..utils.errors import ConfigError
-from .builder import build_model_with_cfg
+from .helpers import build_registered_model
 from .layers import BatchNorm2d, ClassifierHead, MaxPool3x3S2, SeparableConv2d, check_input, resolve_cpu_kernels
 from .pretrained import PretrainedCfg
 from .registry import register_model
@@ -201,4 +201,4 @@ class Xception(ClassifierHead, nn.Cell):
 @register_model
 def xception(pretrained: bool = False, **kwargs) -> Xception:
     """Xception from "Xception: Deep Learning with Depthwise Separable Convolutions" (Chollet, 2017)."""
-    return build_model_with_cfg(Xception, "xception", pretrained, **kwargs)
+    return build_registered_model(Xception, "xception", pretrained, **kwargs)

@@ -14,7 +14,7 @@ import mindspore.common.initializer as init
 from mindspore import Tensor, nn
 
 from ..data.constants import INCEPTION_MEAN, INCEPTION_STD
-from .builder import build_model_with_cfg
+from .helpers import build_registered_model
 from .layers import BatchNorm2d, ClassifierHead, DepthwiseConv2d, PointwiseConv2d, check_input, resolve_cpu_kernels
 from .pretrained import PretrainedCfg
 from .registry import register_model
@@ -192,7 +192,7 @@ def _exit_flow() -> List[BlockCfg]:
 def _build(variant: str, entry: List[BlockCfg], middle_blocks: int, pretrained: Union[bool, str],
            **kwargs) -> XceptionAligned:
     block_cfg = entry + [dict(in_chs=728, out_chs=728, stride=1)] * middle_blocks + _exit_flow()
-    return build_model_with_cfg(XceptionAligned, variant, pretrained, block_cfg=block_cfg, **kwargs)
+    return build_registered_model(XceptionAligned, variant, pretrained, block_cfg=block_cfg, **kwargs)
 
 
 _ENTRY = [dict(in_chs=64, out_chs=128, stride=2), dict(in_chs=128, out_chs=256, stride=2),

@@ -1,15 +1,14 @@
 """``create_scheduler``: the learning rate of every training step, as a list the optimizer indexes by step.
 
-The schedules are MindCV's (its ``scheduler/dynamic_lr.py``): a linear warmup followed by the main schedule,
-which counts its epochs from the end of the warmup.
+The schedules are MindCV's: a linear warmup followed by the main schedule, which counts its epochs from the end
+of the warmup; both are made of the :mod:`mindcv.scheduler.dynamic_lr` functions.
 """
-import bisect
 import logging
-import math
-from typing import Callable, List, Optional, Sequence
+from typing import List, Optional, Sequence
 
 from ..utils.errors import ConfigError
 from ..utils.suggest import did_you_mean
+from . import dynamic_lr
 
 __all__ = ["create_scheduler", "SCHEDULERS"]
 
@@ -17,44 +16,6 @@ _logger = logging.getLogger(__name__)
 
 SCHEDULERS = ("constant", "cosine_decay", "warmup_cosine_decay", "exponential_decay", "polynomial_decay",
               "step_decay", "multi_step_decay", "one_cycle", "cyclic")
-
-
-def _cosine_cycles(steps: int, steps_per_epoch: int, epoch_of: Callable[[int], float], lr: float, min_lr: float,
-                   decay_epochs: int, num_cycles: int, cycle_decay: float) -> List[float]:
-    """``num_cycles`` cosine decays of ``decay_epochs`` each (peak times ``cycle_decay`` per cycle), then min_lr."""
-    rates: List[float] = []
-    for cycle in range(num_cycles):
-        peak = lr * cycle_decay ** cycle
-        for step in range(steps_per_epoch * decay_epochs):
-            if len(rates) == steps:
-                return rates
-            progress = min(epoch_of(step), decay_epochs) / decay_epochs
-            rates.append(min_lr + 0.5 * (peak - min_lr) * (1.0 + math.cos(math.pi * progress)))
-    return rates + [min_lr] * (steps - len(rates))
-
-
-def _one_cycle(steps: int, lr: float, min_lr: float) -> List[float]:
-    """Cosine rise from lr/25 to lr over 30% of the steps, then cosine fall to ``min_lr``."""
-    start = lr / 25.0
-    up, end = 0.3 * steps - 1, steps - 1.0
-
-    def anneal(a: float, b: float, fraction: float) -> float:
-        return b + (a - b) / 2.0 * (math.cos(math.pi * fraction) + 1)
-
-    return [anneal(start, lr, i / up) if i <= up else anneal(lr, min_lr, (i - up) / (end - up)) for i in range(steps)]
-
-
-def _cyclic(steps: int, lr: float, min_lr: float, num_cycles: int) -> List[float]:
-    """Triangular cycles between ``min_lr`` and ``lr``: ``num_cycles`` over the steps."""
-    half = float(int(steps / num_cycles / 2))
-    if half < 1:
-        raise ConfigError(f"cyclic needs at least 2 steps per cycle; {steps} steps for {num_cycles} cycles.")
-    rates = []
-    for i in range(steps):
-        position = 1.0 + i / (2 * half) - math.floor(1 + i / (2 * half))
-        height = position / 0.5 if position <= 0.5 else (position - 1) / (0.5 - 1)
-        rates.append(min_lr + (lr - min_lr) * height)
-    return rates
 
 
 def create_scheduler(steps_per_epoch: int, scheduler: str = "constant", lr: float = 0.01, min_lr: float = 1e-6,
@@ -87,31 +48,35 @@ def create_scheduler(steps_per_epoch: int, scheduler: str = "constant", lr: floa
         _logger.warning("warmup_epochs + decay_epochs (%s + %s) > num_epochs (%s): the cosine decay will not reach "
                         "min_lr; reduce decay_epochs.", warmup_epochs, decay_epochs, num_epochs)
 
-    def epoch_of(step: int) -> float:
-        return step // steps_per_epoch if lr_epoch_stair else step / steps_per_epoch
-
     total = num_epochs * steps_per_epoch
     warmup_steps = min(total, int(round(warmup_epochs * steps_per_epoch)))
-    rates = [lr * (warmup_factor + (1.0 - warmup_factor) * min(epoch_of(i), warmup_epochs) / warmup_epochs)
-             for i in range(warmup_steps)]
-    steps = total - warmup_steps
-    main_epochs = steps / steps_per_epoch
+    rates = []
+    if warmup_steps:
+        warmup = dynamic_lr.linear_lr if lr_epoch_stair else dynamic_lr.linear_refined_lr
+        rates = warmup(warmup_factor, 1.0, warmup_epochs, lr=lr, steps_per_epoch=steps_per_epoch,
+                       epochs=warmup_steps / steps_per_epoch)
+    main = dict(steps_per_epoch=steps_per_epoch, epochs=(total - warmup_steps) / steps_per_epoch)
+    main_epochs = main["epochs"]
     if name in ("cosine_decay", "warmup_cosine_decay"):
-        rates += _cosine_cycles(steps, steps_per_epoch, epoch_of, lr, min_lr, int(decay_epochs), num_cycles,
-                                cycle_decay)
+        cosine = dynamic_lr.cosine_decay_lr if lr_epoch_stair else dynamic_lr.cosine_decay_refined_lr
+        rates += cosine(int(decay_epochs), min_lr, eta_max=lr, num_cycles=num_cycles, cycle_decay=cycle_decay, **main)
     elif name == "one_cycle":
-        rates += _one_cycle(steps, lr, min_lr)
+        rates += dynamic_lr.one_cycle_lr(lr, final_div_factor=lr / 25.0 / min_lr, **main)
     elif name == "cyclic":
-        rates += _cyclic(steps, lr, min_lr, num_cycles)
+        half = int(total / num_cycles / 2)
+        if half < 1:
+            raise ConfigError(f"cyclic needs at least 2 steps per cycle; {total} steps for {num_cycles} cycles.")
+        rates += dynamic_lr.cyclic_lr(min_lr, lr, half, **main)
     elif name == "exponential_decay":
-        rates += [lr * decay_rate ** epoch_of(i) for i in range(steps)]
+        exponential = dynamic_lr.exponential_lr if lr_epoch_stair else dynamic_lr.exponential_refined_lr
+        rates += exponential(decay_rate, lr=lr, **main)
     elif name == "polynomial_decay":
-        rates += [lr * (1 - min(epoch_of(i), main_epochs) / main_epochs) ** decay_rate for i in range(steps)]
+        polynomial = dynamic_lr.polynomial_lr if lr_epoch_stair else dynamic_lr.polynomial_refined_lr
+        rates += polynomial(main_epochs, decay_rate, lr=lr, **main)
     elif name == "step_decay":
-        rates += [lr * decay_rate ** math.floor((i // steps_per_epoch) / decay_epochs) for i in range(steps)]
+        rates += dynamic_lr.step_lr(decay_epochs, decay_rate, lr=lr, **main)
     elif name == "multi_step_decay":
-        points = sorted(milestones or [])
-        rates += [lr * decay_rate ** bisect.bisect_right(points, i // steps_per_epoch) for i in range(steps)]
+        rates += dynamic_lr.multi_step_lr(milestones or [], decay_rate, lr=lr, **main)
     else:
-        rates += [lr] * steps
+        rates += dynamic_lr.constant_lr(1.0, 0, lr=lr, **main)
     return rates

@@ -2,7 +2,8 @@
 import hashlib
 import os
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Union
+import logging
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 import mindspore as ms
 import numpy as np
@@ -11,9 +12,10 @@ from .errors import CheckpointError
 from .fileio import atomic_path
 
 __all__ = ["CheckpointError", "read_checkpoint", "save_checkpoint_atomic", "checkpoint_metadata", "METADATA_PREFIX",
-           "weights_digest"]
+           "weights_digest", "CheckpointManager"]
 
 METADATA_PREFIX = "mindcv_meta."
+_logger = logging.getLogger(__name__)
 
 
 def read_checkpoint(path: Union[str, os.PathLike]) -> Dict[str, ms.Parameter]:
@@ -33,7 +35,7 @@ def read_checkpoint(path: Union[str, os.PathLike]) -> Dict[str, ms.Parameter]:
                               "download or copy it again.") from exc
 
 
-def save_checkpoint_atomic(entries: List[Dict[str, Any]], path: Union[str, os.PathLike],
+def save_checkpoint_atomic(entries: Union[List[Dict[str, Any]], ms.nn.Cell], path: Union[str, os.PathLike],
                            metadata: Optional[Dict[str, Any]] = None) -> Path:
     """Write a checkpoint through a temporary file that is flushed and renamed into place.
 
@@ -64,3 +66,71 @@ def weights_digest(model: ms.nn.Cell) -> str:
         digest.update(f"{name}{value.shape}{value.dtype}".encode())
         digest.update(np.ascontiguousarray(value).tobytes())
     return digest.hexdigest()
+
+
+class CheckpointManager:
+    """MindCV's checkpoint keeper for a training loop of one's own: :meth:`save_ckpoint` writes a network's
+    checkpoint (atomically) and keeps, by ``ckpt_save_policy``, every file (None), the ``num_ckpt`` with the
+    highest ``metric`` (``"top_k"``, listed best first as ``(path, metric)``) or the ``num_ckpt`` newest
+    (``"latest_k"``); files that fall out are deleted."""
+
+    POLICIES = (None, "top_k", "latest_k")
+
+    def __init__(self, ckpt_save_policy: Optional[str] = None):
+        if ckpt_save_policy not in self.POLICIES:
+            raise ValueError(f"ckpt_save_policy must be None, 'top_k' or 'latest_k', got {ckpt_save_policy!r}.")
+        self.ckpt_save_policy = ckpt_save_policy
+        self._ckpoint_filelist: List[Union[str, Tuple[str, float]]] = []
+
+    @property
+    def ckpoint_filelist(self) -> List[Union[str, Tuple[str, float]]]:
+        return self._ckpoint_filelist
+
+    @property
+    def ckpoint_num(self) -> int:
+        return len(self._ckpoint_filelist)
+
+    def update_ckpoint_filelist(self, directory: str, prefix: str) -> None:
+        """List the ``<prefix>-<numbers>.ckpt`` files already in ``directory`` as kept files."""
+        self._ckpoint_filelist = [os.path.join(directory, name) for name in sorted(os.listdir(directory))
+                                  if name.startswith(prefix + "-") and name.endswith(".ckpt")
+                                  and not any(char.isalpha() for char in name[len(prefix):-5])]
+
+    @staticmethod
+    def remove_ckpoint_file(file_name: str) -> None:
+        try:
+            os.remove(file_name)
+        except OSError as exc:
+            _logger.warning("Could not remove the older checkpoint %s: %s", file_name, exc.strerror or exc)
+
+    def remove_oldest_ckpoint_file(self) -> None:
+        self.remove_ckpoint_file(self._ckpoint_filelist.pop(0))
+
+    def top_K_checkpoint(self, network: ms.nn.Cell, K: int = 10, metric=None, save_path: str = "") -> None:
+        metric = float(metric.asnumpy() if isinstance(metric, ms.Tensor) else metric)
+        if self.ckpoint_num >= K and (K < 1 or metric <= self._ckpoint_filelist[-1][1]):
+            return
+        save_checkpoint_atomic(network, save_path)
+        ranked = sorted(self._ckpoint_filelist + [(save_path, metric)], key=lambda item: item[1], reverse=True)
+        for path, _ in ranked[K:]:
+            self.remove_ckpoint_file(path)
+        self._ckpoint_filelist = ranked[:K]
+
+    def latest_K_checkpoint(self, network: ms.nn.Cell, K: int = 10, save_path: str = "") -> None:
+        if K and 0 < K <= self.ckpoint_num:
+            self.remove_oldest_ckpoint_file()
+        save_checkpoint_atomic(network, save_path)
+        self._ckpoint_filelist.append(save_path)
+
+    def save_ckpoint(self, network: ms.nn.Cell, num_ckpt: int = 10, metric=None, save_path: str = ""):
+        """Save ``network`` to ``save_path`` under the policy; returns the kept files (None for no policy)."""
+        if self.ckpt_save_policy is None:
+            save_checkpoint_atomic(network, save_path)
+            return None
+        if self.ckpt_save_policy == "top_k":
+            if metric is None:
+                raise ValueError("ckpt_save_policy top_k ranks checkpoints by metric; pass metric=.")
+            self.top_K_checkpoint(network, K=num_ckpt, metric=metric, save_path=save_path)
+        else:
+            self.latest_K_checkpoint(network, K=num_ckpt, save_path=save_path)
+        return self._ckpoint_filelist

@@ -13,7 +13,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import yaml
 
-from .errors import ConfigError
+from .errors import ConfigError, UnknownOptionError
 from .fileio import write_text_atomic
 from .suggest import did_you_mean
 
@@ -169,7 +169,9 @@ OPTIONS: List[Option] = [
     _o("cycle_decay", 1.0, "float", "scheduler", "factor on the peak lr of each new cosine cycle",
        bounds=_NON_NEGATIVE),
     # loss
-    _o("loss", "CE", "str", "loss", "CE (cross-entropy) or BCE (binary cross-entropy)", ("CE", "BCE"), any_case=True),
+    _o("loss", "CE", "str", "loss", "CE (cross-entropy), BCE (binary cross-entropy), asl_single_label, "
+                                    "asl_multi_label (asymmetric) or jsd (AugMix consistency, with aug_splits 3)",
+       ("CE", "BCE", "asl_single_label", "asl_multi_label", "jsd"), any_case=True),
     _o("label_smoothing", 0.0, "float", "loss", "label smoothing", bounds=(0.0, 0.999)),
     _o("aux_factor", 0.0, "float", "loss", "auxiliary-logit loss factor (models without auxiliary logits: no "
                                             "effect, logged)", bounds=_NON_NEGATIVE),
@@ -283,7 +285,7 @@ def _check_range(option: Option, value: Any) -> Optional[str]:
 def _set(config: Dict[str, Any], key: str, value: Any, origin: str) -> None:
     option = _BY_NAME.get(key)
     if option is None:
-        raise ConfigError(f"Unknown option '{key}' in {origin}.{_suggest(key)}")
+        raise UnknownOptionError(f"Unknown option '{key}' in {origin}.{_suggest(key)}")
     try:
         converted = _convert(option, value)
     except (ValueError, TypeError) as exc:
@@ -351,7 +353,7 @@ def parse_config(argv: Optional[Sequence[str]] = None, description: str = "") ->
     args, unknown = parser.parse_known_args(argv)
     if unknown:
         flag = unknown[0].lstrip("-").split("=", 1)[0]
-        raise ConfigError(f"Unknown command-line option '{unknown[0]}'.{_suggest(flag)}")
+        raise UnknownOptionError(f"Unknown command-line option '{unknown[0]}'.{_suggest(flag)}")
     config = {o.name: o.default for o in OPTIONS}
     given = vars(args)
     yaml_path = given.pop("config", "")

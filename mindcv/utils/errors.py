@@ -2,11 +2,18 @@
 any other exception is a bug and keeps its traceback."""
 
 __all__ = ["MindcvError", "ConfigError", "DataError", "CheckpointError", "DownloadError", "FileWriteError",
-           "UnknownModelError"]
+           "UnknownModelError", "UnknownOptionError"]
 
 
 class MindcvError(Exception):
-    """Base of every error caused by the user's input, files or environment, with a message naming the fix."""
+    """Base of every error caused by the user's input, files or environment, with a message naming the fix.
+
+    Subclasses also derive from the built-in exception MindCV raises in the same situation, so MindCV code's
+    ``except`` clauses keep working."""
+
+    def __str__(self) -> str:
+        # the message as written (KeyError, a base of some subclasses, would print its repr in quotes)
+        return str(self.args[0]) if len(self.args) == 1 else super().__str__()
 
 
 class ConfigError(MindcvError, ValueError):
@@ -29,5 +36,10 @@ class FileWriteError(MindcvError, OSError):
     """A file could not be written (read-only folder, missing folder, disk full)."""
 
 
-class UnknownModelError(ConfigError):
-    """A model name or pretrained tag is not registered."""
+class UnknownOptionError(ConfigError, KeyError):
+    """An option name that does not exist (MindCV's config raises KeyError)."""
+
+
+class UnknownModelError(ConfigError, RuntimeError, KeyError):
+    """A model name or pretrained tag is not registered (MindCV's ``create_model`` raises RuntimeError, its
+    ``model_entrypoint`` KeyError)."""

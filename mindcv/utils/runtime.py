@@ -1,14 +1,26 @@
-"""Facts about the running MindSpore build that users should hear about once."""
+"""The process's random seeds, and facts about the running MindSpore build that users should hear about once."""
 import logging
+import random
+from typing import Optional
 
 import mindspore as ms
+import numpy as np
 from packaging.version import Version
 
-__all__ = ["warn_if_slow_cpu_build", "SLOW_CPU_VERSION"]
+__all__ = ["set_seed", "warn_if_slow_cpu_build", "SLOW_CPU_VERSION"]
 
 _logger = logging.getLogger(__name__)
 SLOW_CPU_VERSION = Version("2.9")
 _warned = False
+
+
+def set_seed(seed: int = 42, rank: Optional[int] = 0) -> None:
+    """Seed Python's, numpy's and MindSpore's generators (MindSpore's seed also seeds its dataset engine) with
+    ``seed + rank``; MindCV's function."""
+    value = seed + (rank or 0)
+    random.seed(value)
+    np.random.seed(value % (1 << 32))
+    ms.set_seed(value)
 
 
 def warn_if_slow_cpu_build() -> bool:

@@ -12,7 +12,7 @@ import pytest  # noqa: E402
 from mindcv.convert import ConversionError, convert_keras_xception, read_keras_h5  # noqa: E402
 from mindcv.convert.__main__ import main as convert_main  # noqa: E402
 from mindcv.models import create_model  # noqa: E402
-from mindcv.models.builder import load_weights  # noqa: E402
+from mindcv.models.helpers import load_weights  # noqa: E402
 from mindcv.utils.errors import CheckpointError  # noqa: E402
 from mindcv.utils.checkpoint import checkpoint_metadata, read_checkpoint  # noqa: E402
 from tests.http_server import serving  # noqa: E402

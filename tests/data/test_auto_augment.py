@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from mindspore.dataset import vision
 
-from mindcv.data.auto_augment import AugmentOp, _Hparams, auto_augment_transform
+from mindcv.data.auto_augment import AugmentOp, _Hparams, policy_transform
 from mindcv.utils.errors import ConfigError
 from tests import golden_cases as cases
 
@@ -22,7 +22,7 @@ def _op(name, magnitude, **kwargs):
 
 @pytest.mark.parametrize("policy", RECIPE_POLICIES)
 def test_every_mindcv_policy_string_is_accepted_and_changes_images(policy):
-    transform = auto_augment_transform(policy, vision.Inter.BILINEAR, (123.675, 116.28, 103.53), 96)
+    transform = policy_transform(policy, vision.Inter.BILINEAR, (123.675, 116.28, 103.53))
     image = _image()
     outputs = [transform.apply(image, np.random.default_rng(seed)) for seed in range(6)]
     assert all(out.shape == image.shape for out in outputs)
@@ -31,18 +31,18 @@ def test_every_mindcv_policy_string_is_accepted_and_changes_images(policy):
 
 
 def test_options_are_parsed():
-    randaug = auto_augment_transform("randaug-m7-n3-mstd0.8-mmax12-inc1", vision.Inter.BILINEAR, FILL, 96)
+    randaug = policy_transform("randaug-m7-n3-mstd0.8-mmax12-inc1", vision.Inter.BILINEAR, FILL)
     assert randaug.num_layers == 3 and {op.magnitude for op in randaug.ops} == {7.0}
     assert {op.magnitude_std for op in randaug.ops} == {0.8} and {op.magnitude_max for op in randaug.ops} == {12.0}
     assert "PosterizeIncreasing" in [op.name for op in randaug.ops]
-    weighted = auto_augment_transform("randaug-w0", vision.Inter.BILINEAR, FILL, 96)
+    weighted = policy_transform("randaug-w0", vision.Inter.BILINEAR, FILL)
     assert weighted.weights[[op.name for op in weighted.ops].index("Rotate")] == pytest.approx(0.3)
-    assert auto_augment_transform("randaug-mstd101", vision.Inter.BILINEAR, FILL, 96).ops[0].magnitude_std == np.inf
-    trivial = auto_augment_transform("trivialaugwide-m20", vision.Inter.BILINEAR, FILL, 96)
+    assert policy_transform("randaug-mstd101", vision.Inter.BILINEAR, FILL).ops[0].magnitude_std == np.inf
+    trivial = policy_transform("trivialaugwide-m20", vision.Inter.BILINEAR, FILL)
     assert {op.magnitude_max for op in trivial.ops} == {20.0}
-    augmix = auto_augment_transform("augmix-m5-w4-d2-a0.5", vision.Inter.BILINEAR, FILL, 96)
+    augmix = policy_transform("augmix-m5-w4-d2-a0.5", vision.Inter.BILINEAR, FILL)
     assert (augmix.width, augmix.depth, augmix.alpha, augmix.ops[0].magnitude) == (4, 2, 0.5, 5.0)
-    autoaug = auto_augment_transform("autoaugr-mstd0.3", vision.Inter.BILINEAR, FILL, 96)
+    autoaug = policy_transform("autoaugr-mstd0.3", vision.Inter.BILINEAR, FILL)
     assert len(autoaug.policy) == 25 and autoaug.policy[0][0].name == "PosterizeIncreasing"
     assert autoaug.policy[0][0].magnitude_std == 0.3
 
@@ -52,7 +52,7 @@ def test_options_are_parsed():
                                              ("cutout", "Unknown auto_augment 'cutout'")])
 def test_bad_policies_are_clear_errors(policy, message):
     with pytest.raises(ConfigError, match=message):
-        auto_augment_transform(policy, vision.Inter.BILINEAR, FILL, 96)
+        policy_transform(policy, vision.Inter.BILINEAR, FILL)
 
 
 def test_operations_compute_what_their_names_say():
@@ -77,3 +77,23 @@ def test_levels_follow_mindcv():
     trivial = _Hparams(level_max=31, trivial=True)
     assert _op("Solarize", 31).level_to_args(31, trivial, None) == (255,)
     assert _op("PosterizeOriginal", 31).level_to_args(31, trivial, None) == (8,)
+
+
+def test_mindcv_builders_take_a_policy_string_and_hparams():
+    from PIL import Image
+
+    from mindcv.data import (augment_and_mix_transform, auto_augment_transform, rand_augment_transform,
+                             trivial_augment_wide_transform)
+
+    hparams = {"img_mean": (10, 20, 30), "interpolation": 3, "translate_const": 100}  # 3: PIL's BICUBIC
+    rand = rand_augment_transform("randaug-m9-mstd0.5", hparams)
+    assert type(rand).__name__ == "RandAugment" and rand.ops[0].fill == (10, 20, 30)
+    assert rand.ops[0].interpolation == vision.Inter.BICUBIC
+    assert type(auto_augment_transform("autoaug-mstd0.5", {})).__name__ == "AutoAugment"
+    assert type(trivial_augment_wide_transform("trivialaugwide", None)).__name__ == "TrivialAugmentWide"
+    assert type(augment_and_mix_transform("augmix-m5-w4-d2", {"interpolation": "bilinear"})).__name__ == "AugMix"
+    with pytest.raises(ConfigError, match="not a randaug policy"):
+        rand_augment_transform("autoaug", hparams)
+    image = Image.fromarray(np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8))
+    out = auto_augment_transform("3a", {})(image)  # MindCV hands PIL images to its augmentations
+    assert out.shape == (32, 32, 3) and not np.array_equal(out, np.asarray(image))

@@ -1,5 +1,6 @@
 import gzip
 
+import mindspore.dataset as ds
 import numpy as np
 import pytest
 
@@ -47,7 +48,7 @@ def test_missing_root_and_split_name_the_path(tmp_path, image_folder):
         create_dataset("imagenet", str(image_folder), "validation")
     with pytest.raises(DataError, match="Unknown dataset 'cifar'"):
         create_dataset("cifar", str(image_folder))
-    with pytest.raises(DataError, match="dataset_download is not available"):
+    with pytest.raises(DataError, match="Image folders cannot be downloaded"):
         create_dataset("imagenet", str(image_folder), download=True)
 
 
@@ -95,3 +96,36 @@ def test_files_are_read_by_one_thread_whatever_the_worker_count(image_folder):
         dataset = create_dataset(name, root, "train", num_parallel_workers=2)
         assert dataset.num_parallel_workers == 1
         assert dataset.with_keys().num_parallel_workers == 1
+
+
+def _cifar10_folder(root):
+    from tests.data.test_dataset_download import cifar10_files
+
+    folder = root / "cifar-10-batches-bin"
+    folder.mkdir(parents=True)
+    for name, body in cifar10_files().items():
+        (folder / name).write_bytes(body)
+    return folder
+
+
+def test_cifar10_is_mindspores_reader_as_in_mindcv(tmp_path):
+    from tests.data.test_dataset_download import RECORDS, cifar10_files
+
+    folder = _cifar10_folder(tmp_path)
+    for root in (tmp_path, folder):  # the folder the archive unpacks to, or the files' own folder
+        dataset = create_dataset("CIFAR10", str(root), "train", shuffle=False, num_parallel_workers=1)
+        assert type(dataset) is ds.Cifar10Dataset and dataset.num_classes() == 10
+        assert dataset.get_dataset_size() == 5 * RECORDS
+    first = next(dataset.create_dict_iterator(output_numpy=True))
+    record = np.frombuffer(cifar10_files()["data_batch_1.bin"], np.uint8)[:3073]
+    assert int(first["label"]) == record[0]
+    np.testing.assert_array_equal(first["image"], record[1:].reshape(3, 32, 32).transpose(1, 2, 0))
+    test = create_dataset("cifar10", str(tmp_path), "val", shuffle=True, num_samples=5)
+    assert test.get_dataset_size() == 5 and isinstance(test.sampler, ds.RandomSampler)
+
+
+def test_reader_datasets_without_files_say_what_to_place_or_download(tmp_path):
+    with pytest.raises(DataError, match=r"CIFAR-10 files not found in .*: expected data_batch_1.bin.*download=True"):
+        create_dataset("cifar10", str(tmp_path), "train")
+    with pytest.raises(DataError, match="only MindSpore's MNIST/CIFAR readers take"):
+        create_dataset("imagenet", str(tmp_path), decode=True)

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from mindcv.data.mixup import BatchMixer
+from mindcv.data.mixup import BatchMixer, Mixup
 from tests import golden_cases as cases
 
 GOLDEN = cases.load_fixture()["mixing"]
@@ -40,3 +40,29 @@ def test_keys_seed_the_batch():
     first, again = mixer(images, labels, keys), mixer(images, labels, keys)
     np.testing.assert_array_equal(first[0], again[0])
     assert not np.array_equal(first[1], mixer(images, labels, keys + 100)[1])
+
+
+@pytest.mark.parametrize("row", GOLDEN[:2], ids=[str(r["case"]) for r in GOLDEN[:2]])
+def test_mindcv_mixup_class_draws_from_numpys_global_generator(row):
+    """MindCV's call, as the recorder made it: np.random seeded, then mixer(images, labels)."""
+    case = row["case"]
+    mixer = Mixup(mixup_alpha=case["mixup"], cutmix_alpha=case["cutmix"], prob=case["cutmix_prob"],
+                  label_smoothing=0.0, num_classes=5)
+    images, labels = cases.mix_batch()
+    state = np.random.get_state()
+    np.random.seed(cases.MIX_SEED)
+    try:
+        mixed, target = mixer(images.copy(), labels.copy())
+    finally:
+        np.random.set_state(state)
+    np.testing.assert_allclose(target.ravel(), row["result"][0]["target"], rtol=1e-6, atol=1e-7)
+    assert cases.summarise(mixed)["sum"] == pytest.approx(row["result"][0]["images"]["sum"], rel=1e-5)
+    smoothed = Mixup(case["mixup"], case["cutmix"], prob=case["cutmix_prob"], label_smoothing=0.1, num_classes=5)
+    np.random.seed(cases.MIX_SEED)
+    try:
+        _, soft = smoothed(images.copy(), labels.copy())
+    finally:
+        np.random.set_state(state)
+    np.testing.assert_allclose(soft, target * 0.9 + 0.1 / 5, rtol=1e-6)
+    with pytest.raises(ValueError, match="mode='batch'"):
+        Mixup(mode="elem")

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from mindspore import nn, ops
 
-from mindcv.engine.amp import LossNetwork, apply_amp, parse_cast_list
+from mindcv.engine.amp import LossNetwork, auto_mixed_precision, parse_cast_list
 from mindcv.models import create_model
 from mindcv.utils.errors import ConfigError
 from tests.helpers import images
@@ -38,7 +38,7 @@ def test_compute_dtypes_per_level(level, conv, bn, dense):
     model = create_model("xception", num_classes=3, drop_rate=0.0, use_cpu_kernels=False)
     model.set_train(False)
     reference = model(images(size=71)).asnumpy()
-    network = apply_amp(model, level)
+    network = auto_mixed_precision(model, level)
     seen, logits = _dtypes(network, model, images(size=71))
     assert seen["conv1"][1] == conv and seen["blocks.0.rep.0.pointwise"][1] == conv  # what the op computed in
     assert seen["bn1"][1] == bn and seen["classifier"][1] == dense
@@ -58,14 +58,14 @@ def test_the_loss_sees_float32_logits():
             received["dtype"] = logits.dtype
             return ops.mean(logits)
 
-    loss = LossNetwork(apply_amp(model, "O3"), Spy())(images(size=71), ms.Tensor(np.array([0, 1], np.int32)))
+    loss = LossNetwork(auto_mixed_precision(model, "O3"), Spy())(images(size=71), ms.Tensor(np.array([0, 1], np.int32)))
     assert received["dtype"] == ms.float32 and loss.dtype == ms.float32
 
 
 def test_cast_list_selects_the_cells():
     assert parse_cast_list("[nn.Conv2d, nn.Dense]") == (nn.Conv2d, nn.Dense)
     model = create_model("xception", num_classes=3, use_cpu_kernels=False)
-    seen, _ = _dtypes(apply_amp(model, "O1", "[nn.Dense]"), model, images(size=71))
+    seen, _ = _dtypes(auto_mixed_precision(model, "O1", "[nn.Dense]"), model, images(size=71))
     assert seen["conv1"][1] == ms.float32 and seen["classifier"][1] == ms.float16
     with pytest.raises(ConfigError, match="not a mindspore.nn cell class"):
         parse_cast_list("[os.system]")

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from mindspore import nn
 
-from mindcv.engine.checkpoints import CheckpointManager, RunDirectory
+from mindcv.engine.checkpoints import RunCheckpoints, RunDirectory
 from mindcv.utils.checkpoint import checkpoint_metadata, read_checkpoint
 from mindcv.utils.errors import CheckpointError, ConfigError, FileWriteError
 
@@ -58,7 +58,7 @@ def test_a_file_as_run_directory_is_a_clear_error(tmp_path):
 
 @pytest.mark.parametrize("policy, kept", [("latest_k", [3, 4]), ("top_k", [1, 3])])
 def test_keep_policy(tmp_path, policy, kept):
-    manager = CheckpointManager(tmp_path, "net", 2, policy, is_main=True)
+    manager = RunCheckpoints(tmp_path, "net", 2, policy, is_main=True)
     for epoch, top1 in ((1, 90.0), (2, 10.0), (3, 80.0), (4, 20.0)):
         manager.save_epoch(_entries(epoch), {"epoch": epoch, "global_step": epoch}, epoch, 5, top1)
     assert sorted(int(p.stem.split("-")[1].split("_")[0]) for p in tmp_path.glob("net-*.ckpt")) == kept
@@ -67,7 +67,7 @@ def test_keep_policy(tmp_path, policy, kept):
 
 
 def test_a_full_disk_keeps_the_last_good_checkpoint_and_no_temporary_file(tmp_path, monkeypatch):
-    manager = CheckpointManager(tmp_path, "net", 5, "latest_k", is_main=True)
+    manager = RunCheckpoints(tmp_path, "net", 5, "latest_k", is_main=True)
     manager.save_epoch(_entries(1.0), {"epoch": 1, "global_step": 1}, 1, 5, None)
 
     def full(*_args):
@@ -82,7 +82,7 @@ def test_a_full_disk_keeps_the_last_good_checkpoint_and_no_temporary_file(tmp_pa
 
 
 def test_resuming_weights_only_names_a_resumable_checkpoint(tmp_path):
-    manager = CheckpointManager(tmp_path, "net", 5, "latest_k", is_main=True)
+    manager = RunCheckpoints(tmp_path, "net", 5, "latest_k", is_main=True)
     manager.save_epoch(_entries(), {"epoch": 1, "global_step": 5}, 1, 5, None)
     manager.save_best(_entries(), {"epoch": 1, "global_step": 5})
     net = nn.Dense(2, 2)
@@ -95,16 +95,16 @@ def test_a_kill_during_the_first_checkpoint_write_leaves_no_resumable_file_to_mi
     """SIGKILL in the middle of writing: the temporary file is left, latest.ckpt never appears, and the advice for
     the broken file does not recommend best.ckpt (weights only)."""
     code = ("import os, mindspore as ms, numpy as np\n"
-            "from mindcv.engine.checkpoints import CheckpointManager\n"
+            "from mindcv.engine.checkpoints import RunCheckpoints\n"
             "import mindcv.utils.fileio as fileio\n"
-            "m = CheckpointManager(__import__('pathlib').Path(%r), 'net', 5, 'latest_k', True)\n"
+            "m = RunCheckpoints(__import__('pathlib').Path(%r), 'net', 5, 'latest_k', True)\n"
             "m.save_best([{'name': 'w', 'data': ms.Tensor(np.ones(3, np.float32))}], {'epoch': 1, 'global_step': 1})\n"
             "os.fsync = lambda fd: os.kill(os.getpid(), 9)\n"
             "m.save_epoch([{'name': 'w', 'data': ms.Tensor(np.ones(3, np.float32))}], {'epoch': 1, 'global_step': 1},"
             " 1, 5, None)\n") % str(tmp_path)
     assert subprocess.run([sys.executable, "-c", code]).returncode == -9
     assert not (tmp_path / "latest.ckpt").exists() and (tmp_path / "best.ckpt").exists()
-    advice = CheckpointManager.resumable_beside(tmp_path / "latest.ckpt")
+    advice = RunCheckpoints.resumable_beside(tmp_path / "latest.ckpt")
     assert advice.startswith("No other readable resumable checkpoint") and "best.ckpt" not in advice
     assert list(tmp_path.glob(".*.tmp*"))  # the unfinished write, removed when the run directory is next opened
     RunDirectory.open(str(tmp_path), resuming=True, overwrite=False, is_main=True).close()

@@ -18,9 +18,9 @@ def _free_port():
         return sock.getsockname()[1]
 
 
-def _msrun(log_dir, args):
+def _msrun(log_dir, args, script=ROOT / "train.py"):
     msrun = ["msrun", "--worker_num", "2", "--local_worker_num", "2", "--master_port", str(_free_port()),
-             "--join", "True", "--log_dir", str(log_dir), str(ROOT / "train.py")]
+             "--join", "True", "--log_dir", str(log_dir), str(script)]
     return subprocess.Popen(msrun + [str(a) for a in args], cwd=ROOT, env=venv_env(), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
 
@@ -60,3 +60,21 @@ def test_a_killed_rank_fails_the_whole_job(colour_images, tmp_path):
     out, _ = proc.communicate(timeout=300)
     assert proc.returncode != 0
     assert f"Worker process {pid} exit with exception" in out
+
+
+def test_all_reduce_sum_adds_integer_counts_on_cpu(tmp_path):
+    """MindCV's train.py all-reduces an int32 sample count, which MindSpore's CPU backend refuses; AllReduceSum
+    sums it as float32 and hands back int32."""
+    script = tmp_path / "reduce.py"
+    script.write_text("import mindspore as ms, numpy as np\n"
+                      "from mindspore.communication import get_rank, init\n"
+                      "ms.set_device('CPU')\ninit()\n"
+                      "from mindcv.utils import AllReduceSum\n"
+                      "out = AllReduceSum()(ms.Tensor(np.array([get_rank() + 1, 10], np.int32)))\n"
+                      "print('RESULT', out.dtype, out.asnumpy().tolist(), flush=True)\n")
+    proc = _msrun(tmp_path / "logs", [], script=script)
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, out[-3000:]
+    results = [line.split("RESULT ", 1)[1] for path in (tmp_path / "logs").glob("worker_*.log")
+               for line in path.read_text().splitlines() if "RESULT " in line]
+    assert results == ["Int32 [3, 20]"] * 2

@@ -62,9 +62,13 @@ def _step(network, model, lr=0.1, scale=None, **kwargs):
 
 
 def _run(step, times=1, x=X, y=Y):
-    outputs = [step(Tensor(x), Tensor(y)) for _ in range(times)]
-    return [(float(loss.asnumpy()), bool(overflow.asnumpy()), float(scale.asnumpy())) for loss, overflow, scale
-            in outputs]
+    """(loss, whether the update was skipped, the scale the step used) of each step."""
+    outputs = []
+    for _ in range(times):
+        scale, skipped = float(step.scale_sense.asnumpy()), float(step.stat_skipped.asnumpy())
+        loss = float(step(Tensor(x), Tensor(y)).asnumpy())
+        outputs.append((loss, float(step.stat_skipped.asnumpy()) > skipped, scale))
+    return outputs
 
 
 def test_plain_step_is_sgd():
@@ -97,7 +101,7 @@ def test_clipping_equals_the_global_norm_formula():
 def test_accumulated_micro_batches_equal_one_large_batch():
     big, small = Linear(), Linear()
     _run(_step(Mse(big), big))
-    step = _step(Mse(small), small, accumulate_steps=2)
+    step = _step(Mse(small), small, gradient_accumulation_steps=2)
     _run(step, x=X[:2], y=Y[:2])
     assert np.array_equal(small.w.asnumpy(), W0)  # nothing applied after the first micro-batch
     _run(step, x=X[2:], y=Y[2:])
@@ -183,3 +187,16 @@ def test_loss_scale_types(kind, amp, expected):
     is_dynamic = isinstance(scale.sense, nn.DynamicLossScaleUpdateCell)
     value = scale.sense.get_loss_scale() if is_dynamic else scale.sense
     assert ("dynamic" if is_dynamic else "fixed", value) == expected and scale.optimizer_scale == 1.0
+
+
+def test_mindcv_signature_takes_a_number_and_returns_the_loss():
+    """TrainStep(network, optimizer, scale_sense=8.0): the step divides the scale out itself (MindCV's
+    TrainStep), so the update is plain SGD; it returns the loss."""
+    model = Linear()
+    optimizer = create_optimizer(model, "sgd", lr=0.1, momentum=0.0)
+    step = TrainStep(Mse(model), optimizer, 8.0)
+    step.set_train(True)
+    loss = step(Tensor(X), Tensor(Y))
+    assert isinstance(loss, Tensor) and loss.shape == ()
+    np.testing.assert_allclose(model.w.asnumpy(), W0 - 0.1 * _grad(X, Y, W0), rtol=1e-6)
+    assert float(step.scale_sense.asnumpy()) == 8.0

@@ -1,7 +1,8 @@
 import pytest
 
-from mindcv.models import (UnknownModelError, create_model, get_pretrained_cfg, is_model, list_models,
-                           list_pretrained, model_entrypoint, register_model)
+from mindcv.models import (UnknownModelError, create_model, get_pretrained_cfg, get_pretrained_cfg_value,
+                           has_pretrained_cfg_key, is_model, is_model_in_modules, is_model_pretrained, list_models,
+                           list_modules, list_pretrained, model_entrypoint, register_model)
 from mindcv.models.xception import xception
 
 
@@ -48,3 +49,40 @@ def test_default_tag_points_at_upstream_checkpoint():
 def test_registering_a_name_twice_fails():
     with pytest.raises(ValueError, match="registered twice"):
         register_model(xception)
+
+
+def test_mindcv_registry_helpers():
+    assert list_models("xcep*", "xception_aligned") == ["xception41", "xception65", "xception71"]
+    assert list_models(module="xception") == ["xception"] and list_models(module="resnet") == []
+    assert list_modules() == ["xception", "xception_aligned"]
+    assert is_model_in_modules("xception65", ["xception_aligned"]) and not is_model_in_modules("xception", {"x"})
+    with pytest.raises(TypeError, match="module_names must be"):
+        is_model_in_modules("xception", "xception")
+    assert is_model_pretrained("xception") and is_model_pretrained("xception.keras_in1k")
+    assert not is_model_pretrained("xception.nothing") and not is_model_pretrained("resnet50")
+
+
+def test_pretrained_config_reads_as_mindcv_dict():
+    cfg = get_pretrained_cfg("xception")
+    assert cfg["url"].endswith("xception-174_5004_v2.ckpt") and cfg["num_classes"] == 1000
+    assert dict(cfg)["first_conv"] == "conv1" and "classifier" in cfg and cfg.get("nothing") is None
+    with pytest.raises(KeyError):
+        cfg["nothing"]
+    assert get_pretrained_cfg_value("xception", "input_size") == (3, 299, 299)
+    assert get_pretrained_cfg_value("xception", "nothing") is None
+    assert has_pretrained_cfg_key("xception", "crop_pct") and not has_pretrained_cfg_key("xception", "nothing")
+
+
+def test_unknown_model_is_caught_as_mindcv_code_expects():
+    for call in (lambda: create_model("resnet50"), lambda: model_entrypoint("resnet50")):
+        with pytest.raises(RuntimeError) as caught:  # MindCV's create_model raises RuntimeError
+            call()
+        assert isinstance(caught.value, KeyError)  # its model_entrypoint KeyError
+        assert str(caught.value).startswith("Unknown model 'resnet50'")  # the message, not KeyError's repr
+
+
+def test_the_model_function_is_exported_as_in_mindcv():
+    import mindcv.models
+
+    assert mindcv.models.xception is xception and callable(mindcv.models.xception)
+    assert mindcv.models.xception(num_classes=10).classifier.weight.shape == (10, 2048)

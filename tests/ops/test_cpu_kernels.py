@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from mindspore import nn
 
-from mindcv.engine.amp import apply_amp
+from mindcv.engine.amp import auto_mixed_precision
 from mindcv.models import create_model
 from mindcv.models.layers import BatchNorm2d, CpuKernelLayer, DepthwiseConv2d, MaxPool3x3S2, PointwiseConv2d
 from mindcv.ops import cpu_kernels, cpu_kernels_enabled, kernel_library
@@ -189,7 +189,7 @@ def test_layers_under_half_precision_run_mindspore_operators_as_mindcv(mode, amp
         for layer in layers:
             for param in layer.trainable_params():
                 param.set_data(ms.Tensor(np.random.default_rng(4).normal(size=param.shape).astype(np.float32)))
-        network = apply_amp(nn.SequentialCell(layers), amp_level)
+        network = auto_mixed_precision(nn.SequentialCell(layers), amp_level)
         network.set_train(True)
         kernels = [layer.fast_op is not None for layer in layers]
         outputs.append(network(x).astype(ms.float32).asnumpy())

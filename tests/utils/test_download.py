@@ -1,13 +1,17 @@
+import gzip
 import hashlib
+import io
 import os
 import socket
 import subprocess
 import sys
+import tarfile
 
 import pytest
 
-from mindcv.utils.download import DownloadError, cached_download, download_file, get_cache_dir, sha256_file
-from tests.http_server import FileServer
+from mindcv.utils.download import (DownLoad, DownloadError, cached_download, detect_file_type, download_file,
+                                   get_cache_dir, get_default_download_root, set_default_download_root, sha256_file)
+from tests.http_server import FileServer, serving
 
 BODY = os.urandom(300_000)
 BODY_SHA = hashlib.sha256(BODY).hexdigest()
@@ -127,3 +131,61 @@ def test_concurrent_processes_download_once(server, tmp_path):
     assert [p.wait(timeout=120) for p in procs] == [0, 0, 0]
     assert server.hits["/w.ckpt"] == 1
     assert _leftovers(tmp_path) == ["w.ckpt"]
+
+
+def test_mindcv_download_root_can_be_set_and_reset(tmp_path, monkeypatch):
+    monkeypatch.setenv("MINDCV_CACHE_DIR", str(tmp_path / "env"))
+    try:
+        set_default_download_root(str(tmp_path / "chosen"))
+        assert get_default_download_root() == str(tmp_path / "chosen") and get_cache_dir() == tmp_path / "chosen"
+    finally:
+        set_default_download_root(None)
+    assert get_default_download_root() == str(tmp_path / "env")
+
+
+@pytest.mark.parametrize("name, expected", [("a.tar.gz", (".tar.gz", ".tar", ".gz")),
+                                            ("a.tgz", (".tgz", ".tar", ".gz")), ("a.zip", (".zip", ".zip", None)),
+                                            ("a.bin.gz", (".gz", None, ".gz"))])
+def test_file_types(name, expected):
+    assert detect_file_type(name) == expected
+
+
+def test_file_types_without_a_known_suffix_are_errors():
+    for name in ("archive", "a.rar"):
+        with pytest.raises(DownloadError, match="archive or compression type"):
+            detect_file_type(name)
+
+
+def _tar_gz(members: dict) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for name, body in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(body)
+            archive.addfile(info, io.BytesIO(body))
+    return buffer.getvalue()
+
+
+def test_mindcv_downloader_fetches_checks_and_unpacks(tmp_path):
+    archive = _tar_gz({"data/a.txt": b"alpha", "data/b.txt": b"beta"})
+    md5, single = hashlib.md5(archive).hexdigest(), gzip.compress(b"single")
+    with serving({"/d.tar.gz": archive, "/one.gz": single}) as srv:
+        loader = DownLoad()
+        loader.download_and_extract_archive(srv.url("/d.tar.gz"), str(tmp_path), md5=md5, remove_finished=True)
+        loader.download_and_extract_archive(srv.url("/one.gz"), str(tmp_path))
+        loader.download_url(srv.url("/one.gz"), str(tmp_path))  # there already: not fetched again
+        assert srv.hits == {"/d.tar.gz": 1, "/one.gz": 1}
+        with pytest.raises(DownloadError, match="Hash mismatch"):
+            loader.download_url(srv.url("/d.tar.gz"), str(tmp_path / "x"), md5="0" * 32)
+    assert (tmp_path / "data" / "b.txt").read_bytes() == b"beta" and (tmp_path / "one").read_bytes() == b"single"
+    assert not (tmp_path / "d.tar.gz").exists()
+    assert loader.check_md5(str(tmp_path / "one.gz"), hashlib.md5(single).hexdigest())
+    assert list((tmp_path / "x").iterdir()) == []
+
+
+def test_archives_cannot_write_outside_their_folder(tmp_path):
+    (tmp_path / "evil.tar").write_bytes(_tar_gz({"../escaped.txt": b"x"}))
+    (tmp_path / "evil.tar").rename(tmp_path / "evil.tar.gz")
+    with pytest.raises(tarfile.TarError):
+        DownLoad().extract_archive(str(tmp_path / "evil.tar.gz"), str(tmp_path / "out"))
+    assert not (tmp_path / "escaped.txt").exists()

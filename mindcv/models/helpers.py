@@ -1,5 +1,12 @@
-"""Model construction shared by every architecture: pretrained configs, strict weight loading, features."""
+"""Model construction shared by every architecture: pretrained configs, strict weight loading, features.
+
+The public functions keep MindCV's names and signatures (``load_pretrained``, ``load_model_checkpoint``,
+``build_model_with_cfg``, ``make_divisible``); loading is strict here: a missing file, a missing or mis-shaped
+weight is an error, never a silently random layer.
+"""
 import logging
+import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional, Sequence, Union
 
@@ -9,14 +16,15 @@ from mindspore import nn
 
 from ..convert import convert_file
 from ..utils.checkpoint import METADATA_PREFIX, read_checkpoint
-from ..utils.download import cached_download
+from ..utils.download import cached_download, get_default_download_root
 from ..utils.errors import CheckpointError, ConfigError
 from ..utils.runtime import warn_if_slow_cpu_build
-from .features import FeatureExtractor
+from .features import FeatureExtractor, FeatureExtractWrapper
 from .pretrained import PretrainedCfg
 
-__all__ = ["build_model_with_cfg", "load_pretrained", "load_model_checkpoint", "load_weights",
-           "adapt_input_conv", "is_training_extra"]
+__all__ = ["build_model_with_cfg", "build_registered_model", "load_pretrained", "load_model_checkpoint",
+           "load_weights", "adapt_input_conv", "is_training_extra", "make_divisible", "ConfigDict",
+           "get_checkpoint_download_root"]
 
 _logger = logging.getLogger(__name__)
 
@@ -151,40 +159,67 @@ def load_weights(model: nn.Cell, state: Dict[str, ms.Parameter], source: str, *,
     _logger.info("Loaded %d parameters from %s.", len(tensors), source)
 
 
-def load_model_checkpoint(model: nn.Cell, checkpoint_path: str, ema: bool = False, first_conv: str = "conv1",
-                          classifier: str = "classifier", adapt_head: bool = False) -> None:
-    """Load a local checkpoint file into ``model`` strictly (see :func:`load_weights`)."""
+def load_model_checkpoint(model: nn.Cell, checkpoint_path: str = "", ema: bool = False, auto_mapping: bool = False,
+                          *, first_conv: str = "conv1", classifier: str = "classifier",
+                          adapt_head: bool = False) -> None:
+    """Load a local checkpoint file into ``model`` strictly (see :func:`load_weights`); MindCV's signature.
+
+    ``ema`` loads the ``ema.*`` weights. ``auto_mapping`` is accepted and logged: names are matched exactly and
+    every mismatch is reported, so nothing is guessed. A missing file raises (MindCV silently loads nothing).
+    """
+    if auto_mapping:
+        _logger.info("auto_mapping has no effect: parameter names are matched exactly and mismatches are errors.")
     state = read_checkpoint(checkpoint_path)
     load_weights(model, state, f"checkpoint {checkpoint_path}", first_conv=first_conv, classifier=classifier,
                  ema=ema, adapt_head=adapt_head)
 
 
-def load_pretrained(model: nn.Cell, cfg: PretrainedCfg, checkpoint_path: str = "", ema: bool = False) -> str:
-    """Load the weights of a pretrained config into ``model``; returns the file used.
+def _as_pretrained_cfg(default_cfg: Union[PretrainedCfg, Mapping]) -> PretrainedCfg:
+    if isinstance(default_cfg, PretrainedCfg):
+        return default_cfg
+    return PretrainedCfg.from_dict(default_cfg)
+
+
+def load_pretrained(model: nn.Cell, default_cfg: Union[PretrainedCfg, Mapping], num_classes: Optional[int] = None,
+                    in_channels: Optional[int] = None, filter_fn: Optional[Callable[[Dict], Dict]] = None, *,
+                    checkpoint_path: str = "", ema: bool = False) -> str:
+    """Load the weights of a pretrained config (a :class:`PretrainedCfg` or MindCV's dict with ``url``,
+    ``num_classes``, ``first_conv``, ``classifier``) into ``model``; returns the file used. MindCV's signature.
 
     The file is ``checkpoint_path`` when given, else ``cfg.file``, else ``cfg.url`` downloaded into the cache.
-    A file in another framework's format (``cfg.converter``) is converted in memory. When the model was built
-    for another number of classes than the weights were published with, the classifier stays fresh (transfer
-    learning, logged); otherwise the file's classifier must fit (a local file with another head is an error).
+    A file in another framework's format (``cfg.converter``) is converted in memory. When the model is built
+    for another number of classes than the weights were published with (``num_classes``, by default the
+    model's own), the classifier stays fresh (transfer learning, logged); a first convolution for other input
+    channels is adapted (logged). ``filter_fn`` may edit the name -> Parameter dict before loading. A config
+    without a source raises (MindCV logs a warning and leaves the weights random).
     """
-    adapt_head = getattr(model, "num_classes", cfg.num_classes) != cfg.num_classes
+    cfg = _as_pretrained_cfg(default_cfg)
+    if num_classes is None:
+        num_classes = getattr(model, "num_classes", cfg.num_classes)
+    if in_channels is not None and in_channels != getattr(model, "in_channels", in_channels):
+        raise ConfigError(f"in_channels={in_channels} but the model was built for {model.in_channels}.")
+    adapt_head = num_classes != cfg.num_classes
     if checkpoint_path:
         path = checkpoint_path
     elif cfg.file:
         path = cfg.file
     elif cfg.url:
-        path = str(cached_download(cfg.url, cfg.cache_filename(), file_hash=cfg.file_hash))
+        path = str(cached_download(cfg.url, cfg.cache_filename(), file_hash=cfg.file_hash,
+                                   cache_dir=Path(get_checkpoint_download_root())))
     else:
         raise CheckpointError(f"Pretrained weights '{cfg.cache_filename() or 'this tag'}' have no download URL; "
                               "pass checkpoint_path=<local .ckpt file> (the README explains how to obtain it).")
     if cfg.converter and Path(path).suffix != ".ckpt":
         arrays = convert_file(cfg.converter, path)
         state = {name: ms.Parameter(ms.Tensor(value), name=name) for name, value in arrays.items()}
-        load_weights(model, state, f"{cfg.converter} weights {path}", first_conv=cfg.first_conv,
-                     classifier=cfg.classifier, ema=ema, adapt_head=adapt_head)
+        source = f"{cfg.converter} weights {path}"
     else:
-        load_model_checkpoint(model, path, ema=ema, first_conv=cfg.first_conv, classifier=cfg.classifier,
-                              adapt_head=adapt_head)
+        state = read_checkpoint(path)
+        source = f"checkpoint {path}"
+    if filter_fn is not None:
+        state = filter_fn(state)
+    load_weights(model, state, source, first_conv=cfg.first_conv, classifier=cfg.classifier, ema=ema,
+                 adapt_head=adapt_head)
     return path
 
 
@@ -198,13 +233,13 @@ def _resolve_pretrained_cfg(name: str, tag: str,
     return get_pretrained_cfg(name, tag or None).overlay(pretrained_cfg_overlay)
 
 
-def build_model_with_cfg(model_cls: Callable[..., nn.Cell], variant: str, pretrained: Union[bool, str] = False, *,
-                         pretrained_tag: str = "", num_classes: int = 1000, in_channels: int = 3,
-                         checkpoint_path: str = "",
-                         ema: bool = False, features_only: bool = False,
-                         out_indices: Optional[Sequence[int]] = None,
-                         pretrained_cfg_overlay: Optional[Dict[str, Any]] = None, **kwargs: Any) -> nn.Cell:
-    """Build ``model_cls`` for the registered name ``variant`` and load weights.
+def build_registered_model(model_cls: Callable[..., nn.Cell], variant: str, pretrained: Union[bool, str] = False, *,
+                           pretrained_tag: str = "", num_classes: int = 1000, in_channels: int = 3,
+                           checkpoint_path: str = "", ema: bool = False, features_only: bool = False,
+                           out_indices: Optional[Sequence[int]] = None,
+                           pretrained_cfg_overlay: Optional[Dict[str, Any]] = None, **kwargs: Any) -> nn.Cell:
+    """Build ``model_cls`` for the registered name ``variant`` and load weights (what the registered constructors
+    call; timm's ``build_model_with_cfg``).
 
     ``pretrained`` is False, True (``pretrained_tag`` or the default tag) or a tag name; a named tag
     also applies the model options its weights need (``PretrainedCfg.model_args``). ``checkpoint_path`` is a
@@ -236,3 +271,40 @@ def build_model_with_cfg(model_cls: Callable[..., nn.Cell], variant: str, pretra
         raise ConfigError("out_indices only applies with features_only=True.")
     return model
 
+
+def build_model_with_cfg(model_cls: Callable[..., nn.Cell], pretrained: bool,
+                         default_cfg: Union[PretrainedCfg, Mapping], features_only: bool = False,
+                         out_indices: Sequence[int] = (0, 1, 2, 3, 4),
+                         **kwargs: Any) -> nn.Cell:
+    """MindCV's builder for a model class of one's own: ``model_cls(**kwargs)``, the weights of ``default_cfg``
+    when ``pretrained`` (strictly, see :func:`load_pretrained`), and with ``features_only`` the feature maps of
+    ``out_indices`` through :class:`FeatureExtractWrapper` (which reads the model's ``feature_info``)."""
+    model = model_cls(**kwargs)
+    if pretrained:
+        load_pretrained(model, default_cfg, kwargs.get("num_classes", 1000), kwargs.get("in_channels", 3))
+    if features_only:
+        if not hasattr(model, "feature_info"):
+            raise ConfigError(f"features_only is not available for {model_cls.__name__}: it has no feature_info.")
+        model = FeatureExtractWrapper(model, out_indices=list(out_indices))
+    return model
+
+
+def make_divisible(v: float, divisor: int, min_value: Optional[int] = None) -> int:
+    """``v`` rounded to the nearest multiple of ``divisor`` (at least ``min_value``, default ``divisor``), one
+    multiple more when rounding lost over 10% (MindCV's channel rounding)."""
+    min_value = min_value or divisor
+    rounded = max(min_value, int(v + divisor / 2) // divisor * divisor)
+    return rounded + divisor if rounded < 0.9 * v else rounded
+
+
+class ConfigDict(dict):
+    """A dict whose keys also read and write as attributes (``cfg.url``); a missing key reads as None."""
+
+    __getattr__ = dict.get
+    __setattr__ = dict.__setitem__
+    __delattr__ = dict.__delitem__
+
+
+def get_checkpoint_download_root() -> str:
+    """Where downloaded pretrained checkpoints are cached (MindCV: ``<download root>/models``)."""
+    return os.path.join(get_default_download_root(), "models")

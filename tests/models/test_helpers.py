@@ -1,13 +1,15 @@
 import hashlib
 import logging
+from pathlib import Path
 
 import mindspore as ms
 import numpy as np
 import pytest
 from mindspore import nn
 
-from mindcv.models import create_model, load_model_checkpoint
-from mindcv.models.builder import adapt_input_conv, is_training_extra
+from mindcv.models import (build_model_with_cfg, create_model, get_checkpoint_download_root, load_model_checkpoint,
+                           load_pretrained, make_divisible)
+from mindcv.models.helpers import adapt_input_conv, is_training_extra
 from mindcv.utils import CheckpointError, DownloadError
 from tests.helpers import calibrated_xception, images, state_of
 from tests.http_server import FileServer
@@ -149,7 +151,7 @@ def test_pretrained_download_and_cache(weights_server, published, tmp_path, monk
     server.stop()
     create_model("xception", pretrained=True, pretrained_cfg_overlay=overlay)
     assert server.hits["/xception.ckpt"] == 1
-    assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == ["xception_test.ckpt"]
+    assert sorted(p.name for p in (tmp_path / "models").iterdir() if p.is_file()) == ["xception_test.ckpt"]
 
 
 def test_pretrained_download_failure_never_gives_random_weights(tmp_path, monkeypatch):
@@ -193,3 +195,57 @@ def test_model_args_of_a_tag_are_applied_and_user_override_warns(caplog):
     net = create_model("xception.mindcv_in1k", bn_eps=1e-4,
                        pretrained_cfg_overlay={"model_args": {"bn_eps": 1e-3}})
     assert net.bn1.eps == 1e-4 and "overrides" in caplog.text
+
+
+@pytest.mark.parametrize("value, divisor, min_value, expected", [(24, 8, None, 24), (10, 8, None, 16), (3, 8, None, 8),
+                                                                  (37, 8, 16, 40), (100, 3, None, 99)])
+def test_make_divisible_rounds_as_mindcv(value, divisor, min_value, expected):
+    assert make_divisible(value, divisor, min_value) == expected
+
+
+class TinyNet(nn.Cell):
+    """A model of one's own, as MindCV's builders take it: stages listed in feature_info with MindCV's keys."""
+
+    def __init__(self, num_classes=10, in_channels=3):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, 4, 3, has_bias=False)
+        self.relu = nn.ReLU()
+        self.pool = nn.AvgPool2d(2, 2)
+        self.flatten = nn.Flatten()
+        self.classifier = nn.Dense(4 * 4 * 4, num_classes)
+        self.feature_info = [{"chs": 4, "reduction": 1, "name": "relu"}, {"chs": 4, "reduction": 2, "name": "pool"}]
+
+    def construct(self, x):
+        return self.classifier(self.flatten(self.pool(self.relu(self.conv1(x)))))
+
+
+def test_mindcv_builders_for_a_model_of_ones_own(tmp_path, monkeypatch):
+    """build_model_with_cfg(model_cls, pretrained, default_cfg, ...) with MindCV's dict config: the weights come
+    from the cache (no download when the file is there), strictly, through filter_fn; features_only wraps."""
+    monkeypatch.setenv("MINDCV_CACHE_DIR", str(tmp_path))
+    source = TinyNet(num_classes=10)
+    Path(get_checkpoint_download_root()).mkdir(parents=True)
+    ms.save_checkpoint(source, str(Path(get_checkpoint_download_root()) / "tiny.ckpt"))
+    cfg = {"url": "http://127.0.0.1:9/tiny.ckpt", "num_classes": 10, "first_conv": "conv1", "classifier": "classifier"}
+    seen = []
+    model = build_model_with_cfg(TinyNet, True, cfg, num_classes=10)
+    assert np.array_equal(state_of(model)["classifier.weight"], state_of(source)["classifier.weight"])
+    fresh = TinyNet(num_classes=3)
+    load_pretrained(fresh, cfg, 3, 3, filter_fn=lambda state: seen.append(sorted(state)) or state)
+    assert seen == [sorted(p.name for p in source.get_parameters())]
+    assert np.array_equal(state_of(fresh)["conv1.weight"], state_of(source)["conv1.weight"])
+    assert fresh.classifier.weight.shape == (3, 64)  # another class count: the classifier stays fresh
+    features = build_model_with_cfg(TinyNet, False, cfg, features_only=True, out_indices=[1])
+    x = ms.Tensor(np.random.default_rng(0).normal(size=(2, 3, 10, 10)).astype(np.float32))
+    out = features(x)
+    assert len(out) == 1 and features.out_channels == [4]
+    expected = features.net.pool(features.net.relu(features.net.conv1(x)))
+    np.testing.assert_array_equal(out[0].asnumpy(), expected.asnumpy())
+
+
+def test_load_model_checkpoint_takes_mindcv_positional_arguments(published, info_logs):
+    model, path = published
+    fresh = create_model("xception", num_classes=1000)
+    load_model_checkpoint(fresh, str(path), False, True)  # checkpoint_path, ema, auto_mapping
+    assert np.array_equal(state_of(fresh)["bn4.moving_mean"], state_of(model)["bn4.moving_mean"])
+    assert "auto_mapping has no effect" in info_logs.text
