@@ -31,9 +31,12 @@ setup(
         "openvino": ["openvino>=2024.0"],
         # Training plots (python -m mindcv.plot, and plot.png at the end of training).
         "plot": ["matplotlib>=3.5"],
-        # The tests use all of the above, and Keras 3 on JAX as the reference for the parity test
-        # (jax < 0.5 keeps numpy < 2, which MindSpore 2.7 needs).
-        "test": ["pytest>=7", "keras>=3.0", "jax<0.5", "jaxlib<0.5", "h5py>=3.0", "safetensors>=0.4",
-                 "onnx>=1.14", "onnxruntime>=1.16", "openvino>=2024.0", "matplotlib>=3.5"],
+        # The documentation site (mkdocs build -f docs/mkdocs.yml).
+        "docs": ["mkdocs>=1.6", "mkdocs-material>=9.5", "mkdocstrings[python]>=0.26"],
+        # The tests use all of the above but docs, pytest-randomly (every run in a new order: no test depends on
+        # another's leftovers), and Keras 3 on JAX as the reference for the parity test (jax < 0.5 keeps
+        # numpy < 2, which MindSpore 2.7 needs).
+        "test": ["pytest>=7", "pytest-randomly>=3.15", "keras>=3.0", "jax<0.5", "jaxlib<0.5", "h5py>=3.0",
+                 "safetensors>=0.4", "onnx>=1.14", "onnxruntime>=1.16", "openvino>=2024.0", "matplotlib>=3.5"],
     },
 )

@@ -17,6 +17,7 @@ from mindcv.engine.loop import TrainingInterrupted  # noqa: E402
 from mindcv.engine.runtime import setup_runtime  # noqa: E402
 from mindcv.engine.training import run_training  # noqa: E402
 from mindcv.utils.config import ConfigError, dump_config, parse_config  # noqa: E402
+from mindcv.utils.logger import console_logging  # noqa: E402
 
 # Exit codes of a run stopped by a signal after saving (the shell's convention: 128 + signal number).
 SIGNAL_EXIT_CODES = {"SIGINT": 130, "SIGTERM": 143}
@@ -31,7 +32,8 @@ def _train(argv) -> int:
         raise ConfigError("resume_opt True needs --ckpt_path <checkpoint written by train.py>.")
     runtime = setup_runtime(config.device_target, config.mode, config.jit_level, config.seed, config.distribute)
     try:
-        metrics = run_training(config, runtime)
+        with console_logging(runtime.rank):
+            metrics = run_training(config, runtime)
     except TrainingInterrupted as exc:
         print(f"interrupted: {exc}", file=sys.stderr)
         return SIGNAL_EXIT_CODES.get(exc.signal_name, 143)

@@ -8,9 +8,10 @@ os.environ.setdefault("GLOG_v", "3")
 from mindcv.cli import run_cli  # noqa: E402
 from mindcv.engine.builder import build_model, build_val_loader, eval_network  # noqa: E402
 from mindcv.engine.evaluate import evaluate  # noqa: E402
-from mindcv.engine.runtime import setup_logging, setup_runtime  # noqa: E402
+from mindcv.engine.runtime import setup_runtime  # noqa: E402
 from mindcv.utils.checkpoint import checkpoint_metadata, read_checkpoint  # noqa: E402
 from mindcv.utils.config import ConfigError, dump_config, parse_config  # noqa: E402
+from mindcv.utils.logger import console_logging  # noqa: E402
 
 
 def _validate(argv) -> int:
@@ -22,7 +23,11 @@ def _validate(argv) -> int:
         raise ConfigError("validate.py needs --ckpt_path <checkpoint file> (or --pretrained True); it never "
                           "evaluates random weights.")
     runtime = setup_runtime(config.device_target, config.mode, config.jit_level, config.seed, config.distribute)
-    setup_logging(None, runtime.rank)
+    with console_logging(runtime.rank):
+        return _evaluate(config, runtime)
+
+
+def _evaluate(config, runtime) -> int:
     meta = checkpoint_metadata(read_checkpoint(config.ckpt_path)) if config.ckpt_path else {}
     loader, class_names, batches = build_val_loader(config, runtime)
     trained_classes = json.loads(meta["class_names"]) if "class_names" in meta else None

@@ -1,25 +1,55 @@
-"""What the command-line entry points share: one-line errors with exit code 2, and the weight options."""
+"""What the command-line entry points share: one-line errors with exit code 2, the process-wide settings a command
+owns (put back when it ends), and the weight options."""
 import argparse
+import random
 import re
 import sys
-from typing import Callable
+from contextlib import contextmanager, nullcontext
+from typing import Callable, Iterator, Optional
+
+import mindspore as ms
+import mindspore.dataset as ds
+import numpy as np
 
 from .engine.inference import Predictor
 from .utils.errors import MindcvError
+from .utils.logger import console_logging
 
-__all__ = ["run_cli", "add_weight_arguments", "check_weight_arguments", "predictor_from_arguments",
-           "EXIT_USER_ERROR"]
+__all__ = ["run_cli", "restored_process_state", "add_weight_arguments", "check_weight_arguments",
+           "predictor_from_arguments", "EXIT_USER_ERROR"]
 
 EXIT_USER_ERROR = 2
 # MindSpore's data pipeline re-raises an exception of a Python source as a RuntimeError holding its text.
 _WRAPPED = re.compile(r"\b(?:DataError|CheckpointError|ConfigError|FileWriteError|DownloadError): (.+)")
 
 
-def run_cli(main: Callable[[], int]) -> int:
-    """Run ``main``; a :class:`MindcvError` (also one raised inside MindSpore's data pipeline) is printed as one
+@contextmanager
+def restored_process_state() -> Iterator[None]:
+    """What a command sets for the whole process (MindSpore's execution mode and seed, the dataset engine's seed
+    and queue size, numpy's and Python's random state) is put back when it ends, so that calling a command's
+    ``main()`` from Python leaves the caller's process as it was. (The device, once chosen, stays.)"""
+    mode, seed = ms.get_context("mode"), ms.get_seed()
+    pipeline = ds.config.get_seed(), ds.config.get_prefetch_size()
+    generators = np.random.get_state(), random.getstate()
+    try:
+        yield
+    finally:
+        ms.set_context(mode=mode)
+        if seed is not None:
+            ms.set_seed(seed)
+        ds.config.set_seed(pipeline[0])
+        ds.config.set_prefetch_size(pipeline[1])
+        np.random.set_state(generators[0])
+        random.setstate(generators[1])
+
+
+def run_cli(main: Callable[[], int], log_level: Optional[int] = None) -> int:
+    """Run ``main`` with :func:`restored_process_state` (and, given ``log_level``, the ``mindcv`` loggers printing
+    at that level); a :class:`MindcvError` (also one raised inside MindSpore's data pipeline) is printed as one
     line ``error: ...`` with exit code 2. Other exceptions are bugs and keep their traceback."""
     try:
-        return main()
+        with restored_process_state(), console_logging(level=log_level) if log_level else nullcontext():
+            return main()
     except MindcvError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
@@ -46,8 +76,11 @@ def check_weight_arguments(parser: argparse.ArgumentParser, args: argparse.Names
                      "are never used.")
 
 
+DEFAULT_MODEL = "xception"  # what --model means when neither it nor the checkpoint names one
+
+
 def predictor_from_arguments(args: argparse.Namespace, **model_kwargs) -> Predictor:
     """The :class:`~mindcv.engine.inference.Predictor` the weight options name."""
     if args.ckpt_path:
-        return Predictor.from_checkpoint(args.ckpt_path, args.model, **model_kwargs)
-    return Predictor.from_pretrained(args.model or "xception", args.pretrained, args.checkpoint, **model_kwargs)
+        return Predictor.from_checkpoint(args.ckpt_path, args.model, DEFAULT_MODEL, **model_kwargs)
+    return Predictor.from_pretrained(args.model or DEFAULT_MODEL, args.pretrained, args.checkpoint, **model_kwargs)

@@ -40,7 +40,6 @@ def main(argv: Optional[List[str]] = None) -> int:
                         help="write the file without loading it back and checking it (for ONNX without onnxruntime)")
     args = parser.parse_args(argv)
     check_weight_arguments(parser, args)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
 
     def export() -> int:
         ms.set_device("CPU")
@@ -56,7 +55,7 @@ def main(argv: Optional[List[str]] = None) -> int:
               f"{checked}.")
         return 0
 
-    return run_cli(export)
+    return run_cli(export, logging.WARNING)
 
 
 if __name__ == "__main__":

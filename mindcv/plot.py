@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import List, Optional
 
 from .cli import run_cli
-from .utils.plot import plot_run
+from .utils.training_curves import plot_run
 
 __all__ = ["main"]
 

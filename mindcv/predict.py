@@ -89,7 +89,6 @@ def main(argv: Optional[List[str]] = None) -> int:
     check_weight_arguments(parser, args)
     if args.output and Path(args.output).suffix.lower() not in (".json", ".csv"):
         parser.error(f"--output must end in .json or .csv, got {args.output}")
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
 
     def predict() -> int:
         if args.batch_size < 1:
@@ -116,7 +115,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             write_results(results, Path(args.output))
         return 1 if any(entry.get("error") for entry in results) else 0
 
-    return run_cli(predict)
+    return run_cli(predict, logging.WARNING)
 
 
 if __name__ == "__main__":

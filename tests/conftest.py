@@ -12,9 +12,26 @@ ms.set_device("CPU")
 ms.set_context(mode=ms.PYNATIVE_MODE)
 
 
+def pytest_sessionstart(session):
+    """Say the random order's seed even under -q (pytest-randomly shows it only in the header): the same order
+    again with ``--randomly-seed=<seed>``, file order with ``-p no:randomly``."""
+    seed = getattr(session.config.option, "randomly_seed", None)
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if seed is not None and reporter is not None and session.config.pluginmanager.has_plugin("randomly"):
+        reporter.write_line(f"test order: random, --randomly-seed={seed}")
+
+
 def pytest_configure(config):
-    config.addinivalue_line("markers", "slow: end-to-end runs of train.py / validate.py (tens of seconds each)")
+    config.addinivalue_line("markers", "slow: anything that trains or exports end to end, or runs a reference "
+                                       "framework (CI runs them; -m 'not slow' is the quick loop)")
     config.addinivalue_line("markers", "distributed: data-parallel runs under msrun (two CPU workers)")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Every test that needs the trained run (a 3-epoch train.py run) is slow."""
+    for item in items:
+        if "trained_run" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(autouse=True)

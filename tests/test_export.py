@@ -2,11 +2,14 @@
 import sys
 
 import mindspore as ms
-import onnx
 import pytest
 
 from mindcv.export import main
 from mindcv.models import create_model
+
+onnx = pytest.importorskip("onnx", reason="the export extra")
+
+pytestmark = pytest.mark.slow  # exports and reloads whole models
 
 
 @pytest.mark.parametrize("file_format, fold", [("MINDIR", False), ("ONNX", False), ("ONNX", True)])

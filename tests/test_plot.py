@@ -1,4 +1,4 @@
-"""``python -m mindcv.plot``: the command around mindcv.utils.plot."""
+"""``python -m mindcv.plot``: the command around mindcv.utils.training_curves."""
 import json
 
 from mindcv.plot import main

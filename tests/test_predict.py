@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mindcv.engine.inference import Predictor, imagenet_class_names
+from mindcv.data.constants import imagenet_class_names
+from mindcv.engine.inference import Predictor
 from mindcv.predict import collect_images, main
 from tests.helpers import COLOURS
 

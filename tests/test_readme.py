@@ -4,16 +4,23 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _readme_commands():
-    text = (ROOT / "README.md").read_text()
+def _commands(section: str):
+    text = (ROOT / "README.md").read_text().split(f"\n## {section}\n", 1)[1]
     block = text.split("```bash\n", 1)[1].split("```", 1)[0]
-    return [line for line in block.splitlines() if line.strip() and not line.startswith("#")]
+    return [line.split("  #")[0].strip() for line in block.splitlines() if line.strip() and not line.startswith("#")]
 
 
-def test_readme_opens_with_two_commands_and_ci_runs_the_test_one():
-    commands = _readme_commands()
-    assert len(commands) == 2
+def test_ci_runs_the_readmes_test_command_and_builds_the_documentation():
     ci_lines = [line for line in (ROOT / ".ci" / "run").read_text().splitlines()
                 if line.strip() and not line.startswith(("#", "set ", "cd "))]
-    assert ci_lines == [commands[1]]
-    assert "pytest tests" in commands[1]
+    test_command = _commands("Tests")[0]
+    assert "pytest tests" in test_command and ci_lines[0] == test_command
+    assert ci_lines[1].endswith("mkdocs build --strict -f docs/mkdocs.yml")
+
+
+def test_the_readme_is_a_users_readme():
+    text = (ROOT / "README.md").read_text()
+    assert len(text.splitlines()) <= 250
+    assert "UTC" not in text and "load average" not in text and "session" not in text
+    for section in ("Installation", "Quick start", "Commands", "Differences from MindCV", "Guarantees", "Tests"):
+        assert f"\n## {section}\n" in text

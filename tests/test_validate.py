@@ -4,7 +4,7 @@ import pytest
 import validate
 from mindcv.models import create_model
 from tests.helpers import TRAIN_ARGS as COMMON
-from tests.test_train import TINY, _metrics
+from tests.test_train import TINY, _metrics, process_state
 
 
 def _colour_args(colour_images, *extra):
@@ -14,7 +14,9 @@ def _colour_args(colour_images, *extra):
 
 def test_validate_reproduces_final_top1(trained_run, colour_images, capsys):
     final = _metrics(trained_run)[-1]
+    before = process_state()
     assert validate.main(_colour_args(colour_images, "--ckpt_path", trained_run / "latest.ckpt")) == 0
+    assert process_state() == before  # graph mode, logging and seeds were the command's only
     out = capsys.readouterr().out
     assert f"top-1 {final['val_top1']:.2f}%" in out and "18 images" in out
 

@@ -11,7 +11,7 @@ from typing import List, Optional
 
 from ..cli import run_cli
 from ..utils.download import sha256_file
-from .common import convert_file, write_converted
+from .common import write_converted
 
 TAGS = {"keras": "keras_in1k", "timm": "timm_legacy_in1k"}
 
@@ -23,7 +23,6 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--src", required=True, help="Keras .h5 file, or timm .safetensors / .pth file")
     parser.add_argument("--dst", required=True, help="MindSpore checkpoint to write (.ckpt)")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
     dst = Path(args.dst)
     if dst.suffix != ".ckpt":
         parser.error(f"--dst must end in .ckpt (got {dst}); MindSpore appends .ckpt to other names.")
@@ -31,12 +30,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     def convert() -> int:
         import mindspore as ms
 
-        from ..models import create_model
+        from ..models import create_model, get_pretrained_cfg
         from ..models.helpers import load_weights
 
         src = Path(args.src).expanduser()
-        state = convert_file(args.framework, src)
         tag = TAGS[args.framework]
+        state = get_pretrained_cfg("xception", tag).converter(src)
         num_classes = state["classifier.bias"].shape[0] if "classifier.bias" in state else 0
         tensors = {name: ms.Parameter(ms.Tensor(value), name=name) for name, value in state.items()}
         load_weights(create_model("xception", num_classes=num_classes), tensors, f"converted {src}")
@@ -47,7 +46,7 @@ def main(argv: Optional[List[str]] = None) -> int:
               + (", num_classes=0)" if num_classes == 0 else ")"))
         return 0
 
-    return run_cli(convert)
+    return run_cli(convert, logging.INFO)
 
 
 if __name__ == "__main__":

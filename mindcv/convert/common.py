@@ -1,4 +1,6 @@
-"""What the converters share: the error type, optional-dependency imports and writing the result."""
+"""What the converters share: the error type, optional-dependency imports, the source file and writing the
+result. Each converter (``convert_*_file``) reads a published file and returns our parameter names; a model's
+pretrained config names the one its weights need (``PretrainedCfg.converter``)."""
 import importlib
 from pathlib import Path
 from typing import Any, Dict, Union
@@ -9,7 +11,7 @@ import numpy as np
 from ..utils.checkpoint import save_checkpoint_atomic
 from ..utils.errors import CheckpointError
 
-__all__ = ["ConversionError", "require", "write_converted", "convert_file"]
+__all__ = ["ConversionError", "require", "write_converted", "source_file"]
 
 
 class ConversionError(CheckpointError):
@@ -31,22 +33,9 @@ def write_converted(state: Dict[str, np.ndarray], dst: Union[str, Path], metadat
     return save_checkpoint_atomic(entries, dst, metadata=metadata)
 
 
-def convert_file(converter: str, src: Union[str, Path]) -> Dict[str, np.ndarray]:
-    """Read ``src`` with the reader and name mapping registered for ``converter`` (a pretrained tag's field).
-
-    ``keras`` (Xception, ``.h5``), ``timm`` (Xception, ``.safetensors``/``.pth``), ``timm_aligned``
-    (Xception-41/65/71). The result has our parameter names; loading it strictly checks every shape.
-    """
-    from .keras import convert_keras_xception, read_keras_h5
-    from .timm import convert_timm_aligned, convert_timm_xception, read_state_dict
-
-    converters = {"keras": (read_keras_h5, convert_keras_xception),
-                  "timm": (read_state_dict, convert_timm_xception),
-                  "timm_aligned": (read_state_dict, convert_timm_aligned)}
-    if converter not in converters:
-        raise ConversionError(f"Unknown converter {converter!r}; choose one of {sorted(converters)}.")
+def source_file(src: Union[str, Path]) -> Path:
+    """The source weight file, which must exist."""
     src = Path(src).expanduser()
     if not src.is_file():
         raise ConversionError(f"Source weight file not found: {src}. Pass the downloaded file with --src.")
-    read, rename = converters[converter]
-    return rename(read(src), source=str(src))
+    return src

@@ -12,7 +12,8 @@ from typing import Dict, List, Tuple, Union
 
 import numpy as np
 
-from .common import ConversionError, require
+from ..utils.suggest import install_hint
+from .common import ConversionError, require, source_file
 
 __all__ = ["read_keras_h5", "convert_keras_xception", "KERAS_XCEPTION_LAYOUT"]
 
@@ -61,7 +62,7 @@ def read_keras_h5(path: Union[str, Path]) -> KerasLayers:
 
     Weight names are shortened to their last component without the ``:0`` suffix (``kernel``, ``gamma``).
     """
-    h5py = require("h5py", "pip install 'mindcv-xception[convert]'", "Reading Keras .h5 weights")
+    h5py = require("h5py", install_hint("convert"), "Reading Keras .h5 weights")
     try:
         handle = h5py.File(str(path), "r")
     except OSError as exc:
@@ -139,3 +140,9 @@ def convert_keras_xception(layers: KerasLayers, source: str = "Keras weights") -
     if not has_top:
         _logger.info("%s has no classifier ('predictions'); build the model with num_classes=0.", source)
     return state
+
+
+def convert_keras_file(src: Union[str, Path]) -> Dict[str, np.ndarray]:
+    """Chollet's Keras Xception weights (``.h5``) under our parameter names."""
+    src = source_file(src)
+    return convert_keras_xception(read_keras_h5(src), source=str(src))

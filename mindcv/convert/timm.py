@@ -11,7 +11,8 @@ from typing import Dict, Union
 
 import numpy as np
 
-from .common import ConversionError, require
+from ..utils.suggest import install_hint
+from .common import ConversionError, require, source_file
 
 __all__ = ["read_state_dict", "convert_timm_xception", "convert_timm_aligned", "timm_to_ours"]
 
@@ -23,7 +24,7 @@ def read_state_dict(path: Union[str, Path]) -> Dict[str, np.ndarray]:
     """A PyTorch state dict as numpy arrays, from ``.safetensors`` or (with torch installed) ``.pth``."""
     path = Path(path)
     if path.suffix == ".safetensors":
-        safetensors_numpy = require("safetensors.numpy", "pip install 'mindcv-xception[convert]'",
+        safetensors_numpy = require("safetensors.numpy", install_hint("convert"),
                                     "Reading .safetensors weights")
         try:
             return dict(safetensors_numpy.load_file(str(path)))
@@ -78,3 +79,15 @@ def convert_timm_xception(state: Dict[str, np.ndarray], source: str = "timm weig
 def convert_timm_aligned(state: Dict[str, np.ndarray], source: str = "timm weights") -> Dict[str, np.ndarray]:
     """Rename a timm ``xception41/65/71`` state dict to ours (loading it checks every name and shape)."""
     return _rename(state, False, source)
+
+
+def convert_timm_file(src: Union[str, Path]) -> Dict[str, np.ndarray]:
+    """timm's ``legacy_xception`` weights (``.safetensors``, or ``.pth`` with torch) under our parameter names."""
+    src = source_file(src)
+    return convert_timm_xception(read_state_dict(src), source=str(src))
+
+
+def convert_timm_aligned_file(src: Union[str, Path]) -> Dict[str, np.ndarray]:
+    """timm's ``xception41/65/71`` weights under our parameter names."""
+    src = source_file(src)
+    return convert_timm_aligned(read_state_dict(src), source=str(src))

@@ -1,11 +1,14 @@
 """Constants of image data shared by data pipelines, models' pretrained configs and the command-line tools."""
 import struct
+from functools import lru_cache
+from pathlib import Path
+from typing import List, Tuple
 
 from PIL.Image import DecompressionBombError
 
 __all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "INCEPTION_MEAN", "INCEPTION_STD", "IMAGENET_DEFAULT_MEAN",
            "IMAGENET_DEFAULT_STD", "DEFAULT_CROP_PCT", "IMAGE_EXTENSIONS", "DECODE_ERRORS", "FASHION_MNIST_CLASSES",
-           "is_image_file"]
+           "is_image_file", "imagenet_classes", "imagenet_class_names"]
 
 # Normalisation constants in 0-255 pixel units (MindSpore's ``Normalize`` convention).
 IMAGENET_MEAN = (0.485 * 255, 0.456 * 255, 0.406 * 255)
@@ -30,3 +33,15 @@ FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", 
 def is_image_file(path) -> bool:
     """A visible regular file with an image extension (any case)."""
     return path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith(".")
+
+
+@lru_cache(maxsize=1)
+def imagenet_classes() -> Tuple[Tuple[str, str], ...]:
+    """The 1000 ImageNet-1K classes in index order: (WordNet id, first lemma of the synset)."""
+    lines = (Path(__file__).resolve().parent / "imagenet_classes.tsv").read_text(encoding="utf-8").splitlines()
+    return tuple((wnid, names.split(",")[0].strip()) for wnid, names in (line.split("\t", 1) for line in lines))
+
+
+def imagenet_class_names() -> List[str]:
+    """The 1000 ImageNet-1K class names in index order."""
+    return [name for _, name in imagenet_classes()]

@@ -53,7 +53,7 @@ class SplitDataset(ds.GeneratorDataset):
     answers as MindSpore's ``ImageFolderDataset`` does.
     """
 
-    def __init__(self, source, sampler: ShardSampler, decoded: bool):
+    def __init__(self, source, sampler: ShardSampler):
         columns = ["image", "label"] + (["key"] if source.emit_key else [])
         # One reader thread: the source is Python, and a second thread only contends for the GIL with it
         # (measured, 2 cores: 534-580 images/s with two reader threads against 785-790 with one, two map workers).
@@ -61,7 +61,6 @@ class SplitDataset(ds.GeneratorDataset):
                          python_multiprocessing=False)
         self.source = source
         self.shard_sampler = sampler
-        self.decoded = decoded
 
     @property
     def class_names(self):
@@ -74,7 +73,7 @@ class SplitDataset(ds.GeneratorDataset):
         """The same split yielding a third column, ``key``: each draw's augmentation seed."""
         if self.source.emit_key:
             return self
-        return SplitDataset(self.source.with_keys(), self.shard_sampler, self.decoded)
+        return SplitDataset(self.source.with_keys(), self.shard_sampler)
 
 
 def _fashion_file(root: Path, stem: str) -> Optional[Path]:
@@ -188,12 +187,14 @@ def create_dataset(name: str = "", root: Optional[str] = None, split: str = "tra
         num_parallel_workers: reader threads of the MindSpore readers. Image folders and Fashion-MNIST are read
             (and checked) by one Python thread, which keeps up with ~2,800 images/s; ``create_loader``'s
             ``num_parallel_workers`` sets the decoding and augmentation threads.
-        num_shards, shard_id: data-parallel sharding; shards are disjoint and cover the split.
+        num_shards: data-parallel sharding into this many disjoint shards that cover the split.
+        shard_id: this rank's shard.
         download: fetch MNIST/CIFAR (checked against their md5) when their files are missing; image folders
             cannot be downloaded (True raises).
         num_aug_repeats: repeated augmentation (> 1, image folders): every sample that many times per epoch, on
             different ranks.
-        seed: the data order and augmentation seed. start_epoch: the epoch the first iteration produces.
+        seed: the data order and augmentation seed.
+        start_epoch: the epoch the first iteration produces.
         equal_shards: equal step counts on every rank (default: when shuffling, i.e. for training).
         kwargs: passed to MindSpore's reader (MNIST, CIFAR); an error for the other data sets.
 
@@ -229,4 +230,4 @@ def create_dataset(name: str = "", root: Optional[str] = None, split: str = "tra
                            shard_id=shard_id or 0, num_samples=num_samples,
                            equal_shards=equal, start_epoch=start_epoch,
                            num_repeats=num_aug_repeats)
-    return SplitDataset(source, sampler, decoded=key == "fashion_mnist")
+    return SplitDataset(source, sampler)

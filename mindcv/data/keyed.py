@@ -38,7 +38,3 @@ class KeyedTransform:
         with self._lock:
             seed = int(self._rng.integers(1 << 62))
         return self.apply(np.asarray(image), np.random.default_rng(seed))
-
-    def keyed(self, image: np.ndarray, key: np.ndarray):
-        """The form ``create_loader`` maps over ``(image, key)`` columns."""
-        return self.apply(image, np.random.default_rng(int(key))), key

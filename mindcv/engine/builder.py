@@ -4,8 +4,9 @@ This is the one place that reads the configuration namespace; everything it buil
 """
 import logging
 from argparse import Namespace
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import List, Optional, Tuple
+from typing import Iterator, List, Optional, Tuple
 
 import mindspore.dataset as ds
 from mindspore import nn
@@ -13,7 +14,7 @@ from mindspore import nn
 from ..data import SplitDataset, create_dataset, create_loader, create_transforms
 from ..data.dataset_factory import SPLIT_DATASETS
 from ..loss import create_loss
-from ..models import MIN_INPUT_SIZE, create_model, load_model_checkpoint
+from ..models import create_model, load_model_checkpoint
 from ..optim import create_optimizer
 from ..scheduler import create_scheduler
 from ..utils.errors import ConfigError
@@ -24,12 +25,25 @@ from .runtime import Runtime
 from .train_step import TrainStep, create_loss_scale
 
 __all__ = ["TrainingParts", "build_training", "build_val_loader", "build_model", "eval_network", "transforms_for",
-           "TRAINING_QUEUE_CAPACITY"]
+           "pipeline_settings", "TRAINING_QUEUE_CAPACITY"]
 
 _logger = logging.getLogger(__name__)
 # Rows (images, then batches) each stage of MindSpore's data pipeline may hold ahead of the next, instead of its
 # default 16: fewer thread wake-ups per image (README, Data pipeline throughput).
 TRAINING_QUEUE_CAPACITY = 64
+
+
+@contextmanager
+def pipeline_settings(queue_rows: int = TRAINING_QUEUE_CAPACITY) -> Iterator[None]:
+    """Within the block MindSpore's data pipelines hold ``queue_rows`` rows per stage (its prefetch size; a
+    training run reseeds the engine every epoch too); both settings are put back afterwards."""
+    saved = ds.config.get_prefetch_size(), ds.config.get_seed()
+    ds.config.set_prefetch_size(queue_rows)
+    try:
+        yield
+    finally:
+        ds.config.set_prefetch_size(saved[0])
+        ds.config.set_seed(saved[1])
 
 
 def transforms_for(c: Namespace, is_training: bool):
@@ -60,13 +74,13 @@ def build_val_loader(c: Namespace, runtime: Runtime) -> Tuple[object, List[str],
     return loader, list(dataset.class_names), batches
 
 
-def _log_options_without_effect(c: Namespace) -> None:
-    notes = {"drop_path_rate": c.drop_path_rate is not None and c.model.startswith("xception"),
+def _log_options_without_effect(c: Namespace, model: nn.Cell) -> None:
+    notes = {"drop_path_rate": c.drop_path_rate is not None and not getattr(model, "drop_path_rate", None),
              "aux_factor": c.aux_factor > 0, "eval_shuffle": c.eval_shuffle}
     for name, applies in notes.items():
         if applies:
             _logger.warning("Option %s=%r has no effect here: %s.", name, getattr(c, name),
-                            {"drop_path_rate": "the Xception models have no stochastic depth",
+                            {"drop_path_rate": f"{c.model} has no stochastic depth",
                              "aux_factor": "the model has no auxiliary logits",
                              "eval_shuffle": "validation metrics do not depend on the order"}[name])
     if c.dataset_sink_mode:
@@ -114,14 +128,9 @@ class TrainingParts:
 
 def build_training(c: Namespace, runtime: Runtime) -> TrainingParts:
     """Data, model, mixed-precision networks, schedule, optimizer, loss and train step of the options."""
-    if c.image_resize < MIN_INPUT_SIZE and c.model.startswith("xception"):
-        raise ConfigError(f"image_resize {c.image_resize} is below Xception's minimum input of {MIN_INPUT_SIZE} "
-                          "pixels.")
     if c.ckpt_save_policy == "top_k" and not c.val_while_train:
         raise ConfigError("ckpt_save_policy top_k ranks checkpoints by validation top-1: set val_while_train True.")
     _check_dataset(c)
-    _log_options_without_effect(c)
-    ds.config.set_prefetch_size(TRAINING_QUEUE_CAPACITY)
     data = create_dataset(c.dataset, c.data_dir, c.train_split, shuffle=c.shuffle, num_samples=c.num_samples,
                           num_shards=runtime.group_size, shard_id=runtime.rank,
                           num_parallel_workers=c.num_parallel_workers, num_aug_repeats=c.aug_repeats, seed=c.seed,
@@ -145,6 +154,10 @@ def build_training(c: Namespace, runtime: Runtime) -> TrainingParts:
         if val_classes != class_names:
             raise ConfigError("Validation classes differ from training classes.")
     model = build_model(c, runtime, num_classes, "" if c.resume_opt else c.ckpt_path, fine_tune=True)
+    if c.image_resize < getattr(model, "min_input_size", 0):
+        raise ConfigError(f"image_resize {c.image_resize} is below {c.model}'s minimum input of "
+                          f"{model.min_input_size} pixels.")
+    _log_options_without_effect(c, model)
     drop_rate = model.drop_rate if c.drop_rate is None else c.drop_rate
     network = ClassificationNetwork(model, drop_rate, c.seed, runtime.rank)
     amp_network = auto_mixed_precision(network, c.amp_level, c.amp_cast_list)

@@ -16,6 +16,7 @@ from mindspore import nn
 
 from ..utils.errors import MindcvError
 from ..utils.fileio import atomic_path, describe_os_error
+from ..utils.suggest import install_hint
 
 __all__ = ["export_model", "ExportError", "FORMATS", "mindspore_operators"]
 
@@ -41,7 +42,7 @@ def _onnxruntime():
     try:
         import onnxruntime
     except ImportError as exc:
-        raise ExportError("Checking an ONNX export needs onnxruntime: pip install 'mindcv-xception[export]' "
+        raise ExportError(f"Checking an ONNX export needs onnxruntime: {install_hint('export')} "
                           "(or pass --no_verify to write the file unchecked).") from exc
     return onnxruntime
 

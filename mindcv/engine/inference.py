@@ -12,7 +12,7 @@ import numpy as np
 import yaml
 from tqdm import tqdm
 
-from ..data.constants import IMAGENET_MEAN, IMAGENET_STD
+from ..data.constants import IMAGENET_MEAN, IMAGENET_STD, imagenet_class_names
 from ..data.sources import ImageFolderSource
 from ..data.transforms_factory import create_transforms
 from ..models import create_model
@@ -22,15 +22,7 @@ from ..utils.errors import ConfigError
 from .networks import NormalizeInput
 from .serving import Runner, check_against, create_runner, softmax
 
-__all__ = ["Predictor", "Preprocessing", "imagenet_class_names"]
-
-IMAGENET_CLASSES = Path(__file__).resolve().parents[1] / "data" / "imagenet_classes.tsv"
-
-
-def imagenet_class_names() -> List[str]:
-    """The 1000 ImageNet-1K class names in index order (first WordNet lemma of each synset)."""
-    lines = IMAGENET_CLASSES.read_text(encoding="utf-8").splitlines()
-    return [line.split("\t", 1)[1].split(",")[0].strip() for line in lines]
+__all__ = ["Predictor", "Preprocessing"]
 
 
 def _default_names(num_classes: int) -> List[str]:
@@ -62,13 +54,17 @@ class Predictor:
         self.last_run: Dict = {}
 
     @classmethod
-    def from_checkpoint(cls, checkpoint_path: str, model_name: str = "", **model_kwargs) -> "Predictor":
+    def from_checkpoint(cls, checkpoint_path: str, model_name: str = "", default_model: str = "",
+                        **model_kwargs) -> "Predictor":
         """A model trained by ``train.py``: name, classes and preprocessing come from the checkpoint; the weights
-        load strictly (their classifier sets the number of classes)."""
+        load strictly (their classifier sets the number of classes). ``model_name`` overrides the checkpoint's
+        name; ``default_model`` names a checkpoint that does not say."""
         state = read_checkpoint(checkpoint_path)
         meta = checkpoint_metadata(state)
         config = yaml.safe_load(meta["config"]) if "config" in meta else {}
-        name = model_name or meta.get("model") or "xception"
+        name = model_name or meta.get("model") or default_model
+        if not name:
+            raise ConfigError(f"{checkpoint_path} does not say which model it holds; pass --model.")
         if "class_names" in meta:
             class_names = json.loads(meta["class_names"])
         else:

@@ -16,7 +16,8 @@ from tqdm import tqdm
 from ..utils.errors import MindcvError
 from .signals import StopSignals
 
-__all__ = ["train_epochs", "TrainingStopped", "TrainingInterrupted", "StepWindow", "LoopHooks"]
+__all__ = ["train_epochs", "TrainingStopped", "TrainingInterrupted", "StepWindow", "LoopHooks", "LoopPlan",
+           "LoopSettings"]
 
 _logger = logging.getLogger(__name__)
 
@@ -61,21 +62,42 @@ class LoopHooks:
     lr: Callable[[int], float]
 
 
-def train_epochs(step, batches: Callable[[int], Iterable], epochs: range, steps_per_epoch: int, resume_steps: int,
-                 global_step: int, hooks: LoopHooks, stop: StopSignals, log_interval: int, max_nonfinite: int,
-                 global_batch: int, show_progress: bool) -> int:
-    """Run ``epochs`` of ``steps_per_epoch`` steps (the first one resumed after ``resume_steps``); returns the
-    global step. ``batches(epoch)`` yields that epoch's ``(images, labels)`` in the same order every time."""
+@dataclass
+class LoopPlan:
+    """Which steps to run: ``epochs`` of ``steps_per_epoch`` steps, the first epoch resumed after
+    ``resume_steps``, global steps counted from ``global_step``."""
+    epochs: range
+    steps_per_epoch: int
+    resume_steps: int = 0
+    global_step: int = 0
+
+
+@dataclass
+class LoopSettings:
+    """How to run them: read the step statistics every ``log_interval`` steps, stop after ``max_nonfinite``
+    non-finite losses in a row, count ``global_batch`` images per step for the rate, show a progress bar."""
+    log_interval: int = 100
+    max_nonfinite: int = 10
+    global_batch: int = 1
+    show_progress: bool = True
+
+
+def train_epochs(step, batches: Callable[[int], Iterable], plan: LoopPlan, hooks: LoopHooks, stop: StopSignals,
+                 settings: LoopSettings) -> int:
+    """Run the steps of ``plan``; returns the global step. ``batches(epoch)`` yields that epoch's
+    ``(images, labels)`` in the same order every time."""
     stop.arm()
     try:
-        return _epochs(step, batches, epochs, steps_per_epoch, resume_steps, global_step, hooks, stop, log_interval,
-                       max_nonfinite, global_batch, show_progress)
+        return _epochs(step, batches, plan, hooks, stop, settings)
     finally:
         stop.disarm()
 
 
-def _epochs(step, batches, epochs, steps_per_epoch, resume_steps, global_step, hooks, stop, log_interval,
-            max_nonfinite, global_batch, show_progress) -> int:
+def _epochs(step, batches, plan: LoopPlan, hooks: LoopHooks, stop: StopSignals, settings: LoopSettings) -> int:
+    epochs, steps_per_epoch, resume_steps, global_step = (plan.epochs, plan.steps_per_epoch, plan.resume_steps,
+                                                           plan.global_step)
+    log_interval, max_nonfinite, global_batch = settings.log_interval, settings.max_nonfinite, settings.global_batch
+    show_progress = settings.show_progress
     for epoch in epochs:
         skip = resume_steps if epoch == epochs.start else 0
         StepWindow.read(step)  # start the epoch's statistics from zero

@@ -61,7 +61,7 @@ class KeyedDropout(nn.Cell):
 class ClassificationNetwork(nn.Cell):
     """``model``'s features, pooling, :class:`KeyedDropout` and classifier: its logits, with reproducible
     dropout in training. The model must provide ``forward_features``, ``forward_head(x, pre_logits=True)`` and
-    ``classifier`` (both Xception families do). ``rng_step`` counts forward passes; ``rank`` gives each
+    ``classifier`` (every model here does). ``rng_step`` counts forward passes; ``rank`` gives each
     data-parallel rank its own masks."""
 
     def __init__(self, model: nn.Cell, drop_rate: float, seed: int, rank: int = 0):

@@ -1,19 +1,13 @@
 """Runtime set-up shared by ``train.py`` and ``validate.py``: device, mode, seeds, distributed context."""
 import logging
-import random
-import sys
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Optional
 
 import mindspore as ms
-import mindspore.dataset as ds
-import numpy as np
 
 from ..utils.errors import ConfigError
-from ..utils.fileio import describe_os_error
+from ..utils.environment import set_seed
 
-__all__ = ["Runtime", "setup_runtime", "setup_logging"]
+__all__ = ["Runtime", "setup_runtime"]
 
 _logger = logging.getLogger(__name__)
 _DEVICE_ORDER = ("Ascend", "GPU", "CPU")
@@ -61,10 +55,7 @@ def setup_runtime(device_target: str = "auto", mode: int = 0, jit_level: str = "
         jit_level = "O2"
     if jit_level:
         ms.set_context(jit_config={"jit_level": jit_level})
-    ms.set_seed(seed)
-    ds.config.set_seed(seed)
-    np.random.seed(seed % (1 << 32))
-    random.seed(seed)
+    set_seed(seed)
     runtime = Runtime(device_target=target)
     if distribute:
         from mindspore.communication import get_group_size, get_rank, init
@@ -74,25 +65,3 @@ def setup_runtime(device_target: str = "auto", mode: int = 0, jit_level: str = "
         ms.set_auto_parallel_context(parallel_mode=ms.ParallelMode.DATA_PARALLEL, gradients_mean=True,
                                      device_num=runtime.group_size)
     return runtime
-
-
-def setup_logging(log_file: Optional[Path] = None, rank: int = 0) -> None:
-    """INFO logs to stderr (rank 0 only in distributed runs) and, when given, to ``log_file``."""
-    root = logging.getLogger("mindcv")
-    root.setLevel(logging.INFO)
-    root.propagate = False
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
-    fmt = logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S")
-    if rank == 0:
-        console = logging.StreamHandler(sys.stderr)
-        console.setFormatter(fmt)
-        root.addHandler(console)
-    if log_file is not None:
-        try:
-            log_file.parent.mkdir(parents=True, exist_ok=True)
-            handler = logging.FileHandler(log_file, encoding="utf-8")
-        except OSError as exc:
-            raise describe_os_error(exc, log_file) from exc
-        handler.setFormatter(fmt)
-        root.addHandler(handler)

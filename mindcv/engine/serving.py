@@ -18,6 +18,7 @@ from mindspore import nn
 from ..utils.checkpoint import weights_digest
 from ..utils.download import get_cache_dir
 from ..utils.errors import ConfigError, MindcvError
+from ..utils.suggest import install_hint
 from ..utils.fileio import file_lock
 from .exporting import export_model
 
@@ -95,7 +96,7 @@ _SESSIONS = {"onnxruntime": _onnxruntime_session, "openvino": _openvino_model}
 
 
 def _missing(backend: str) -> str:
-    return f"--backend {backend} needs the {backend} package: pip install 'mindcv-xception[{_EXTRAS[backend]}]'."
+    return f"--backend {backend} needs the {backend} package: {install_hint(_EXTRAS[backend])}."
 
 
 def _export_path(model: nn.Cell, cache_dir: Path, batch: int, image_size: int) -> Path:

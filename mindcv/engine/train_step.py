@@ -21,7 +21,7 @@ _accumulate = ops.MultitypeFuncGraph("accumulate")
 _clear = ops.MultitypeFuncGraph("clear")
 _ema_update = ops.MultitypeFuncGraph("ema_update")
 # Per-parameter work goes through HyperMap: a Python loop over ~240 gradients unrolled in the graph took
-# Xception's step 16 s longer to compile.
+# a 240-parameter model's step 16 s longer to compile.
 
 
 @_unscale.register("Tensor", "Tensor")

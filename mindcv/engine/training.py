@@ -16,14 +16,15 @@ from ..utils.checkpoint import weights_digest
 from ..utils.config import dump_config, save_config
 from ..utils.errors import FileWriteError
 from ..utils.fileio import describe_os_error
-from ..utils.plot import PlotError, plot_run
-from .builder import TrainingParts, build_training
+from ..utils.logger import log_file
+from ..utils.training_curves import PlotError, plot_run
+from .builder import TrainingParts, build_training, pipeline_settings
 from .checkpoints import RunCheckpoints, RunDirectory, epoch_metadata
 from .distributed import all_reduce_sum, average_parameters
 from .evaluate import evaluate
-from .loop import LoopHooks, StepWindow, TrainingInterrupted, train_epochs
+from .loop import LoopHooks, LoopPlan, LoopSettings, StepWindow, TrainingInterrupted, train_epochs
 from .signals import StopSignals
-from .runtime import Runtime, setup_logging
+from .runtime import Runtime
 
 __all__ = ["run_training"]
 
@@ -149,40 +150,46 @@ def _rank0_choice(runtime: Runtime):
 
 
 def run_training(c: Namespace, runtime: Runtime) -> Dict[str, float]:
-    """Train as the options say; returns the last validation metrics (empty without validation)."""
-    resuming = bool(c.resume_opt)
-    setup_logging(None, runtime.rank)
-    run_dir = RunDirectory.open(c.ckpt_save_dir, resuming, c.overwrite, runtime.is_main, _rank0_choice(runtime))
+    """Train as the options say; returns the last validation metrics (empty without validation).
+
+    For the run, the ``mindcv`` loggers also write to the run directory's ``train.log``, and the data pipelines
+    run with :func:`pipeline_settings`; both are put back when it ends."""
+    run_dir = RunDirectory.open(c.ckpt_save_dir, bool(c.resume_opt), c.overwrite, runtime.is_main,
+                                _rank0_choice(runtime))
+    log_name = "train.log" if runtime.is_main else f"train_rank{runtime.rank}.log"
     try:
-        log_name = "train.log" if runtime.is_main else f"train_rank{runtime.rank}.log"
-        setup_logging(run_dir.path / log_name, runtime.rank)
-        parts = build_training(c, runtime)
-        run = _Run(c, runtime, parts, run_dir.path)
-        start_epoch, resume_steps, global_step = 0, 0, 0
-        if resuming:
-            state = run.checkpoints.resume(c.ckpt_path, parts.step, parts.model)
-            start_epoch, resume_steps, global_step = state.epoch, state.step_in_epoch, state.global_step
-            run.best_top1 = state.best_top1
-        if runtime.is_main:
-            save_config(c, run_dir.path / "config.yaml")
-        _logger.info("Training %s on %s: %d steps per epoch, epochs %d-%d, batch %d x %d device(s); rank %d, pid %d; "
-                     "run directory %s.", c.model, runtime.device_target, parts.steps_per_epoch, start_epoch + 1,
-                     c.epoch_size, c.batch_size, runtime.group_size, runtime.rank, os.getpid(), run_dir.path)
-        if start_epoch >= c.epoch_size:
-            _logger.info("Nothing to train: the checkpoint already finished epoch %d of %d.", start_epoch,
-                         c.epoch_size)
-            return {}
-        hooks = LoopHooks(epoch_end=run.epoch_end, interrupt=run.interrupt,
-                          lr=lambda step: parts.schedule[min(step, len(parts.schedule) - 1)])
-        train_epochs(parts.step, run.batches, range(start_epoch, c.epoch_size), parts.steps_per_epoch, resume_steps,
-                     global_step, hooks, run.stop, c.log_interval, c.max_nonfinite_steps,
-                     c.batch_size * runtime.group_size, runtime.is_main)
-        _logger.info("rank %d final weights sha256 %s", runtime.rank, weights_digest(parts.model))
-        if runtime.is_main:
-            _plot(run_dir.path)
-        return run.metrics
+        with log_file(run_dir.path / log_name), pipeline_settings():
+            return _train(c, runtime, run_dir.path)
     finally:
         run_dir.close()
+
+
+def _train(c: Namespace, runtime: Runtime, run_dir: Path) -> Dict[str, float]:
+    parts = build_training(c, runtime)
+    run = _Run(c, runtime, parts, run_dir)
+    start_epoch, resume_steps, global_step = 0, 0, 0
+    if c.resume_opt:
+        state = run.checkpoints.resume(c.ckpt_path, parts.step, parts.model)
+        start_epoch, resume_steps, global_step = state.epoch, state.step_in_epoch, state.global_step
+        run.best_top1 = state.best_top1
+    if runtime.is_main:
+        save_config(c, run_dir / "config.yaml")
+    _logger.info("Training %s on %s: %d steps per epoch, epochs %d-%d, batch %d x %d device(s); rank %d, pid %d; "
+                 "run directory %s.", c.model, runtime.device_target, parts.steps_per_epoch, start_epoch + 1,
+                 c.epoch_size, c.batch_size, runtime.group_size, runtime.rank, os.getpid(), run_dir)
+    if start_epoch >= c.epoch_size:
+        _logger.info("Nothing to train: the checkpoint already finished epoch %d of %d.", start_epoch, c.epoch_size)
+        return {}
+    hooks = LoopHooks(epoch_end=run.epoch_end, interrupt=run.interrupt,
+                      lr=lambda step: parts.schedule[min(step, len(parts.schedule) - 1)])
+    plan = LoopPlan(range(start_epoch, c.epoch_size), parts.steps_per_epoch, resume_steps, global_step)
+    settings = LoopSettings(c.log_interval, c.max_nonfinite_steps, c.batch_size * runtime.group_size,
+                            runtime.is_main)
+    train_epochs(parts.step, run.batches, plan, hooks, run.stop, settings)
+    _logger.info("rank %d final weights sha256 %s", runtime.rank, weights_digest(parts.model))
+    if runtime.is_main:
+        _plot(run_dir)
+    return run.metrics
 
 
 def _plot(run_dir: Path) -> None:

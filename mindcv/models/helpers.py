@@ -14,38 +14,18 @@ import mindspore as ms
 import numpy as np
 from mindspore import nn
 
-from ..convert import convert_file
-from ..utils.checkpoint import METADATA_PREFIX, read_checkpoint
+from ..utils.checkpoint import METADATA_PREFIX, is_training_extra, read_checkpoint
 from ..utils.download import cached_download, get_default_download_root
 from ..utils.errors import CheckpointError, ConfigError
-from ..utils.runtime import warn_if_slow_cpu_build
+from ..utils.environment import warn_if_slow_cpu_build
 from .features import FeatureExtractor, FeatureExtractWrapper
 from .pretrained import PretrainedCfg
 
 __all__ = ["build_model_with_cfg", "build_registered_model", "load_pretrained", "load_model_checkpoint",
-           "load_weights", "adapt_input_conv", "is_training_extra", "make_divisible", "ConfigDict",
+           "load_weights", "adapt_input_conv", "make_divisible", "ConfigDict",
            "get_checkpoint_download_root"]
 
 _logger = logging.getLogger(__name__)
-
-# Entries a training checkpoint carries besides the weights: optimizer slots, step counters, loss scale.
-_TRAINING_SLOT_PREFIXES = (
-    "moments.", "moment1.", "moment2.", "moment3.", "adam_m.", "adam_v.", "exp_avg.", "exp_avg_sq.", "accum.",
-    "stat.", "mean_square.", "mean_grad.", "moment.", "lion_m.", "nadam_m.", "nadam_v.", "prev_gradient.",
-    "grad_accum.", "accu_grads.", "accum_grads.", "ema.", "stat_",
-)
-_TRAINING_SCALARS = frozenset({
-    "global_step", "learning_rate", "momentum", "beta1_power", "beta2_power", "mu_schedule", "weight_decay",
-    "scale_sense", "loss_scale", "current_iterator_step", "last_overflow_iterator_step",
-    "epoch_num", "step_num", "ema_num_updates", "accum_count", "rng_step",
-})
-
-
-def is_training_extra(name: str) -> bool:
-    """True for checkpoint entries that are training state rather than model weights."""
-    return (name in _TRAINING_SCALARS or name.startswith(_TRAINING_SLOT_PREFIXES)
-            or name.startswith(METADATA_PREFIX))
-
 
 def adapt_input_conv(weight: np.ndarray, in_channels: int) -> np.ndarray:
     """Adapt a first-conv kernel (O, C, kh, kw) trained on C channels to ``in_channels``.
@@ -209,10 +189,10 @@ def load_pretrained(model: nn.Cell, default_cfg: Union[PretrainedCfg, Mapping], 
     else:
         raise CheckpointError(f"Pretrained weights '{cfg.cache_filename() or 'this tag'}' have no download URL; "
                               "pass checkpoint_path=<local .ckpt file> (the README explains how to obtain it).")
-    if cfg.converter and Path(path).suffix != ".ckpt":
-        arrays = convert_file(cfg.converter, path)
+    if cfg.converter is not None and Path(path).suffix != ".ckpt":
+        arrays = cfg.converter(path)
         state = {name: ms.Parameter(ms.Tensor(value), name=name) for name, value in arrays.items()}
-        source = f"{cfg.converter} weights {path}"
+        source = f"converted weights {path}"
     else:
         state = read_checkpoint(path)
         source = f"checkpoint {path}"

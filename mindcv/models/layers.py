@@ -163,6 +163,15 @@ class ClassifierHead:
     Models implement ``forward_stem``, ``blocks``, ``forward_exit`` and ``stage_activation``.
     """
 
+    min_input_size = MIN_INPUT_SIZE
+    stem_pattern = r"^stem\."  # the parameters before the first block
+
+    def group_matcher(self, coarse: bool = False) -> dict:
+        """timm's layer grouping: ``stem`` matches the parameters before the blocks, ``blocks`` captures a block's
+        index (parameters after the last block, then the classifier, come deeper). Layer-wise lr decay and
+        fine-tuning read the model's structure from here, not from parameter names."""
+        return dict(stem=self.stem_pattern, blocks=r"^blocks\.(\d+)\.")
+
     def init_head(self, num_features: int, num_classes: int, drop_rate: float) -> None:
         if not 0.0 <= drop_rate < 1.0:
             raise ConfigError(f"drop_rate must be in [0, 1), got {drop_rate}")

@@ -2,7 +2,7 @@
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterator, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, Optional, Tuple
 
 from ..data.constants import DEFAULT_CROP_PCT, IMAGENET_MEAN, IMAGENET_STD
 from ..utils.errors import ConfigError
@@ -19,8 +19,8 @@ class PretrainedCfg(Mapping):
     ``model_args`` are the constructor options these weights need (for example ``bn_eps``).
     ``file_hash`` is what the publisher gives for the file: an md5 (32 digits, Keras), a sha256, or a sha256
     prefix (timm's file names); it is checked after download and on every use of the cached file.
-    ``converter`` names the :mod:`mindcv.convert` reader for weights published in another framework's
-    format (``"keras"``, ``"timm"``); such files are converted on load, ``.ckpt`` files are read as they are.
+    ``converter`` is the :mod:`mindcv.convert` function that reads weights published in another framework's
+    format (Keras, timm); such files are converted on load, ``.ckpt`` files are read as they are.
     """
 
     url: str = ""
@@ -36,7 +36,7 @@ class PretrainedCfg(Mapping):
     first_conv: str = "conv1"
     classifier: str = "classifier"
     model_args: Dict[str, Any] = field(default_factory=dict)
-    converter: str = ""
+    converter: Optional[Callable[[str], Dict[str, Any]]] = None
     source: str = ""
     top1: Optional[float] = None
     top5: Optional[float] = None

@@ -5,19 +5,23 @@ Two options select the semantics of other published weights: ``bn_eps`` (Keras: 
 ``pool_padding`` (``"same"`` is TensorFlow's padding, used by Keras and MindCV; ``"symmetric"`` pads
 one pixel on every side, as the PyTorch ports do).
 """
-from typing import List, Optional
+from pathlib import Path
+from typing import List, Optional, Sequence, Tuple, Union
 
 import mindspore.common.initializer as init
+import numpy as np
 from mindspore import Tensor, nn
 
-from ..data.constants import INCEPTION_MEAN, INCEPTION_STD
-from ..utils.errors import ConfigError
+from ..convert import convert_keras_file, convert_timm_file
+from ..data.constants import INCEPTION_MEAN, INCEPTION_STD, imagenet_classes
+from ..data.transforms_factory import create_transforms
+from ..utils.errors import ConfigError, DataError
 from .helpers import build_registered_model
 from .layers import BatchNorm2d, ClassifierHead, MaxPool3x3S2, SeparableConv2d, check_input, resolve_cpu_kernels
 from .pretrained import PretrainedCfg
 from .registry import register_model
 
-__all__ = ["Xception", "xception"]
+__all__ = ["Xception", "xception", "preprocess_input", "decode_predictions"]
 
 POOL_PADDINGS = ("same", "symmetric")
 
@@ -38,7 +42,7 @@ default_cfgs = {
         url="https://storage.googleapis.com/tensorflow/keras-applications/xception/"
             "xception_weights_tf_dim_ordering_tf_kernels.h5",
         file_hash="0a58e3b7378bc2990ea3b43d5981f1f6",  # md5, as Keras's applications publish it
-        converter="keras",
+        converter=convert_keras_file,
         input_size=(3, 299, 299),
         crop_pct=0.875,
         interpolation="bicubic",
@@ -54,7 +58,7 @@ default_cfgs = {
     "xception.timm_legacy_in1k": PretrainedCfg(
         url="https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-cadene/xception-43020ad28.pth",
         file_hash="43020ad28",  # the sha256 prefix in the published file name (torch hub's convention)
-        converter="timm",
+        converter=convert_timm_file,
         input_size=(3, 299, 299),
         crop_pct=0.8975,
         interpolation="bicubic",
@@ -118,6 +122,8 @@ class Xception(ClassifierHead, nn.Cell):
         use_cpu_kernels: run depthwise convolutions and max-pools with our CPU kernels (``mindcv.ops``);
             ``None`` decides by the device (CPU) and ``MINDCV_CPU_KERNELS``. Weights are unaffected.
     """
+
+    stem_pattern = r"^(conv1|bn1|conv2|bn2)\."
 
     def __init__(self, num_classes: int = 1000, in_channels: int = 3, drop_rate: float = 0.5,
                  bn_eps: float = 1e-5, bn_momentum: float = 0.9, pool_padding: str = "same",
@@ -202,3 +208,41 @@ class Xception(ClassifierHead, nn.Cell):
 def xception(pretrained: bool = False, **kwargs) -> Xception:
     """Xception from "Xception: Deep Learning with Depthwise Separable Convolutions" (Chollet, 2017)."""
     return build_registered_model(Xception, "xception", pretrained, **kwargs)
+
+
+def preprocess_input(images: Sequence, pretrained_cfg: Optional[PretrainedCfg] = None) -> Tensor:
+    """``images`` (file paths, PIL images or HWC uint8 RGB arrays) as the batch the weights of ``pretrained_cfg``
+    expect (default: the default tag's): decoded, the shorter side resized to ``size / crop_pct``,
+    centre-cropped to ``size``, normalised with the config's mean and std; NCHW float32. Keras's
+    ``preprocess_input`` for the same weights, with the resizing included."""
+    from .registry import get_pretrained_cfg
+
+    cfg = pretrained_cfg or get_pretrained_cfg("xception")
+    ops = create_transforms("imagenet", cfg.input_size[-1], False, crop_pct=cfg.crop_pct,
+                            interpolation=cfg.interpolation, mean=cfg.mean, std=cfg.std)
+    batch = []
+    for image in images:
+        if isinstance(image, (str, Path)):
+            path = Path(image).expanduser()
+            if not path.is_file():
+                raise DataError(f"Image file not found: {path}.")
+            steps, image = ops, np.fromfile(path, np.uint8)
+        else:  # already decoded: a PIL image or an array
+            steps, image = ops[1:], np.asarray(image.convert("RGB") if hasattr(image, "convert") else image)
+        for op in steps:
+            image = op(image)
+        batch.append(image)
+    return Tensor(np.stack(batch))
+
+
+def decode_predictions(preds: Union[Tensor, np.ndarray], top: int = 5) -> List[List[Tuple[str, str, float]]]:
+    """For each row of 1000-class ``preds`` (logits, or probabilities when every row sums to 1), the ``top``
+    classes as ``(WordNet id, class name, probability)``, most likely first (Keras's ``decode_predictions``)."""
+    values = np.asarray(preds.asnumpy() if isinstance(preds, Tensor) else preds, np.float64)
+    if values.ndim != 2 or values.shape[1] != 1000:
+        raise ValueError(f"decode_predictions expects (batch, 1000) ImageNet predictions, got shape {values.shape}.")
+    if not (np.all(values >= 0) and np.allclose(values.sum(axis=1), 1.0, atol=1e-3)):
+        values = np.exp(values - values.max(axis=1, keepdims=True))
+        values /= values.sum(axis=1, keepdims=True)
+    classes = imagenet_classes()
+    return [[(*classes[index], float(row[index])) for index in np.argsort(-row)[:top]] for row in values]

@@ -13,6 +13,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import mindspore.common.initializer as init
 from mindspore import Tensor, nn
 
+from ..convert import convert_timm_aligned_file
 from ..data.constants import INCEPTION_MEAN, INCEPTION_STD
 from .helpers import build_registered_model
 from .layers import BatchNorm2d, ClassifierHead, DepthwiseConv2d, PointwiseConv2d, check_input, resolve_cpu_kernels
@@ -25,8 +26,9 @@ _TIMM_URL = "https://huggingface.co/timm/{}/resolve/main/model.safetensors"
 
 
 def _timm_cfg(name: str, top1: float, top5: float, crop_pct: float = 0.903) -> PretrainedCfg:
-    return PretrainedCfg(url=_TIMM_URL.format(name), filename=f"{name}.safetensors", converter="timm_aligned",
-                         crop_pct=crop_pct, interpolation="bicubic", mean=INCEPTION_MEAN, std=INCEPTION_STD,
+    return PretrainedCfg(url=_TIMM_URL.format(name), filename=f"{name}.safetensors",
+                         converter=convert_timm_aligned_file, crop_pct=crop_pct, interpolation="bicubic",
+                         mean=INCEPTION_MEAN, std=INCEPTION_STD,
                          source=f"timm {name}, ImageNet-1K", top1=top1, top5=top5)
 
 

@@ -1,5 +1,6 @@
 """``create_optimizer``: optimizers by name with MindCV's parameter groups, weight-decay filters and defaults."""
 import logging
+import re
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Union
 
@@ -27,20 +28,29 @@ def _no_decay_by_name(param: Parameter, no_weight_decay: set) -> bool:
 
 
 def layer_ids(model: nn.Cell) -> Dict[str, int]:
-    """Depth index of every trainable parameter for layer-wise lr decay: 0 for what comes before ``blocks``
-    (the stem), K + 1 for ``blocks.K``, then the cells after the blocks, and the classifier deepest."""
+    """Depth index of every trainable parameter for layer-wise lr decay, from the model's ``group_matcher()``
+    (timm's convention): 0 for the ``stem``, K + 1 for the block the ``blocks`` pattern's group says, then what
+    comes after the blocks, and the classifier (``get_classifier()``) deepest. A model without a group matcher
+    is one layer, its classifier the next."""
+    matcher = model.group_matcher() if hasattr(model, "group_matcher") else {}
+    stem, blocks = (re.compile(matcher[key]) if key in matcher else None for key in ("stem", "blocks"))
+    head = {id(p) for p in model.get_classifier().get_parameters()} if hasattr(model, "get_classifier") else set()
     ids: Dict[str, int] = {}
-    blocks_seen = 0
+    deepest_block = 0
     for name, param in model.parameters_and_names():
-        if not param.requires_grad:
+        if not param.requires_grad or id(param) in head:
             continue
-        if name.startswith("blocks."):
-            blocks_seen = max(blocks_seen, int(name.split(".")[1]) + 1)
-            ids[name] = int(name.split(".")[1]) + 1
+        block = blocks.match(name) if blocks else None
+        if block:
+            ids[name] = int(block.group(1)) + 1
+            deepest_block = max(deepest_block, ids[name])
         else:
-            ids[name] = blocks_seen + 1 if blocks_seen else 0
-    head = max(ids.values()) + 1
-    return {name: head if name.startswith("classifier") else layer for name, layer in ids.items()}
+            ids[name] = 0 if stem is None or stem.match(name) else -1  # -1: after the blocks
+    after = deepest_block + 1
+    ids = {name: after if layer < 0 else layer for name, layer in ids.items()}
+    classifier = max(ids.values(), default=0) + 1
+    ids.update({name: classifier for name, param in model.parameters_and_names() if id(param) in head})
+    return ids
 
 
 def _layer_decay_groups(model: nn.Cell, lr, weight_decay: float, layer_decay: float,

@@ -13,7 +13,7 @@ from .download import (ARCHIVE_TYPE_SUFFIX, COMPRESS_TYPE_SUFFIX, FILE_TYPE_ALIA
 from .errors import (CheckpointError, ConfigError, DataError, DownloadError, FileWriteError, MindcvError,
                      UnknownModelError, UnknownOptionError)
 from .logger import set_logger
-from .runtime import set_seed
+from .environment import set_seed
 
 _ENGINE_NAMES = {
     "create_trainer": "trainer_factory", "get_metrics": "trainer_factory",

@@ -12,10 +12,28 @@ from .errors import CheckpointError
 from .fileio import atomic_path
 
 __all__ = ["CheckpointError", "read_checkpoint", "save_checkpoint_atomic", "checkpoint_metadata", "METADATA_PREFIX",
-           "weights_digest", "CheckpointManager"]
+           "weights_digest", "is_training_extra", "CheckpointManager"]
 
 METADATA_PREFIX = "mindcv_meta."
 _logger = logging.getLogger(__name__)
+
+# Entries a training checkpoint carries besides the weights: optimizer slots, step counters, loss scale.
+_TRAINING_SLOT_PREFIXES = (
+    "moments.", "moment1.", "moment2.", "moment3.", "adam_m.", "adam_v.", "exp_avg.", "exp_avg_sq.", "accum.",
+    "stat.", "mean_square.", "mean_grad.", "moment.", "lion_m.", "nadam_m.", "nadam_v.", "prev_gradient.",
+    "grad_accum.", "accu_grads.", "accum_grads.", "ema.", "stat_",
+)
+_TRAINING_SCALARS = frozenset({
+    "global_step", "learning_rate", "momentum", "beta1_power", "beta2_power", "mu_schedule", "weight_decay",
+    "scale_sense", "loss_scale", "current_iterator_step", "last_overflow_iterator_step",
+    "epoch_num", "step_num", "ema_num_updates", "accum_count", "rng_step",
+})
+
+
+def is_training_extra(name: str) -> bool:
+    """True for checkpoint entries that are training state rather than model weights."""
+    return (name in _TRAINING_SCALARS or name.startswith(_TRAINING_SLOT_PREFIXES)
+            or name.startswith(METADATA_PREFIX))
 
 
 def read_checkpoint(path: Union[str, os.PathLike]) -> Dict[str, ms.Parameter]:

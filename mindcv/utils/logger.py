@@ -1,14 +1,19 @@
-"""``set_logger``: MindCV's logging set-up, for a training script's entry point (library code only creates
-loggers)."""
+"""Logging set-up for entry points (library code only creates loggers): :func:`console_logging` and
+:func:`log_file` configure the ``mindcv`` loggers for the duration of a command or a run and put them back;
+``set_logger`` is MindCV's set-up for a training script of one's own."""
 import logging
 import os
 import sys
-from typing import Dict, Optional
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Dict, Iterator, Optional
 
 from .fileio import describe_os_error
 
-__all__ = ["set_logger"]
+__all__ = ["set_logger", "console_logging", "log_file"]
 
+PACKAGE_LOGGER = "mindcv"
+CONSOLE_FORMAT = "%(asctime)s %(levelname)s %(message)s"
 LOG_FORMAT = "%(asctime)s %(name)s %(levelname)s - %(message)s"
 DATE_FORMAT = "[%Y-%m-%d %H:%M:%S]"
 _configured: Dict[Optional[str], logging.Logger] = {}
@@ -44,3 +49,40 @@ def set_logger(name: Optional[str] = None, output_dir: Optional[str] = None, ran
     _configured[name] = logger
     return logger
 
+
+
+@contextmanager
+def console_logging(rank: int = 0, level: int = logging.INFO, fmt: str = CONSOLE_FORMAT) -> Iterator[None]:
+    """Within the block the ``mindcv`` loggers print at ``level`` to stderr (rank 0 only) and do not propagate;
+    afterwards the logger is as it was."""
+    logger = logging.getLogger(PACKAGE_LOGGER)
+    saved = logger.level, logger.propagate
+    handler = logging.StreamHandler(sys.stderr) if rank == 0 else logging.NullHandler()
+    handler.setFormatter(logging.Formatter(fmt, "%H:%M:%S"))
+    logger.setLevel(level)
+    logger.propagate = False
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(saved[0])
+        logger.propagate = saved[1]
+
+
+@contextmanager
+def log_file(path: Path, fmt: str = CONSOLE_FORMAT) -> Iterator[None]:
+    """Within the block the ``mindcv`` loggers also write to ``path`` (appending); the file is closed after."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(path, encoding="utf-8")
+    except OSError as exc:
+        raise describe_os_error(exc, path) from exc
+    handler.setFormatter(logging.Formatter(fmt, "%H:%M:%S"))
+    logger = logging.getLogger(PACKAGE_LOGGER)
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        handler.close()

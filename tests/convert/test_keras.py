@@ -3,11 +3,12 @@ import os
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
-import h5py  # noqa: E402
-import keras  # noqa: E402
 import mindspore as ms  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+
+h5py = pytest.importorskip("h5py", reason="the convert extra")
+keras = pytest.importorskip("keras", reason="the test extra (Keras 3 on JAX, the parity reference)")
 
 from mindcv.convert import ConversionError, convert_keras_xception, read_keras_h5  # noqa: E402
 from mindcv.convert.__main__ import main as convert_main  # noqa: E402
@@ -18,6 +19,8 @@ from mindcv.utils.checkpoint import checkpoint_metadata, read_checkpoint  # noqa
 from tests.http_server import serving  # noqa: E402
 
 MAX_ABS, MAX_REL = 1e-4, 1e-5
+
+pytestmark = pytest.mark.slow  # runs Keras 3 on JAX, the parity reference
 
 
 def _randomise_keras(model: "keras.Model", rng: np.random.Generator) -> None:

@@ -4,7 +4,6 @@ from pathlib import Path
 import mindspore as ms
 import numpy as np
 import pytest
-from safetensors.numpy import save_file
 
 from mindcv.convert import ConversionError, read_state_dict
 from mindcv.convert.__main__ import main as convert_main
@@ -14,6 +13,8 @@ from tests.helpers import fixture_state_dict
 from tests.http_server import serving
 
 FIXTURE = Path(__file__).parent.parent / "fixtures" / "timm_legacy_xception_state_dict.txt"
+
+save_file = pytest.importorskip("safetensors.numpy", reason="the convert extra").save_file
 
 
 @pytest.fixture(scope="module")

@@ -126,6 +126,7 @@ def test_keyed_transforms_before_mindspore_operations_stay_per_image():
     assert maps[3][1] == 1
 
 
+@pytest.mark.slow
 def test_augmentation_in_worker_processes_gives_the_same_batches(tmp_path):
     root = make_colour_folder(tmp_path, 6, 0)
     fixed_crop = dict(scale=(1.0, 1.0), ratio=(1.0, 1.0), hflip=0.0)

@@ -148,6 +148,7 @@ def test_damaged_image_data_is_decoded_as_noise_but_a_damaged_png_is_refused(tmp
         ImageFileReader().read(png)
 
 
+@pytest.mark.slow
 def test_every_randomly_damaged_file_the_reader_accepts_decodes_in_mindspore():
     """2,000 seeded single-to-triple byte corruptions of JPEGs (baseline and progressive, headers and data) and
     PNGs, in a child process: a decoder crash would kill it, a decoder error is counted."""

@@ -5,7 +5,7 @@ import mindspore as ms
 import mindspore.dataset as ds
 import pytest
 
-from mindcv.engine.builder import TRAINING_QUEUE_CAPACITY, build_training
+from mindcv.engine.builder import TRAINING_QUEUE_CAPACITY, build_training, pipeline_settings
 from mindcv.engine.runtime import Runtime
 from mindcv.utils.config import ConfigError, parse_config
 from tests import golden_cases as cases
@@ -28,6 +28,7 @@ def _recipe(data_dir, *extra):
                          "--val_while_train", "False", "--num_parallel_workers", "1", "--num_classes", "10", *extra])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("run", cases.RECIPE_RUNS)
 def test_recipe_steps_change_every_tensor_as_mindcv(ten_classes, monkeypatch, run):
     """SGD momentum 0.9, warmup cosine schedule, CE with smoothing 0.1, fixed loss scale 1024, O2 in graph mode and
@@ -62,7 +63,7 @@ def test_recipe_steps_change_every_tensor_as_mindcv(ten_classes, monkeypatch, ru
 @pytest.mark.parametrize("extra, message", [
     (["--ckpt_save_policy", "top_k"], "top_k ranks checkpoints by validation top-1"),
     (["--num_classes", "7"], "has 10 classes but num_classes is 7"),
-    (["--image_resize", "64"], "below Xception's minimum input of 71"),
+    (["--image_resize", "64"], "minimum input of 71"),
 ])
 def test_inconsistent_options_are_refused_before_training(ten_classes, extra, message):
     with pytest.raises(ConfigError, match=message):
@@ -76,13 +77,18 @@ def test_options_without_effect_are_logged(ten_classes, info_logs):
 
 @pytest.mark.parametrize("processes", [True, False])
 def test_recipe_augmentation_runs_per_batch_in_processes_unless_turned_off(ten_classes, processes):
-    """AutoAugment and erasing run after batching, in MindSpore's worker processes by default; the pipeline's
-    queues hold TRAINING_QUEUE_CAPACITY rows."""
-    ds.config.set_prefetch_size(16)
+    """AutoAugment and erasing run after batching, in MindSpore's worker processes by default."""
     parts = build_training(_recipe(ten_classes, "--python_multiprocessing", str(processes)), Runtime("CPU"))
-    assert ds.config.get_prefetch_size() == TRAINING_QUEUE_CAPACITY
     stage = parts.train_loader
     while not isinstance(stage, ds.MapDataset):
         stage = stage.children[0]
     assert type(stage.operations[0]).__name__ == "BatchAugment" and isinstance(stage.children[0], ds.BatchDataset)
     assert stage.python_multiprocessing is processes
+
+
+def test_pipeline_settings_hold_for_a_run_and_are_put_back():
+    before = ds.config.get_prefetch_size(), ds.config.get_seed()
+    with pipeline_settings():
+        assert ds.config.get_prefetch_size() == TRAINING_QUEUE_CAPACITY != before[0]
+        ds.config.set_seed(before[1] + 5)  # as a run reseeds every epoch
+    assert (ds.config.get_prefetch_size(), ds.config.get_seed()) == before

@@ -3,6 +3,7 @@ import logging
 
 import mindspore as ms
 import numpy as np
+import pytest
 from mindspore import nn
 from mindspore.dataset import NumpySlicesDataset
 
@@ -26,6 +27,7 @@ def _fit(tmp_path, policy, epochs=3):
     return net, monitor, loader
 
 
+@pytest.mark.slow  # trains three epochs through mindspore.Model
 def test_state_monitor_logs_validates_and_keeps_checkpoints(tmp_path, caplog):
     caplog.set_level(logging.INFO, logger="mindcv")
     net, monitor, loader = _fit(tmp_path, "latest_k")
@@ -46,6 +48,7 @@ def test_state_monitor_logs_validates_and_keeps_checkpoints(tmp_path, caplog):
     assert list((tmp_path / "summary").iterdir())  # MindSpore summary events
 
 
+@pytest.mark.slow
 def test_top_k_keeps_the_best_validated_epochs(tmp_path):
     _, monitor, _ = _fit(tmp_path, "top_k")
     kept = monitor.ckpt_manager.ckpoint_filelist

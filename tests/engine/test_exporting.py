@@ -1,11 +1,14 @@
 """export_model: a file that disagrees with the model is never written; CPU kernels never reach the graph."""
 import numpy as np
-import onnx
 import pytest
 
 from mindcv.engine import exporting
 from mindcv.engine.exporting import ExportError, export_model
 from mindcv.models import create_model
+
+onnx = pytest.importorskip("onnx", reason="the export extra")
+
+pytestmark = pytest.mark.slow  # exports and reloads whole models
 
 
 def test_a_file_that_disagrees_is_never_written(tmp_path, monkeypatch):

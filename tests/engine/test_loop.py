@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from mindspore import Parameter, Tensor
 
-from mindcv.engine.loop import LoopHooks, TrainingInterrupted, TrainingStopped, train_epochs
+from mindcv.engine.loop import (LoopHooks, LoopPlan, LoopSettings, TrainingInterrupted, TrainingStopped,
+                                train_epochs)
 from mindcv.engine.signals import StopSignals
 
 
@@ -46,8 +47,8 @@ def _run(step, epochs=range(0, 2), steps=4, resume=0, log_interval=2, stop=None,
 
     hooks = LoopHooks(epoch_end=lambda e, w, s, g: ends.append((e, [x.loss_sum for x in w], g)),
                       interrupt=interrupt, lr=lambda g: 0.1)
-    result = train_epochs(step, _batches(steps), epochs, steps, resume, 0, hooks, stop or StopSignals(False),
-                          log_interval, max_nonfinite, 8, show_progress=False)
+    result = train_epochs(step, _batches(steps), LoopPlan(epochs, steps, resume), hooks, stop or StopSignals(False),
+                          LoopSettings(log_interval, max_nonfinite, global_batch=8, show_progress=False))
     return result, ends, interrupts
 
 

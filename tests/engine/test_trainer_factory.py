@@ -15,6 +15,7 @@ from mindcv.utils.errors import ConfigError
 from tests import golden_cases as cases
 
 
+@pytest.mark.slow
 def test_recipe_steps_through_create_trainer_change_every_tensor_as_mindcv():
     """The recorded MindCV run *is* MindCV's create_trainer: the same call here gives the same updates."""
     r = cases.RECIPE

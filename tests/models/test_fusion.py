@@ -33,6 +33,7 @@ def test_folded_xception_keeps_its_logits():
     assert np.abs(reference).max() > 0.5  # calibrated: the comparison has signal
 
 
+@pytest.mark.slow
 def test_fold_after_graph_compile_is_refused():
     model = calibrated_xception(num_classes=2)
     ms.set_context(mode=ms.GRAPH_MODE)

@@ -9,7 +9,7 @@ from mindspore import nn
 
 from mindcv.models import (build_model_with_cfg, create_model, get_checkpoint_download_root, load_model_checkpoint,
                            load_pretrained, make_divisible)
-from mindcv.models.helpers import adapt_input_conv, is_training_extra
+from mindcv.models.helpers import adapt_input_conv
 from mindcv.utils import CheckpointError, DownloadError
 from tests.helpers import calibrated_xception, images, state_of
 from tests.http_server import FileServer
@@ -121,13 +121,6 @@ def test_mismatched_names_are_all_reported(tmp_path, published):
     assert "18 model parameters missing" in message and "blocks.3.rep.1.conv1.weight" in message
     assert "18 unexpected checkpoint entries" in message and "renamed.blocks.3" in message
     assert "1 shape mismatches: bn1.gamma (7,) vs model (32,)" in message
-
-
-def test_training_extras_are_recognised():
-    for name in ("moments.conv1.weight", "adam_m.bn1.gamma", "adam_v.x", "global_step", "learning_rate",
-                 "ema.conv1.weight", "scale_sense"):
-        assert is_training_extra(name)
-    assert not is_training_extra("conv1.weight")
 
 
 @pytest.fixture

@@ -144,3 +144,39 @@ def test_cpu_kernels_give_the_same_network():
     for param, a, b in zip(fast.trainable_params(), grads[0], grads[1]):
         a, b = a.asnumpy(), b.asnumpy()
         assert np.linalg.norm(a - b) <= 2e-2 * np.linalg.norm(b) + 1e-9, param.name
+
+
+def test_preprocess_input_is_the_evaluation_pipeline_of_the_weights(tmp_path):
+    from PIL import Image
+
+    from mindcv.data import create_transforms
+    from mindcv.models import get_pretrained_cfg
+    from mindcv.models.xception import preprocess_input
+
+    pixels = np.random.default_rng(0).integers(0, 256, (120, 90, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "a.png")
+    cfg = get_pretrained_cfg("xception.keras_in1k")
+    batch = preprocess_input([tmp_path / "a.png", Image.fromarray(pixels), pixels], cfg).asnumpy()
+    assert batch.shape == (3, 3, 299, 299) and -1.0 <= batch.min() and batch.max() <= 1.0  # Keras's [-1, 1]
+    expected = pixels
+    for op in create_transforms("imagenet", 299, False, crop_pct=0.875, interpolation="bicubic", mean=cfg.mean,
+                                std=cfg.std)[1:]:
+        expected = op(expected)
+    for image in batch:
+        np.testing.assert_array_equal(image, expected)
+
+
+def test_decode_predictions_names_the_top_classes_with_probabilities():
+    from mindcv.models.xception import decode_predictions
+
+    logits = np.zeros((2, 1000), np.float32)
+    logits[0, 281], logits[0, 285], logits[1, 1] = 5.0, 4.0, 3.0
+    decoded = decode_predictions(logits, top=2)
+    total = np.exp(5.0) + np.exp(4.0) + 998
+    assert decoded[0][0][:2] == ("n02123045", "tabby") and decoded[0][1][:2] == ("n02124075", "Egyptian cat")
+    assert decoded[0][0][2] == pytest.approx(np.exp(5.0) / total) and decoded[1][0][1] == "goldfish"
+    probabilities = np.full((1, 1000), 0.0005)
+    probabilities[0, 7] = 0.5005
+    assert decode_predictions(probabilities, top=1)[0][0][2] == pytest.approx(0.5005)  # taken as they are
+    with pytest.raises(ValueError, match="expects \\(batch, 1000\\)"):
+        decode_predictions(np.zeros((1, 10)))

@@ -101,3 +101,18 @@ def test_unknown_optimizer_and_filter():
         create_optimizer(_net(), "adamW2")
     with pytest.raises(ConfigError, match="weight_decay_filter must be one of"):
         create_optimizer(_net(), "sgd", weight_decay_filter="bn")
+
+
+@pytest.mark.parametrize("name, stem, last_block", [("xception", "bn2.gamma", 12),
+                                                    ("xception41", "stem.1.bn.beta", 13)])
+def test_layer_depths_come_from_the_models_group_matcher(name, stem, last_block):
+    from mindcv.models import create_model
+
+    model = create_model(name, num_classes=3)
+    ids = layer_ids(model)
+    assert ids[stem] == 0 and ids["blocks.0.rep.0.pointwise.weight" if name == "xception" else
+                                  "blocks.0.stack.conv1.conv_dw.weight"] == 1
+    assert max(layer for key, layer in ids.items() if key.startswith("blocks.")) == last_block
+    assert ids["classifier.weight"] == ids["classifier.bias"] == max(ids.values())
+    if name == "xception":  # the exit convolutions sit between the last block and the classifier
+        assert ids["conv4.pointwise.weight"] == last_block + 1 == ids["classifier.weight"] - 1

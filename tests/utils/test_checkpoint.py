@@ -5,6 +5,7 @@ import pytest
 from mindspore import nn
 
 from mindcv.utils import CheckpointManager
+from mindcv.utils.checkpoint import is_training_extra
 
 
 def _saved(manager, directory, metrics, policy_keep=2):
@@ -45,3 +46,10 @@ def test_existing_files_are_listed_by_prefix(tmp_path):
     manager = CheckpointManager("latest_k")
     manager.update_ckpoint_filelist(str(tmp_path), "net")
     assert manager.ckpoint_filelist == [str(tmp_path / "net-1_10.ckpt"), str(tmp_path / "net-2_10.ckpt")]
+
+
+def test_training_extras_are_recognised():
+    for name in ("moments.conv1.weight", "adam_m.bn1.gamma", "adam_v.x", "global_step", "learning_rate",
+                 "ema.conv1.weight", "scale_sense"):
+        assert is_training_extra(name)
+    assert not is_training_extra("conv1.weight")

@@ -122,6 +122,7 @@ def test_non_zero_local_rank_waits_and_never_downloads(server, tmp_path, monkeyp
     assert server.hits.get("/w.ckpt", 0) == 0
 
 
+@pytest.mark.slow
 def test_concurrent_processes_download_once(server, tmp_path):
     code = ("import sys; from mindcv.utils.download import cached_download; "
             f"cached_download({server.url('/w.ckpt')!r}, 'w.ckpt', file_hash={BODY_SHA!r}, "

@@ -4,7 +4,7 @@ import json
 import pytest
 from PIL import Image
 
-from mindcv.utils.plot import PLOT_DPI, PLOT_SIZE, PlotError, plot_run, read_metrics
+from mindcv.utils.training_curves import PLOT_DPI, PLOT_SIZE, PlotError, plot_run, read_metrics
 
 
 def test_training_leaves_a_plot_of_the_expected_size(trained_run):

@@ -2,7 +2,7 @@ import logging
 
 import mindspore as ms
 
-from mindcv.utils import runtime
+from mindcv.utils import environment as runtime
 
 
 def test_warns_once_on_slow_cpu_versions(monkeypatch, caplog):

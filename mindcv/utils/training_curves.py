@@ -4,6 +4,7 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 from .errors import MindcvError
+from .suggest import install_hint
 from .fileio import atomic_path
 
 __all__ = ["read_metrics", "plot_run", "PlotError"]
@@ -43,7 +44,7 @@ def plot_run(run_dir: Path, output: Optional[Path] = None) -> Path:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError as exc:
-        raise PlotError("Plotting needs matplotlib: pip install 'mindcv-xception[plot]'.") from exc
+        raise PlotError(f"Plotting needs matplotlib: {install_hint('plot')}.") from exc
     run_dir = Path(run_dir)
     rows = read_metrics(run_dir)
     output = Path(output) if output else run_dir / "plot.png"
