@@ -16,7 +16,7 @@ from mindcv.cli import run_cli  # noqa: E402
 from mindcv.engine.loop import TrainingInterrupted  # noqa: E402
 from mindcv.engine.runtime import setup_runtime  # noqa: E402
 from mindcv.engine.training import run_training  # noqa: E402
-from mindcv.utils.config import ConfigError, dump_config, parse_config  # noqa: E402
+from mindcv.engine.config import ConfigError, dump_config, parse_config  # noqa: E402
 from mindcv.utils.logger import console_logging  # noqa: E402
 
 # Exit codes of a run stopped by a signal after saving (the shell's convention: 128 + signal number).

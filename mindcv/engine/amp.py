@@ -14,7 +14,9 @@ from mindspore import Tensor, nn, ops
 
 from ..utils.errors import ConfigError
 
-__all__ = ["auto_mixed_precision", "LossNetwork", "parse_cast_list", "AMP_WHITE_LIST", "AMP_BLACK_LIST"]
+__all__ = ["auto_mixed_precision", "LossNetwork", "parse_cast_list", "AMP_WHITE_LIST", "AMP_BLACK_LIST", "AMP_LEVELS"]
+
+AMP_LEVELS = ("O0", "O1", "O2", "O3", "auto")
 
 _logger = logging.getLogger(__name__)
 
@@ -87,7 +89,7 @@ def auto_mixed_precision(network: nn.Cell, amp_level: str = "O0",
     elif amp_level == "auto":
         return ms.amp.auto_mixed_precision(network, "auto")
     else:
-        raise ConfigError(f"amp_level must be O0, O1, O2, O3 or auto, got {amp_level!r}.")
+        raise ConfigError(f"amp_level must be one of {', '.join(AMP_LEVELS)}, got {amp_level!r}.")
     if classes and amp_level == "O3":
         _logger.info("amp_cast_list has no effect with amp_level O3 (as in MindCV).")
     return network

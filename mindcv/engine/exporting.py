@@ -18,7 +18,7 @@ from ..utils.errors import MindcvError
 from ..utils.fileio import atomic_path, describe_os_error
 from ..utils.suggest import install_hint
 
-__all__ = ["export_model", "ExportError", "FORMATS", "mindspore_operators"]
+__all__ = ["export_model", "compare_logits", "ExportError", "FORMATS", "mindspore_operators"]
 
 FORMATS = {"MINDIR": ".mindir", "ONNX": ".onnx"}
 
@@ -55,16 +55,27 @@ def _run_exported(path: Path, file_format: str, batch: np.ndarray) -> np.ndarray
     return session.run(None, {session.get_inputs()[0].name: batch})[0]
 
 
-def _compare(exported: np.ndarray, reference: np.ndarray, atol: float, rtol: float, file_format: str) -> Dict:
-    max_abs = float(np.abs(exported - reference).max())
+def compare_logits(logits: np.ndarray, reference: np.ndarray, atol: float, rtol: float) -> Dict:
+    """How ``logits`` differ from ``reference``: they agree when the shapes match, the largest difference is
+    within ``atol + rtol * max|reference|`` and every row has the same top-1 (the check of exports and of
+    the serving backends)."""
+    same_shape = logits.shape == reference.shape
+    max_abs = float(np.abs(logits - reference).max()) if same_shape else float("inf")
     scale = float(np.abs(reference).max())
-    same_top1 = bool((exported.argmax(axis=1) == reference.argmax(axis=1)).all())
-    if exported.shape != reference.shape or max_abs > atol + rtol * scale or not same_top1:
-        raise ExportError(f"The exported {file_format} file does not reproduce the model: max |diff| {max_abs:.3e} "
-                          f"> tolerance {atol + rtol * scale:.3e} (or top-1 differs: {not same_top1}); nothing was "
-                          f"written. Report this with the MindSpore version ({ms.__version__}).")
-    return dict(max_abs_diff=max_abs, relative_diff=max_abs / max(scale, 1e-12), tolerance=atol + rtol * scale,
-                same_top1=same_top1)
+    same_top1 = same_shape and bool((logits.argmax(axis=1) == reference.argmax(axis=1)).all())
+    tolerance = atol + rtol * scale
+    return dict(agrees=same_shape and max_abs <= tolerance and same_top1, max_abs_diff=max_abs,
+                relative_diff=max_abs / max(scale, 1e-12), tolerance=tolerance, same_top1=same_top1)
+
+
+def _compare(exported: np.ndarray, reference: np.ndarray, atol: float, rtol: float, file_format: str) -> Dict:
+    report = compare_logits(exported, reference, atol, rtol)
+    if not report.pop("agrees"):
+        raise ExportError(f"The exported {file_format} file does not reproduce the model: max |diff| "
+                          f"{report['max_abs_diff']:.3e} > tolerance {report['tolerance']:.3e} (or top-1 differs: "
+                          f"{not report['same_top1']}); nothing was written. Report this with the MindSpore version "
+                          f"({ms.__version__}).")
+    return report
 
 
 def export_model(model: nn.Cell, output: str, file_format: str = "MINDIR", batch_size: int = 1,

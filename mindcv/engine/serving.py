@@ -18,9 +18,10 @@ from mindspore import nn
 from ..utils.checkpoint import weights_digest
 from ..utils.download import get_cache_dir
 from ..utils.errors import ConfigError, MindcvError
-from ..utils.suggest import install_hint
 from ..utils.fileio import file_lock
-from .exporting import export_model
+from ..utils.suggest import install_hint
+from .exporting import compare_logits, export_model
+from .networks import NormalizeInput
 
 __all__ = ["BACKENDS", "BackendError", "Runner", "softmax", "create_runner", "check_against"]
 
@@ -57,10 +58,10 @@ class Runner:
         return np.asarray(self._run(images), dtype=np.float64)
 
 
-def _normalised_nchw(images: np.ndarray, mean: Sequence[float], std: Sequence[float], batch: int) -> np.ndarray:
-    """uint8 (n, H, W, C) -> float32 (batch, C, H, W), normalised, zero-padded up to the static batch."""
-    array = (images.astype(np.float32) - np.float32(mean)) / np.float32(std)
-    array = np.ascontiguousarray(array.transpose(0, 3, 1, 2))
+def _normalised_nchw(normalise: nn.Cell, images: np.ndarray, batch: int) -> np.ndarray:
+    """uint8 (n, H, W, C) -> float32 (batch, C, H, W), normalised as the MindSpore network does it, zero-padded
+    up to the static batch."""
+    array = normalise(ms.Tensor(images)).asnumpy()
     if len(array) < batch:
         array = np.concatenate([array, np.zeros((batch - len(array),) + array.shape[1:], np.float32)])
     return array
@@ -135,22 +136,21 @@ def create_runner(backend: str, network: nn.Cell, model: nn.Cell, mean: Sequence
             report = export_model(model, str(path), "ONNX", batch, image_size, model.in_channels, verify=False)
             _logger.info("Exported the model to %s for %s.", report["file"], backend)
     used, run = session(path, precision)
-    return Runner(backend, used, lambda images: run(_normalised_nchw(images, mean, std, batch))[: len(images)])
+    normalise = NormalizeInput(nn.Identity(), mean, std)
+    return Runner(backend, used, lambda images: run(_normalised_nchw(normalise, images, batch))[: len(images)])
 
 
 def check_against(runner: Runner, reference: np.ndarray, images: np.ndarray) -> Dict:
     """Compare ``runner``'s logits on ``images`` with MindSpore's ``reference``; raise when they disagree beyond
     the tolerance of the runner's precision. Returns the measured differences."""
     logits = runner(images)
-    max_abs = float(np.abs(logits - reference).max())
-    same_top1 = bool((logits.argmax(axis=1) == reference.argmax(axis=1)).all())
+    report = compare_logits(logits, reference, *FP32_TOLERANCE)
+    max_abs, same_top1 = report["max_abs_diff"], report["same_top1"]
     max_prob = float(np.abs(softmax(logits) - softmax(reference)).max())
     if runner.precision == "bf16":
         agrees, tolerance = max_prob <= BF16_MAX_PROBABILITY_DIFF, f"probabilities within {BF16_MAX_PROBABILITY_DIFF}"
     else:
-        atol, rtol = FP32_TOLERANCE
-        limit = atol + rtol * float(np.abs(reference).max())
-        agrees, tolerance = max_abs <= limit and same_top1, f"logits within {limit:.2e} and the same top-1"
+        agrees, tolerance = report["agrees"], f"logits within {report['tolerance']:.2e} and the same top-1"
     if not agrees:
         raise BackendError(f"{runner.name} ({runner.precision}) does not reproduce MindSpore on the first batch: max "
                            f"|logit diff| {max_abs:.3e}, max |probability diff| {max_prob:.3e}, same top-1 "

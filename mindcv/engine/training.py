@@ -13,7 +13,7 @@ import mindspore.dataset as ds
 import numpy as np
 
 from ..utils.checkpoint import weights_digest
-from ..utils.config import dump_config, save_config
+from .config import dump_config, save_config
 from ..utils.errors import FileWriteError
 from ..utils.fileio import describe_os_error
 from ..utils.logger import log_file

@@ -7,7 +7,7 @@ import pytest
 
 from mindcv.engine.builder import TRAINING_QUEUE_CAPACITY, build_training, pipeline_settings
 from mindcv.engine.runtime import Runtime
-from mindcv.utils.config import ConfigError, parse_config
+from mindcv.engine.config import ConfigError, parse_config
 from tests import golden_cases as cases
 from tests.helpers import ROOT, write_image
 

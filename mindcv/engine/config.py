@@ -13,18 +13,17 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import yaml
 
-from .errors import ConfigError, UnknownOptionError
-from .fileio import write_text_atomic
-from .suggest import did_you_mean
+from ..data.constants import IMAGENET_MEAN, IMAGENET_STD
+from ..loss import LOSSES
+from ..optim.optim_factory import OPTIMIZERS, WEIGHT_DECAY_FILTERS
+from ..scheduler import SCHEDULERS
+from ..utils.errors import ConfigError, UnknownOptionError
+from ..utils.fileio import write_text_atomic
+from ..utils.suggest import did_you_mean
+from .amp import AMP_LEVELS
 
 __all__ = ["ConfigError", "Option", "OPTIONS", "parse_config", "load_yaml", "save_config", "dump_config",
-           "build_parser", "OPTIMIZER_NAMES", "SCHEDULER_NAMES"]
-
-OPTIMIZER_NAMES = ("sgd", "nesterov", "momentum", "adam", "adamw", "lion", "rmsprop", "adagrad", "lamb", "nadam",
-                   "adan")
-SCHEDULER_NAMES = ("constant", "cosine_decay", "warmup_cosine_decay", "exponential_decay", "polynomial_decay",
-                   "step_decay", "multi_step_decay", "one_cycle", "cyclic")
-AMP_LEVELS = ("O0", "O1", "O2", "O3", "auto")
+           "build_parser"]
 
 
 @dataclass(frozen=True)
@@ -98,8 +97,8 @@ OPTIONS: List[Option] = [
     _o("re_value", 0, "erase_value", "augmentation", "random erasing value: a number (in normalised units), "
                                                        "[r, g, b], or 'random'"),
     _o("re_max_attempts", 10, "int", "augmentation", "random erasing: attempts to find a box", bounds=_POSITIVE),
-    _o("mean", [123.675, 116.28, 103.53], "numbers", "augmentation", "normalisation mean (0-255 units)"),
-    _o("std", [58.395, 57.12, 57.375], "numbers", "augmentation", "normalisation std (0-255 units)"),
+    _o("mean", list(IMAGENET_MEAN), "numbers", "augmentation", "normalisation mean (0-255 units)"),
+    _o("std", list(IMAGENET_STD), "numbers", "augmentation", "normalisation std (0-255 units)"),
     _o("crop_pct", 0.875, "float", "augmentation", "evaluation center-crop fraction", bounds=(1e-6, None)),
     _o("mixup", 0.0, "float", "augmentation", "mixup alpha (0 = off)", bounds=_NON_NEGATIVE),
     _o("cutmix", 0.0, "float", "augmentation", "cutmix alpha (0 = off)", bounds=_NON_NEGATIVE),
@@ -143,17 +142,17 @@ OPTIONS: List[Option] = [
     _o("max_nonfinite_steps", 3, "int", "model", "stop after this many consecutive non-finite losses (added here)",
        bounds=_POSITIVE),
     # optimizer
-    _o("opt", "adam", "str", "optimizer", "optimizer", OPTIMIZER_NAMES, any_case=True),
+    _o("opt", "adam", "str", "optimizer", "optimizer", OPTIMIZERS, any_case=True),
     _o("momentum", 0.9, "float", "optimizer", "momentum", bounds=_NON_NEGATIVE),
     _o("weight_decay", 1e-6, "float", "optimizer", "weight decay", bounds=_NON_NEGATIVE),
     _o("use_nesterov", False, "bool", "optimizer", "Nesterov momentum"),
     _o("weight_decay_filter", "disable", "str", "optimizer", "disable (decay everything), auto (MindSpore's "
                                                              "filter: no decay for names with beta/gamma), "
                                                              "norm_and_bias (also no decay for biases)",
-       ("disable", "auto", "norm_and_bias")),
+       WEIGHT_DECAY_FILTERS),
     _o("eps", 1e-10, "float", "optimizer", "epsilon of rmsprop", bounds=_NON_NEGATIVE),
     # scheduler
-    _o("scheduler", "cosine_decay", "str", "scheduler", "learning-rate schedule", SCHEDULER_NAMES, any_case=True),
+    _o("scheduler", "cosine_decay", "str", "scheduler", "learning-rate schedule", SCHEDULERS, any_case=True),
     _o("lr", 0.001, "float", "scheduler", "base learning rate", bounds=_NON_NEGATIVE),
     _o("min_lr", 1e-6, "float", "scheduler", "final learning rate of decays", bounds=_NON_NEGATIVE),
     _o("warmup_epochs", 3, "float", "scheduler", "linear warmup epochs (fractions allowed here)",
@@ -171,7 +170,7 @@ OPTIONS: List[Option] = [
     # loss
     _o("loss", "CE", "str", "loss", "CE (cross-entropy), BCE (binary cross-entropy), asl_single_label, "
                                     "asl_multi_label (asymmetric) or jsd (AugMix consistency, with aug_splits 3)",
-       ("CE", "BCE", "asl_single_label", "asl_multi_label", "jsd"), any_case=True),
+       LOSSES, any_case=True),
     _o("label_smoothing", 0.0, "float", "loss", "label smoothing", bounds=(0.0, 0.999)),
     _o("aux_factor", 0.0, "float", "loss", "auxiliary-logit loss factor (models without auxiliary logits: no "
                                             "effect, logged)", bounds=_NON_NEGATIVE),

@@ -7,7 +7,7 @@ import yaml
 
 import train
 import validate
-from mindcv.utils.config import OPTIONS, ConfigError, build_parser, dump_config, parse_config
+from mindcv.engine.config import OPTIONS, ConfigError, build_parser, dump_config, parse_config
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 ROOT = Path(__file__).resolve().parents[2]
