@@ -28,6 +28,14 @@ RUN_FILES = ("config.yaml", "metrics.jsonl", "train.log", "latest.ckpt", "best.c
 TRAINING_STATE = "training_state"  # ``mindcv_meta.kind`` of resumable checkpoints (``weights`` for best.ckpt)
 
 
+def _run_of(checkpoint: Optional[str]) -> Optional[Path]:
+    """The run directory a checkpoint was written in (its folder holds a run's log or configuration), if any."""
+    if not checkpoint:
+        return None
+    folder = Path(checkpoint).expanduser().resolve().parent
+    return folder if any((folder / name).exists() for name in ("config.yaml", "metrics.jsonl")) else None
+
+
 def _holds_run(directory: Path) -> bool:
     if not directory.is_dir():
         return False
@@ -44,13 +52,26 @@ class RunDirectory:
 
     @classmethod
     def open(cls, requested: str, resuming: bool, overwrite: bool, is_main: bool,
-             agree=lambda suffix: suffix) -> "RunDirectory":
-        """Choose and lock the run directory. ``agree`` makes every rank take the same choice (the maximum)."""
+             agree=lambda suffix: suffix, checkpoint: Optional[str] = None) -> "RunDirectory":
+        """Choose and lock the run directory. ``agree`` makes every rank take the same choice (the maximum).
+
+        A new run never writes into a directory that holds another run (it takes ``<dir>-2``, ...), unless
+        ``overwrite``. A resumed run writes into the run its ``checkpoint`` came from when ``requested`` is that
+        run's directory or holds another run, and into ``requested`` when it is free (a fresh directory)."""
         base = Path(requested).expanduser()
         if base.exists() and not base.is_dir():
             raise ConfigError(f"ckpt_save_dir {base} is a file; choose a folder for the run.")
+        origin = _run_of(checkpoint) if resuming else None
+        if origin is not None and base.resolve() != origin and _holds_run(base) and not overwrite:
+            _logger.warning("ckpt_save_dir %s holds another run; the resumed run continues in %s, where its "
+                            "checkpoint was written.", base, origin)
+            base = origin
         suffix = 0
-        if not (resuming or overwrite) and _holds_run(base):
+        if resuming and checkpoint and origin is None and _holds_run(base) and not overwrite:
+            suffix = 2  # a checkpoint from outside any run: never continue in another run's directory
+            while _holds_run(base.with_name(f"{base.name}-{suffix}")):
+                suffix += 1
+        elif not (resuming or overwrite) and _holds_run(base):
             suffix = 2
             while _holds_run(base.with_name(f"{base.name}-{suffix}")):
                 suffix += 1

@@ -155,7 +155,7 @@ def run_training(c: Namespace, runtime: Runtime) -> Dict[str, float]:
     For the run, the ``mindcv`` loggers also write to the run directory's ``train.log``, and the data pipelines
     run with :func:`pipeline_settings`; both are put back when it ends."""
     run_dir = RunDirectory.open(c.ckpt_save_dir, bool(c.resume_opt), c.overwrite, runtime.is_main,
-                                _rank0_choice(runtime))
+                                _rank0_choice(runtime), checkpoint=c.ckpt_path)
     log_name = "train.log" if runtime.is_main else f"train_rank{runtime.rank}.log"
     try:
         with log_file(run_dir.path / log_name), pipeline_settings():

@@ -109,3 +109,38 @@ def test_a_kill_during_the_first_checkpoint_write_leaves_no_resumable_file_to_mi
     assert list(tmp_path.glob(".*.tmp*"))  # the unfinished write, removed when the run directory is next opened
     RunDirectory.open(str(tmp_path), resuming=True, overwrite=False, is_main=True).close()
     assert not list(tmp_path.glob(".*.tmp*"))
+
+
+def _finished_run(path, marker):
+    path.mkdir()
+    for name in ("config.yaml", "metrics.jsonl", "latest.ckpt"):
+        (path / name).write_text(marker)
+    return path
+
+
+def test_a_resumed_run_never_writes_into_another_runs_directory(tmp_path):
+    """<dir> holds run A; run B went to <dir>-2. Resuming B with the same command line (ckpt_save_dir <dir>)
+    continues in <dir>-2, where B's checkpoint was written; A is untouched."""
+    first, second = _finished_run(tmp_path / "run", "A"), _finished_run(tmp_path / "run-2", "B")
+    resumed = RunDirectory.open(str(first), resuming=True, overwrite=False, is_main=True,
+                                checkpoint=str(second / "latest.ckpt"))
+    resumed.close()
+    assert resumed.path == second.resolve()
+    assert all((first / name).read_text() == "A" for name in ("config.yaml", "metrics.jsonl", "latest.ckpt"))
+    into_own = RunDirectory.open(str(second), resuming=True, overwrite=False, is_main=True,
+                                 checkpoint=str(second / "latest.ckpt"))
+    into_own.close()
+    assert into_own.path == second
+    fresh = RunDirectory.open(str(tmp_path / "continued"), resuming=True, overwrite=False, is_main=True,
+                              checkpoint=str(second / "latest.ckpt"))
+    fresh.close()
+    assert fresh.path == tmp_path / "continued"  # a free directory is a fine place to continue
+
+
+def test_a_checkpoint_from_outside_any_run_resumes_into_a_new_directory(tmp_path):
+    first = _finished_run(tmp_path / "run", "A")
+    loose = tmp_path / "copied.ckpt"
+    loose.write_text("")
+    resumed = RunDirectory.open(str(first), resuming=True, overwrite=False, is_main=True, checkpoint=str(loose))
+    resumed.close()
+    assert resumed.path == tmp_path / "run-2" and (first / "config.yaml").read_text() == "A"
