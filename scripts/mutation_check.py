@@ -43,24 +43,24 @@ def _m(description: str, module: str, old: str, new: str, *tests: str) -> Mutati
 TRAIN_STEP = "mindcv/engine/train_step.py"
 STEP_TESTS = ("tests/engine/test_train_step.py",)
 OPTIM_TESTS = ("tests/optim/test_optim_factory.py",)
-SCHED_TESTS = ("tests/scheduler/test_scheduler_factory.py",)
+SCHED_TESTS = ("tests/scheduler/test_scheduler_factory.py", "tests/scheduler/test_dynamic_lr.py")
 LOSS_TESTS = ("tests/loss/test_loss_factory.py",)
 
 MUTATIONS: List[Mutation] = [
     # the train step
     _m("EMA: decay and 1 - decay swapped", TRAIN_STEP,
-       "ema_param * decay + param.astype(ema_param.dtype) * (1.0 - decay)",
-       "ema_param * (1.0 - decay) + param.astype(ema_param.dtype) * decay", *STEP_TESTS),
+       "ema_param * decay + ops.cast(param, ops.dtype(ema_param)) * (1.0 - decay)",
+       "ema_param * (1.0 - decay) + ops.cast(param, ops.dtype(ema_param)) * decay", *STEP_TESTS),
     _m("EMA: no warm-up of the decay", TRAIN_STEP,
        "decay = self.ema_decay * (1.0 - ops.exp(-updates / 2000.0))", "decay = self.ema_decay * 1.0", *STEP_TESTS),
     _m("gradient clipping is a no-op", TRAIN_STEP,
        "grads = ops.clip_by_global_norm(grads, self.clip_value)", "grads = grads", *STEP_TESTS),
     _m("accumulation sums gradients without dividing by N", TRAIN_STEP,
-       "ops.assign_add(accum, grad / self.accumulate_steps)", "ops.assign_add(accum, grad)", *STEP_TESTS),
+       "return ops.assign_add(accum, grad / steps)", "return ops.assign_add(accum, grad)", *STEP_TESTS),
     _m("accumulation applies one micro-batch early", TRAIN_STEP,
        "if count >= self.accumulate_steps:", "if count >= self.accumulate_steps - 1:", *STEP_TESTS),
     _m("loss-scaled gradients are not unscaled", TRAIN_STEP,
-       "grads = tuple([g / scale.astype(g.dtype) for g in grads])", "grads = tuple(grads)", *STEP_TESTS),
+       "return grad * ops.cast(ops.reciprocal(scale), ops.dtype(grad))", "return grad", *STEP_TESTS),
     _m("an overflowing step is applied anyway", TRAIN_STEP,
        "            if not overflow:\n                loss = self._apply(loss, grads)",
        "            loss = self._apply(loss, grads)", *STEP_TESTS),
@@ -84,21 +84,20 @@ MUTATIONS: List[Mutation] = [
     _m("weight_decay_filter auto also exempts biases", "mindcv/optim/optim_factory.py",
        'for part in ("beta", "gamma", "bias"))', 'for part in ("beta", "gamma"))', *OPTIM_TESTS),
     # schedules
-    _m("cosine decay uses a half-period too long", "mindcv/scheduler/scheduler_factory.py",
-       "(1.0 + math.cos(math.pi * progress))", "(1.0 + math.cos(0.5 * math.pi * progress))", *SCHED_TESTS),
+    _m("cosine decay uses a half-period too long", "mindcv/scheduler/dynamic_lr.py",
+       "(1.0 + math.cos(math.pi * min(epoch, decay_epochs)", "(1.0 + math.cos(0.5 * math.pi * min(epoch, decay_epochs)",
+       *SCHED_TESTS),
     _m("warmup ignores warmup_factor", "mindcv/scheduler/scheduler_factory.py",
-       "rates = [lr * (warmup_factor + (1.0 - warmup_factor) * min(",
-       "rates = [lr * (0.0 + (1.0 - 0.0) * min(", *SCHED_TESTS),
-    _m("step_decay decays every epoch", "mindcv/scheduler/scheduler_factory.py",
-       "decay_rate ** math.floor((i // steps_per_epoch) / decay_epochs)",
-       "decay_rate ** math.floor(i // steps_per_epoch)", *SCHED_TESTS),
+       "rates = warmup(warmup_factor, 1.0, warmup_epochs,", "rates = warmup(0.0, 1.0, warmup_epochs,", *SCHED_TESTS),
+    _m("step_decay decays every epoch", "mindcv/scheduler/dynamic_lr.py",
+       "lr * gamma ** math.floor(epoch / step_size)", "lr * gamma ** math.floor(epoch)", *SCHED_TESTS),
     # losses
-    _m("cross-entropy ignores label_smoothing", "mindcv/loss/loss_factory.py",
+    _m("cross-entropy ignores label_smoothing", "mindcv/loss/cross_entropy_smooth.py",
        "label_smoothing=self.smoothing)", "label_smoothing=0.0)", *LOSS_TESTS),
-    _m("auxiliary logits are not weighted by aux_factor", "mindcv/loss/loss_factory.py",
+    _m("auxiliary logits are not weighted by aux_factor", "mindcv/loss/cross_entropy_smooth.py",
        "loss = loss + self.aux_factor * self._single(aux, labels)", "loss = loss + self._single(aux, labels)",
        *LOSS_TESTS),
-    _m("BCE smoothing divides by 2 instead of the class count", "mindcv/loss/loss_factory.py",
+    _m("BCE smoothing divides by 2 instead of the class count", "mindcv/loss/binary_cross_entropy_smooth.py",
        "labels = labels * (1 - self.smoothing) + self.smoothing / num_classes",
        "labels = labels * (1 - self.smoothing) + self.smoothing / 2", *LOSS_TESTS),
     # data order and augmentation
