@@ -35,6 +35,7 @@ def _dropout_output(step_value, seed=5, p=0.5, mode=ms.PYNATIVE_MODE):
     return dropout(Tensor(np.ones((16, 512), np.float32))).asnumpy()
 
 
+@pytest.mark.slow
 def test_dropout_mask_depends_only_on_seed_and_step():
     first = _dropout_output(3)
     assert set(np.unique(first)) == {0.0, 2.0} and abs((first == 0).mean() - 0.5) < 0.02

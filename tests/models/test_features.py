@@ -37,6 +37,7 @@ def test_out_indices_select_and_keep_parameter_names():
     assert net.get_parameters().__next__().name == "conv1.weight"
 
 
+@pytest.mark.slow
 def test_graph_mode_features():
     ms.set_context(mode=ms.GRAPH_MODE)
     net = create_model("xception", features_only=True, out_indices=(0, 3))

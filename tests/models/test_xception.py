@@ -102,6 +102,7 @@ def test_pool_padding_same_differs_from_symmetric_numerically():
     assert diff > 0.1 * np.abs(reference).max()
 
 
+@pytest.mark.slow
 def test_cpu_kernels_give_the_same_network_in_training():
     """Training mode (BatchNorm on batch statistics, in our kernel on CPU): outputs and moving averages."""
     fast = calibrated_xception(num_classes=4, drop_rate=0.0, use_cpu_kernels=True)
@@ -120,6 +121,7 @@ def test_cpu_kernels_give_the_same_network_in_training():
                                        err_msg=a.name)
 
 
+@pytest.mark.slow
 def test_cpu_kernels_give_the_same_network():
     """The model on mindcv's CPU kernels computes what it computes on MindSpore's ops: outputs and gradients."""
     fast = calibrated_xception(num_classes=4, drop_rate=0.0, use_cpu_kernels=True)

@@ -14,6 +14,7 @@ FIXTURE = Path(__file__).parent.parent / "fixtures" / "timm_xception41_state_dic
 
 
 @pytest.mark.parametrize("name", sorted(PUBLISHED_PARAMS))
+@pytest.mark.slow
 def test_builds_runs_at_299_and_224_and_matches_parameter_count(name):
     model = create_model(name, num_classes=7)
     model.set_train(False)
@@ -29,6 +30,7 @@ def test_thousand_class_count_is_the_published_one():
     assert sum(p.size for p in model.trainable_params()) == PUBLISHED_PARAMS["xception41"]
 
 
+@pytest.mark.slow
 def test_features_only_strides_and_channels():
     model = create_model("xception41", features_only=True)
     assert model.feature_info.channels() == [64, 128, 256, 728, 2048]
@@ -44,6 +46,7 @@ def test_pretrained_tags_are_registered():
     assert {"xception41.tf_in1k", "xception65.ra3_in1k", "xception71.tf_in1k"} <= set(list_pretrained())
 
 
+@pytest.mark.slow
 def test_timm_weights_convert_and_load_through_the_tag(tmp_path, monkeypatch):
     state = fixture_state_dict(FIXTURE)
     path = tmp_path / "xception41.safetensors"

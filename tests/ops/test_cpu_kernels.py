@@ -36,7 +36,8 @@ def _value_and_grads(layer: nn.Cell, x: np.ndarray, upstream: np.ndarray):
     return out, grads.asnumpy(), None
 
 
-@pytest.fixture(params=[ms.PYNATIVE_MODE, ms.GRAPH_MODE], ids=["pynative", "graph"])
+@pytest.fixture(params=[ms.PYNATIVE_MODE, pytest.param(ms.GRAPH_MODE, marks=pytest.mark.slow)],
+                ids=["pynative", "graph"])  # graph mode compiles every case: in CI, not in the quick loop
 def mode(request):
     ms.set_context(mode=request.param)
     yield request.param
@@ -146,6 +147,7 @@ def test_missing_compiler_falls_back_with_a_warning(monkeypatch, tmp_path, caplo
     assert "using MindSpore's CPU operators instead" in caplog.text
 
 
+@pytest.mark.slow
 def test_library_is_cached_by_source_and_cpu(tmp_path, monkeypatch):
     monkeypatch.setenv("MINDCV_CACHE_DIR", str(tmp_path))
     kernel_library.cache_clear()
