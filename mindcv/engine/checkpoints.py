@@ -67,11 +67,8 @@ class RunDirectory:
                             "checkpoint was written.", base, origin)
             base = origin
         suffix = 0
-        if resuming and checkpoint and origin is None and _holds_run(base) and not overwrite:
-            suffix = 2  # a checkpoint from outside any run: never continue in another run's directory
-            while _holds_run(base.with_name(f"{base.name}-{suffix}")):
-                suffix += 1
-        elif not (resuming or overwrite) and _holds_run(base):
+        # A new run, or one resumed from a checkpoint from outside any run, never continues another run's directory.
+        if not overwrite and (not resuming or (checkpoint and origin is None)) and _holds_run(base):
             suffix = 2
             while _holds_run(base.with_name(f"{base.name}-{suffix}")):
                 suffix += 1

@@ -54,7 +54,7 @@ class _Run:
     def __init__(self, c: Namespace, runtime: Runtime, parts: TrainingParts, run_dir: Path):
         self.c, self.runtime, self.parts, self.run_dir = c, runtime, parts, run_dir
         self.checkpoints = RunCheckpoints(run_dir, c.model, c.keep_checkpoint_max, c.ckpt_save_policy,
-                                             runtime.is_main)
+                                          runtime.is_main)
         self.best_top1 = -1.0
         self.metrics: Dict[str, float] = {}
         self.config_yaml = dump_config(c)

@@ -19,7 +19,7 @@ from ..utils.errors import ConfigError, DataError
 from .helpers import build_registered_model
 from .layers import BatchNorm2d, ClassifierHead, MaxPool3x3S2, SeparableConv2d, check_input, resolve_cpu_kernels
 from .pretrained import PretrainedCfg
-from .registry import register_model
+from .registry import get_pretrained_cfg, register_model
 
 __all__ = ["Xception", "xception", "preprocess_input", "decode_predictions"]
 
@@ -215,8 +215,6 @@ def preprocess_input(images: Sequence, pretrained_cfg: Optional[PretrainedCfg] =
     expect (default: the default tag's): decoded, the shorter side resized to ``size / crop_pct``,
     centre-cropped to ``size``, normalised with the config's mean and std; NCHW float32. Keras's
     ``preprocess_input`` for the same weights, with the resizing included."""
-    from .registry import get_pretrained_cfg
-
     cfg = pretrained_cfg or get_pretrained_cfg("xception")
     ops = create_transforms("imagenet", cfg.input_size[-1], False, crop_pct=cfg.crop_pct,
                             interpolation=cfg.interpolation, mean=cfg.mean, std=cfg.std)

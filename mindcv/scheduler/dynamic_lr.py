@@ -47,26 +47,33 @@ def linear_refined_lr(start_factor: float, end_factor: float, total_iters: float
     return _linear(start_factor, end_factor, total_iters, lr, steps_per_epoch, epochs, True)
 
 
+def _polynomial(total_iters, power, lr, steps_per_epoch, epochs, refined) -> List[float]:
+    return [lr * (1 - min(epoch, total_iters) / total_iters) ** power
+            for epoch in _epochs(steps_per_epoch, epochs, refined)]
+
+
 def polynomial_lr(total_iters: float, power: float, *, lr: float, steps_per_epoch: int,
                   epochs: float) -> List[float]:
     """``lr * (1 - epoch / total_iters) ** power``, 0 after ``total_iters`` epochs."""
-    return [lr * (1 - min(epoch, total_iters) / total_iters) ** power
-            for epoch in _epochs(steps_per_epoch, epochs, False)]
+    return _polynomial(total_iters, power, lr, steps_per_epoch, epochs, False)
 
 
 def polynomial_refined_lr(total_iters: float, power: float, *, lr: float, steps_per_epoch: int,
                           epochs: float) -> List[float]:
-    return [lr * (1 - min(epoch, total_iters) / total_iters) ** power
-            for epoch in _epochs(steps_per_epoch, epochs, True)]
+    return _polynomial(total_iters, power, lr, steps_per_epoch, epochs, True)
+
+
+def _exponential(gamma, lr, steps_per_epoch, epochs, refined) -> List[float]:
+    return [lr * gamma ** epoch for epoch in _epochs(steps_per_epoch, epochs, refined)]
 
 
 def exponential_lr(gamma: float, *, lr: float, steps_per_epoch: int, epochs: float) -> List[float]:
     """``lr * gamma ** epoch``."""
-    return [lr * gamma ** epoch for epoch in _epochs(steps_per_epoch, epochs, False)]
+    return _exponential(gamma, lr, steps_per_epoch, epochs, False)
 
 
 def exponential_refined_lr(gamma: float, *, lr: float, steps_per_epoch: int, epochs: float) -> List[float]:
-    return [lr * gamma ** epoch for epoch in _epochs(steps_per_epoch, epochs, True)]
+    return _exponential(gamma, lr, steps_per_epoch, epochs, True)
 
 
 def step_lr(step_size: int, gamma: float, *, lr: float, steps_per_epoch: int, epochs: float) -> List[float]:
