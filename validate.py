@@ -7,10 +7,10 @@ os.environ.setdefault("GLOG_v", "3")
 
 from mindcv.cli import run_cli  # noqa: E402
 from mindcv.engine.builder import build_model, build_val_loader, eval_network  # noqa: E402
+from mindcv.engine.config import ConfigError, dump_config, parse_config  # noqa: E402
 from mindcv.engine.evaluate import evaluate  # noqa: E402
 from mindcv.engine.runtime import setup_runtime  # noqa: E402
 from mindcv.utils.checkpoint import checkpoint_metadata, read_checkpoint  # noqa: E402
-from mindcv.engine.config import ConfigError, dump_config, parse_config  # noqa: E402
 from mindcv.utils.logger import console_logging  # noqa: E402
 
 

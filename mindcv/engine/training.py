@@ -13,13 +13,13 @@ import mindspore.dataset as ds
 import numpy as np
 
 from ..utils.checkpoint import weights_digest
-from .config import dump_config, save_config
 from ..utils.errors import FileWriteError
 from ..utils.fileio import describe_os_error
 from ..utils.logger import log_file
 from ..utils.training_curves import PlotError, plot_run
 from .builder import TrainingParts, build_training, pipeline_settings
 from .checkpoints import RunCheckpoints, RunDirectory, epoch_metadata
+from .config import dump_config, save_config
 from .distributed import all_reduce_sum, average_parameters
 from .evaluate import evaluate
 from .loop import LoopHooks, LoopPlan, LoopSettings, StepWindow, TrainingInterrupted, train_epochs

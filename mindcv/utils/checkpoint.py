@@ -1,8 +1,8 @@
 """Reading and writing checkpoint files, with errors that name the file and the fix."""
 import hashlib
+import logging
 import os
 from pathlib import Path
-import logging
 from typing import Any, Dict, List, Optional, Tuple, Union
 
 import mindspore as ms
