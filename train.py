@@ -8,13 +8,11 @@ if __name__ == "__main__":
     # Before MindSpore starts a thread: SIGINT / SIGTERM then reach only mindcv's waiting thread, never MindSpore's
     # own handler (which turns Ctrl-C into SIGTERM); see mindcv.engine.signals.
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
-    # Processes forked from here on inherit the mask. MindSpore stops its data worker processes with SIGTERM, so
-    # they take it again (Ctrl-C, sent to the whole process group, stays with this process, which saves first).
-    os.register_at_fork(after_in_child=lambda: signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM}))
 
 from mindcv.cli import run_cli  # noqa: E402
 from mindcv.engine.loop import TrainingInterrupted  # noqa: E402
 from mindcv.engine.runtime import setup_runtime  # noqa: E402
+from mindcv.engine.signals import worker_after_fork  # noqa: E402
 from mindcv.engine.training import run_training  # noqa: E402
 from mindcv.engine.config import ConfigError, dump_config, parse_config  # noqa: E402
 from mindcv.utils.logger import console_logging  # noqa: E402
@@ -48,4 +46,7 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
+    # Data worker processes inherit the mask; a SIGTERM sent to the whole process group (a scheduler stopping the
+    # job) is left to this process, which saves first; MindSpore stopping its workers still ends them.
+    os.register_at_fork(after_in_child=worker_after_fork)
     sys.exit(main())

@@ -99,10 +99,12 @@ def venv_env():
     return dict(os.environ, GLOG_v="3", PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
 
 
-def launch(args, script: str = "train.py"):
-    """Start ``python <script> args`` in its own process."""
+def launch(args, script: str = "train.py", own_group: bool = False):
+    """Start ``python <script> args`` in its own process (``own_group``: leading a new process group, as a
+    scheduler's job step)."""
     return subprocess.Popen([sys.executable, str(ROOT / script), *[str(a) for a in args]], cwd=ROOT,
-                            env=venv_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            env=venv_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=own_group)
 
 
 def fixture_state_dict(path: Path, seed: int = 0) -> dict:

@@ -91,10 +91,19 @@ def test_print_config_builds_nothing(tmp_path, capsys):
     (["--val_interval", "0"], "must be >= 1"),
     (["--resume_opt", "True"], "resume_opt True needs --ckpt_path"),
 ])
-def test_bad_input_gives_one_clear_error(argv, message, tmp_path, capsys):
-    assert train.main(TINY + ["--ckpt_save_dir", str(tmp_path)] + argv) == 2
+def test_bad_input_gives_one_clear_error_and_writes_nothing(argv, message, tmp_path, capsys):
+    assert train.main(TINY + ["--ckpt_save_dir", str(tmp_path / "run")] + argv) == 2
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and message in errors[0]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_empty_config_names_data_dir_and_writes_nothing(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "empty.yaml").write_text("")
+    assert train.main(["-c", "empty.yaml", "--device_target", "CPU"]) == 2
+    assert "Split folder 'train' not found in data_dir . (it has [])" in capsys.readouterr().err
+    assert [p.name for p in tmp_path.iterdir()] == ["empty.yaml"]
 
 
 def test_a_file_as_run_directory_is_one_line(tmp_path, capsys):

@@ -14,7 +14,8 @@ from .dataset_download import Cifar10Download, Cifar100Download, MnistDownload, 
 from .sampler import ShardSampler
 from .sources import ArraySource, ImageFolderSource, list_image_files, read_idx, scan_class_names
 
-__all__ = ["create_dataset", "SplitDataset", "worker_count", "SUPPORTED_DATASETS", "SPLIT_DATASETS",
+__all__ = ["create_dataset", "SplitDataset", "worker_count", "check_split_folder", "SUPPORTED_DATASETS",
+           "SPLIT_DATASETS",
            "READER_DATASETS", "EMBEDDED_FASHION_MNIST",
            "DEBIAN_FASHION_MNIST"]
 
@@ -107,8 +108,8 @@ def _fashion_mnist_arrays(root: Optional[str], split: str) -> Tuple[np.ndarray, 
     return images, labels, f"embedded Fashion-MNIST subset, {split} ({len(labels)} images)"
 
 
-def _image_folder_source(root: Optional[str], split: str, class_split: str, seed: int,
-                         replace_bad: bool) -> ImageFolderSource:
+def check_split_folder(root: Optional[str], split: str) -> Path:
+    """``root / split`` as a folder, or a :class:`DataError` naming data_dir and what it holds."""
     if root in (None, ""):
         raise DataError("data_dir is empty; pass the folder that holds <split>/<class>/<image> (e.g. --data_dir "
                         "/path/to/imagenet).")
@@ -117,8 +118,14 @@ def _image_folder_source(root: Optional[str], split: str, class_split: str, seed
         raise DataError(f"Data folder not found: {root_dir}. Check data_dir.")
     if not (root_dir / split).is_dir():
         found = sorted(p.name for p in root_dir.iterdir() if p.is_dir())
-        raise DataError(f"Split folder {root_dir / split} not found; {root_dir} has {found}. "
-                        "Set train_split/val_split to the right folder names.")
+        raise DataError(f"Split folder '{split}' not found in data_dir {root_dir} (it has {found}). Pass --data_dir "
+                        "<the folder holding the split folders>, or set train_split/val_split to their names.")
+    return root_dir
+
+
+def _image_folder_source(root: Optional[str], split: str, class_split: str, seed: int,
+                         replace_bad: bool) -> ImageFolderSource:
+    root_dir = check_split_folder(root, split)
     class_names = scan_class_names(root_dir / class_split)
     samples = list_image_files(root_dir / split, class_names, require_every_class=split == class_split)
     return ImageFolderSource(samples, class_names, seed=seed, replace_bad=replace_bad)

@@ -12,7 +12,7 @@ import mindspore.dataset as ds
 from mindspore import nn
 
 from ..data import SplitDataset, create_dataset, create_loader, create_transforms
-from ..data.dataset_factory import SPLIT_DATASETS
+from ..data.dataset_factory import SPLIT_DATASETS, check_split_folder
 from ..loss import create_loss
 from ..models import create_model, load_model_checkpoint
 from ..optim import create_optimizer
@@ -24,8 +24,8 @@ from .networks import ClassificationNetwork, NormalizeInput
 from .runtime import Runtime
 from .train_step import TrainStep, create_loss_scale
 
-__all__ = ["TrainingParts", "build_training", "build_val_loader", "build_model", "eval_network", "transforms_for",
-           "pipeline_settings", "TRAINING_QUEUE_CAPACITY"]
+__all__ = ["TrainingParts", "build_training", "check_training_data", "build_val_loader", "build_model",
+           "eval_network", "transforms_for", "pipeline_settings", "TRAINING_QUEUE_CAPACITY"]
 
 _logger = logging.getLogger(__name__)
 # Rows (images, then batches) each stage of MindSpore's data pipeline may hold ahead of the next, instead of its
@@ -59,6 +59,14 @@ def _check_dataset(c: Namespace) -> None:
     if c.dataset.lower() not in SPLIT_DATASETS:
         raise ConfigError(f"train.py and validate.py read image folders (imagenet, imagefolder) and fashion_mnist, not "
                           f"'{c.dataset}'; MindCV-style scripts read it through mindcv.create_dataset.")
+
+
+def check_training_data(c: Namespace) -> None:
+    """Before a run writes anything: the dataset is one train.py reads and its split folders exist."""
+    _check_dataset(c)
+    if c.dataset.lower() != "fashion_mnist":
+        for split in [c.train_split] + ([c.val_split] if c.val_while_train else []):
+            check_split_folder(c.data_dir, split)
 
 
 def build_val_loader(c: Namespace, runtime: Runtime) -> Tuple[object, List[str], int]:

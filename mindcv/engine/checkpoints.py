@@ -46,9 +46,10 @@ def _holds_run(directory: Path) -> bool:
 class RunDirectory:
     """The directory this run writes into, locked for its lifetime (on the main rank)."""
 
-    def __init__(self, path: Path, lock: Optional[RunLock]):
+    def __init__(self, path: Path, lock: Optional[RunLock], created: bool = False):
         self.path = path
         self._lock = lock
+        self.created = created  # this process made the directory (nothing of another run can be in it)
 
     @classmethod
     def open(cls, requested: str, resuming: bool, overwrite: bool, is_main: bool,
@@ -59,6 +60,8 @@ class RunDirectory:
         ``overwrite``. A resumed run writes into the run its ``checkpoint`` came from when ``requested`` is that
         run's directory or holds another run, and into ``requested`` when it is free (a fresh directory)."""
         base = Path(requested).expanduser()
+        if base.name in ("", ".", ".."):  # '.', '..', '~': name the folder itself, so '<dir>-2' is its sibling
+            base = base.resolve()
         if base.exists() and not base.is_dir():
             raise ConfigError(f"ckpt_save_dir {base} is a file; choose a folder for the run.")
         origin = _run_of(checkpoint) if resuming else None
@@ -78,8 +81,9 @@ class RunDirectory:
             _logger.warning("ckpt_save_dir %s holds another run; this run writes to %s (pass --overwrite True to "
                             "replace it, or --ckpt_path <its latest.ckpt> --resume_opt True to continue it).",
                             base, path)
-        lock = None
+        lock, created = None, False
         if is_main:
+            created = not path.exists()
             try:
                 path.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
@@ -93,12 +97,22 @@ class RunDirectory:
             _remove_stale_temporary_files(path)
             if overwrite and not resuming:
                 _clear_run_files(path)
-        return cls(path, lock)
+        return cls(path, lock, created)
 
-    def close(self) -> None:
+    def close(self, failed: bool = False) -> None:
+        """Unlock; after a failure before anything was saved, remove the directory this process created."""
         if self._lock is not None:
             self._lock.release()
             self._lock = None
+            if failed and self.created and all(p.name in _RUN_START_FILES or
+                                               (p.name.startswith("train") and p.suffix == ".log")
+                                               for p in self.path.iterdir()):
+                for item in self.path.iterdir():
+                    item.unlink()
+                self.path.rmdir()
+
+
+_RUN_START_FILES = (".lock", "config.yaml")  # written before the first step (with the logs)
 
 
 def _remove_stale_temporary_files(path: Path) -> None:

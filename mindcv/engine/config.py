@@ -28,7 +28,8 @@ __all__ = ["ConfigError", "Option", "OPTIONS", "parse_config", "load_yaml", "sav
 
 @dataclass(frozen=True)
 class Option:
-    """One option: ``kind`` is the value type (see :func:`_convert`); ``bounds`` is an inclusive (low, high)."""
+    """One option: ``kind`` is the value type (see :func:`_convert`); ``bounds`` is an inclusive (low, high), of
+    each item for lists; ``items`` the (fewest, most) items of a list; ``ordered`` lists are non-decreasing."""
     name: str
     default: Any
     kind: str
@@ -37,15 +38,20 @@ class Option:
     choices: Optional[Tuple[Any, ...]] = None
     bounds: Optional[Tuple[Optional[float], Optional[float]]] = None
     any_case: bool = False  # compared case-insensitively; stored as the matching choice (or lower-case)
+    items: Optional[Tuple[int, int]] = None
+    ordered: bool = False
 
 
-def _o(name, default, kind, group, help, choices=None, bounds=None, any_case=False):
-    return Option(name, default, kind, group, help, choices, bounds, any_case)
+def _o(name, default, kind, group, help, choices=None, bounds=None, any_case=False, items=None, ordered=False):
+    return Option(name, default, kind, group, help, choices, bounds, any_case, items, ordered)
 
 
 _POSITIVE = (1, None)
 _NON_NEGATIVE = (0, None)
 _PROBABILITY = (0.0, 1.0)
+_PIXEL = (0.0, 255.0)
+_RANGE = dict(items=(2, 2), ordered=True)  # a [low, high] pair
+_PER_CHANNEL = (1, 4)  # one value for every channel, or one per channel (checked against in_channels)
 
 OPTIONS: List[Option] = [
     # system
@@ -54,7 +60,8 @@ OPTIONS: List[Option] = [
     _o("val_while_train", False, "bool", "system", "validate during training"),
     _o("val_interval", 1, "int", "system", "epochs between validations", bounds=_POSITIVE),
     _o("log_interval", 100, "int", "system", "steps between log lines", bounds=_POSITIVE),
-    _o("seed", 42, "int", "system", "random seed (weights, data order, augmentation, dropout)"),
+    _o("seed", 42, "int", "system", "random seed (weights, data order, augmentation, dropout)",
+       bounds=(0, 2**32 - 1)),
     _o("device_target", "auto", "str", "system", "auto (Ascend, then GPU, then CPU), Ascend, GPU or CPU",
        ("auto", "Ascend", "GPU", "CPU")),
     _o("jit_level", "", "str", "system", "graph compile level O0/O1/O2 (empty: O2 in graph mode on Ascend, as "
@@ -78,12 +85,14 @@ OPTIONS: List[Option] = [
     _o("drop_remainder", True, "bool", "dataset", "drop the last incomplete training batch"),
     # augmentation
     _o("image_resize", 224, "int", "augmentation", "training crop / evaluation size in pixels", bounds=_POSITIVE),
-    _o("scale", [0.08, 1.0], "numbers", "augmentation", "RandomResizedCrop area range"),
-    _o("ratio", [0.75, 1.333], "numbers", "augmentation", "RandomResizedCrop aspect-ratio range"),
+    _o("scale", [0.08, 1.0], "numbers", "augmentation", "RandomResizedCrop area range", bounds=(1e-6, 1.0), **_RANGE),
+    _o("ratio", [0.75, 1.333], "numbers", "augmentation", "RandomResizedCrop aspect-ratio range", bounds=(1e-6, None),
+       **_RANGE),
     _o("hflip", 0.5, "float", "augmentation", "horizontal flip probability", bounds=_PROBABILITY),
     _o("vflip", 0.0, "float", "augmentation", "vertical flip probability", bounds=_PROBABILITY),
     _o("color_jitter", 0.4, "float_or_numbers", "augmentation",
-       "color jitter strength, or [brightness, contrast, saturation(, hue)]; used when auto_augment is empty"),
+       "color jitter strength, or [brightness, contrast, saturation(, hue)]; used when auto_augment is empty",
+       bounds=_NON_NEGATIVE, items=(3, 4)),
     _o("interpolation", "bilinear", "str", "augmentation", "resize interpolation (nearest, bilinear, bicubic, area)",
        any_case=True),
     _o("auto_augment", None, "str_or_none", "augmentation",
@@ -92,13 +101,17 @@ OPTIONS: List[Option] = [
     _o("aug_splits", 0, "int", "augmentation", "augmentation splits: 0, or 3 (clean + two auto-augmented copies)",
        (0, 3)),
     _o("re_prob", 0.0, "float", "augmentation", "random erasing probability", bounds=_PROBABILITY),
-    _o("re_scale", [0.02, 0.33], "numbers", "augmentation", "random erasing area range"),
-    _o("re_ratio", [0.3, 3.3], "numbers", "augmentation", "random erasing aspect-ratio range"),
+    _o("re_scale", [0.02, 0.33], "numbers", "augmentation", "random erasing area range", bounds=(1e-6, 1.0),
+       **_RANGE),
+    _o("re_ratio", [0.3, 3.3], "numbers", "augmentation", "random erasing aspect-ratio range", bounds=(1e-6, None),
+       **_RANGE),
     _o("re_value", 0, "erase_value", "augmentation", "random erasing value: a number (in normalised units), "
-                                                       "[r, g, b], or 'random'"),
+                                                       "[r, g, b], or 'random'", items=_PER_CHANNEL),
     _o("re_max_attempts", 10, "int", "augmentation", "random erasing: attempts to find a box", bounds=_POSITIVE),
-    _o("mean", list(IMAGENET_MEAN), "numbers", "augmentation", "normalisation mean (0-255 units)"),
-    _o("std", list(IMAGENET_STD), "numbers", "augmentation", "normalisation std (0-255 units)"),
+    _o("mean", list(IMAGENET_MEAN), "numbers", "augmentation", "normalisation mean (0-255 units)", bounds=_PIXEL,
+       items=_PER_CHANNEL),
+    _o("std", list(IMAGENET_STD), "numbers", "augmentation", "normalisation std (0-255 units)", bounds=(1e-6, 255.0),
+       items=_PER_CHANNEL),
     _o("crop_pct", 0.875, "float", "augmentation", "evaluation center-crop fraction", bounds=(1e-6, None)),
     _o("mixup", 0.0, "float", "augmentation", "mixup alpha (0 = off)", bounds=_NON_NEGATIVE),
     _o("cutmix", 0.0, "float", "augmentation", "cutmix alpha (0 = off)", bounds=_NON_NEGATIVE),
@@ -162,7 +175,8 @@ OPTIONS: List[Option] = [
     _o("decay_rate", 0.9, "float", "scheduler", "step/multi-step/exponential decay factor, polynomial power",
        bounds=_NON_NEGATIVE),
     _o("multi_step_decay_milestones", [30, 60, 90], "numbers", "scheduler", "multi_step_decay epochs (counted "
-                                                                            "after warmup)"),
+                                                                            "after warmup)", bounds=_NON_NEGATIVE,
+       items=(1, 10_000), ordered=True),
     _o("lr_epoch_stair", False, "bool", "scheduler", "update the lr once per epoch instead of every step"),
     _o("num_cycles", 1, "int", "scheduler", "cosine cycles (and cyclic cycles)", bounds=_POSITIVE),
     _o("cycle_decay", 1.0, "float", "scheduler", "factor on the peak lr of each new cosine cycle",
@@ -236,6 +250,8 @@ def _convert(option: Option, value: Any) -> Any:
     if kind == "bool":
         return _parse_bool(value)
     if kind == "bool_or_str":
+        if isinstance(value, (list, dict, float, int)) and not isinstance(value, bool):
+            raise ValueError("expected True, False or a tag")
         try:
             return _parse_bool(value)
         except ValueError:
@@ -271,14 +287,35 @@ def _convert(option: Option, value: Any) -> Any:
 
 
 def _check_range(option: Option, value: Any) -> Optional[str]:
-    if option.bounds is None or value is None:
+    """What is wrong with a converted value's size, order or range (None: nothing)."""
+    if value is None or isinstance(value, str):
+        return None
+    items = value if isinstance(value, list) else [value]
+    if isinstance(value, list) and option.items:
+        fewest, most = option.items
+        if not fewest <= len(value) <= most:
+            return (f"must have {fewest} value(s)" if fewest == most else f"must have {fewest} to {most} values") + \
+                f", not {len(value)}"
+        if option.ordered and any(a > b for a, b in zip(value, value[1:])):
+            return "must be in increasing order ([low, high])" if option.items == (2, 2) else "must increase"
+    if option.bounds is None:
         return None
     low, high = option.bounds
-    if (low is not None and value < low) or (high is not None and value > high):
+    if any((low is not None and v < low) or (high is not None and v > high) for v in items):
         wanted = (f"between {low} and {high}" if low is not None and high is not None
                   else f">= {low}" if low is not None else f"<= {high}")
-        return f"must be {wanted}"
+        return f"must be {wanted}" if len(items) == 1 and not isinstance(value, list) else f"values must be {wanted}"
     return None
+
+
+def _check_together(config: Dict[str, Any]) -> None:
+    """Checks that involve several options (what would otherwise fail inside graph compilation)."""
+    channels = config["in_channels"]
+    for name in ("mean", "std", "re_value"):
+        value = config[name]
+        if isinstance(value, list) and len(value) not in (1, channels):
+            raise ConfigError(f"Option '{name}' has {len(value)} values but in_channels is {channels}: give one value "
+                              f"per input channel ({channels}) or a single value for all.")
 
 
 def _set(config: Dict[str, Any], key: str, value: Any, origin: str) -> None:
@@ -301,13 +338,34 @@ def _set(config: Dict[str, Any], key: str, value: Any, origin: str) -> None:
     config[key] = converted
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a mapping that names a key twice (plain YAML keeps the last value silently)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise ConfigError(f"Config file {self.name} sets '{key}' twice (lines {seen[key]} and {line}); "
+                                  "keep one.")
+            seen[key] = line
+        return super().construct_mapping(node, deep)
+
+
 def load_yaml(path: str) -> Dict[str, Any]:
-    """Read a YAML config; a missing file, bad encoding or syntax error names the file (and line)."""
+    """Read a YAML config; a missing file, bad encoding, syntax error or a key set twice names the file (and
+    line)."""
     file = Path(path)
     if not file.is_file():
         raise ConfigError(f"Config file not found: {file}.")
     try:
-        data = yaml.safe_load(file.read_text(encoding="utf-8"))
+        loader = _UniqueKeyLoader(file.read_text(encoding="utf-8"))
+        loader.name = str(file)
+        try:
+            data = loader.get_single_data()
+        finally:
+            loader.dispose()
     except UnicodeDecodeError as exc:
         raise ConfigError(f"Config file {file} is not UTF-8 text (byte {exc.start}); save it as UTF-8.") from None
     except yaml.YAMLError as exc:
@@ -362,6 +420,7 @@ def parse_config(argv: Optional[Sequence[str]] = None, description: str = "") ->
             _set(config, str(key), value, f"config file {yaml_path}")
     for key, value in given.items():
         _set(config, key, value, "the command line")
+    _check_together(config)
     config["config"] = yaml_path
     config["print_config"] = print_config
     return argparse.Namespace(**config)

@@ -5,19 +5,25 @@ points therefore block both signals (``STOP_SIGNALS``) in every thread before Mi
 one thread waits for them (``sigwaitinfo``): it sees the real signal whatever MindSpore does. Outside the
 training loop a signal ends the process at once (exit code 128 + signal number), as does a second one during
 training. Without the blocking (a library caller) Python handlers are installed and re-armed every step.
+
+A scheduler stopping a job (Slurm, systemd, ``kill -TERM -PGID``) sends SIGTERM to the whole process group,
+data worker processes included; MindSpore ends the training process as soon as one of them dies of a signal.
+Processes forked by an entry point therefore run :func:`worker_after_fork`: they leave to the training process
+a SIGTERM sent from outside its process group, and take one from inside it (MindSpore stopping its workers).
 """
 import logging
 import os
 import signal
 import sys
 import threading
+import time
 from typing import Optional
 
 import numpy as np
 
 from .distributed import all_reduce_sum
 
-__all__ = ["StopSignals", "STOP_SIGNALS"]
+__all__ = ["StopSignals", "STOP_SIGNALS", "worker_after_fork"]
 
 _logger = logging.getLogger(__name__)
 STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
@@ -40,6 +46,10 @@ class _Waiter:
             info = signal.sigwaitinfo(STOP_SIGNALS)
             name = signal.Signals(info.si_signo).name
             listener = self.listener
+            if listener is not None and listener.received is not None and info.si_pid == os.getpid():
+                # MindSpore's own SIGTERM after a data worker died: the training process is already saving.
+                print(f"{name} from a data worker's death ignored: saving first.", file=sys.stderr, flush=True)
+                continue
             if listener is None or listener.received is not None:
                 print(f"{name} received: exiting{' without saving' if listener else ''}.", file=sys.stderr, flush=True)
                 os._exit(128 + info.si_signo)
@@ -47,6 +57,36 @@ class _Waiter:
 
 
 _waiter: Optional[_Waiter] = None
+
+
+def _from_own_job(sender: int, group: int, parent: int) -> bool:
+    """Whether a SIGTERM came from this process's job: itself, its parent, a process of its group, or a sender
+    that is gone while the parent is gone too (MindSpore's clean-up process after the training process died)."""
+    if sender in (0, os.getpid(), parent) or os.getppid() != parent:
+        return True
+    try:
+        return os.getpgid(sender) == group
+    except OSError:
+        return False
+
+
+def _worker_waits(group: int, parent: int) -> None:
+    while True:
+        info = signal.sigwaitinfo({signal.SIGTERM})
+        if _from_own_job(info.si_pid, group, parent):
+            # Deliver it as before the filter: to whatever handler the worker has (MindSpore's), else the default.
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+            signal.pthread_kill(threading.get_ident(), signal.SIGTERM)
+            time.sleep(5)
+            os._exit(128 + signal.SIGTERM)
+
+
+def worker_after_fork() -> None:
+    """In a process forked from a training entry point (SIGTERM still blocked, inherited): one thread ends it on
+    a SIGTERM from its own job and ignores one from outside, which the training process handles by saving."""
+    thread = threading.Thread(target=_worker_waits, args=(os.getpgrp(), os.getppid()), name="mindcv-worker-stop",
+                              daemon=True)
+    thread.start()
 
 
 class StopSignals:

@@ -17,7 +17,7 @@ from ..utils.errors import FileWriteError
 from ..utils.fileio import describe_os_error
 from ..utils.logger import log_file
 from ..utils.training_curves import PlotError, plot_run
-from .builder import TrainingParts, build_training, pipeline_settings
+from .builder import TrainingParts, build_training, check_training_data, pipeline_settings
 from .checkpoints import RunCheckpoints, RunDirectory, epoch_metadata
 from .config import dump_config, save_config
 from .distributed import all_reduce_sum, average_parameters
@@ -154,14 +154,21 @@ def run_training(c: Namespace, runtime: Runtime) -> Dict[str, float]:
 
     For the run, the ``mindcv`` loggers also write to the run directory's ``train.log``, and the data pipelines
     run with :func:`pipeline_settings`; both are put back when it ends."""
+    check_training_data(c)
     run_dir = RunDirectory.open(c.ckpt_save_dir, bool(c.resume_opt), c.overwrite, runtime.is_main,
                                 _rank0_choice(runtime), checkpoint=c.ckpt_path)
     log_name = "train.log" if runtime.is_main else f"train_rank{runtime.rank}.log"
+    failed = True
     try:
         with log_file(run_dir.path / log_name), pipeline_settings():
-            return _train(c, runtime, run_dir.path)
+            metrics = _train(c, runtime, run_dir.path)
+        failed = False
+        return metrics
+    except TrainingInterrupted:
+        failed = False
+        raise
     finally:
-        run_dir.close()
+        run_dir.close(failed)
 
 
 def _train(c: Namespace, runtime: Runtime, run_dir: Path) -> Dict[str, float]:

@@ -144,3 +144,29 @@ def test_a_checkpoint_from_outside_any_run_resumes_into_a_new_directory(tmp_path
     resumed = RunDirectory.open(str(first), resuming=True, overwrite=False, is_main=True, checkpoint=str(loose))
     resumed.close()
     assert resumed.path == tmp_path / "run-2" and (first / "config.yaml").read_text() == "A"
+
+
+def test_the_current_folder_holding_a_checkpoint_gives_its_numbered_sibling(tmp_path, monkeypatch):
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    (runs / "x.ckpt").write_text("")
+    monkeypatch.chdir(runs)
+    run_dir = RunDirectory.open(".", resuming=False, overwrite=False, is_main=True)
+    run_dir.close()
+    assert run_dir.path == tmp_path / "runs-2"
+
+
+def test_a_run_that_fails_before_saving_removes_only_the_directory_it_created(tmp_path):
+    created = RunDirectory.open(str(tmp_path / "new"), resuming=False, overwrite=False, is_main=True)
+    (created.path / "train.log").write_text("error")
+    created.close(failed=True)
+    assert not (tmp_path / "new").exists()
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    kept = RunDirectory.open(str(existing), resuming=False, overwrite=False, is_main=True)
+    kept.close(failed=True)
+    assert existing.is_dir()
+    saved = RunDirectory.open(str(tmp_path / "saved"), resuming=False, overwrite=False, is_main=True)
+    (saved.path / "latest.ckpt").write_text("")
+    saved.close(failed=True)
+    assert (tmp_path / "saved" / "latest.ckpt").exists()

@@ -101,6 +101,78 @@ def test_values_are_checked_when_parsed(argv, message):
         parse_config(argv)
 
 
+WRONG_TYPE = {"int": "abc", "int_or_none": "abc", "float": "abc", "float_or_none": "abc", "bool": "maybe",
+              "str": [1, 2], "str_or_none": [1, 2], "bool_or_str": [1, 2], "numbers": "abc",
+              "float_or_numbers": "abc", "erase_value": "abc"}
+
+
+def _bad_values(option):
+    """(what, value) cases that must be refused: a wrong type, a list of the wrong length, a value out of range,
+    a choice that does not exist, a range given high to low."""
+    cases = [("type", WRONG_TYPE[option.kind])]
+    if option.items:
+        fewest, most = option.items
+        cases.append(("length", [0.5] * (most + 1) if most < 100 else []))
+        if option.ordered and most >= 2:
+            cases.append(("order", [0.5, 0.25]))
+    if option.bounds:
+        low, high = option.bounds
+        outside = low - 1 if low is not None else high + 1
+        outside = int(outside) if option.kind.startswith("int") else outside
+        if option.items:
+            outside = [outside] * option.items[0]
+        cases.append(("range", outside))
+    if option.choices:
+        cases.append(("choice", max(option.choices) + 1 if option.kind == "int" else "no_such_choice"))
+    return cases
+
+
+CASES = [(option.name, what, value) for option in OPTIONS for what, value in _bad_values(option)]
+
+
+def test_every_option_has_a_refused_value_besides_its_type():
+    checked = {name for name, what, _ in CASES if what != "type"}
+    free_text = {o.name for o in OPTIONS if o.kind in ("str", "str_or_none", "bool_or_str", "bool")} - checked
+    assert {o.name for o in OPTIONS} == checked | free_text
+    assert free_text == {"distribute", "val_while_train", "dataset", "data_dir", "train_split", "val_split",
+                         "dataset_download", "python_multiprocessing", "shuffle", "drop_remainder", "interpolation",
+                         "auto_augment", "model", "pretrained", "ckpt_path", "resume_opt", "ckpt_save_dir",
+                         "overwrite", "dataset_sink_mode", "ema", "clip_grad", "use_nesterov", "lr_epoch_stair",
+                         "amp_cast_list", "drop_overflow_update", "eval_shuffle"}
+
+
+@pytest.mark.parametrize("name, what, value", CASES, ids=[f"{n}-{w}" for n, w, _ in CASES])
+def test_each_bad_value_is_one_line_naming_the_option_and_writes_nothing(name, what, value, tmp_path, monkeypatch,
+                                                                        capsys):
+    monkeypatch.chdir(tmp_path)
+    Path("c.yaml").write_text(yaml.safe_dump({name: value}))
+    assert train.main(["-c", "c.yaml", "--device_target", "CPU"]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(errors) == 1 and f"'{name}'" in errors[0], errors
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.yaml"]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--mean", "[1, 2]"], "'mean' has 2 values but in_channels is 3"),
+    (["--std", "[58, 57, 0]"], "'std' .* values must be between 1e-06 and 255.0"),
+    (["--re_value", "[0, 0]"], "'re_value' has 2 values but in_channels is 3"),
+    (["--in_channels", "1", "--mean", "[1, 2, 3]"], "'mean' has 3 values but in_channels is 1"),
+    (["--scale", "[1.0, 0.08]"], "'scale' .* must be in increasing order"),
+    (["--seed", "-1"], "'seed' .* must be between 0 and 4294967295"),
+])
+def test_values_that_used_to_fail_in_graph_compilation_or_train_silently(argv, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_config(argv)
+    assert parse_config(["--in_channels", "1", "--mean", "[127]", "--std", "[64]"]).mean == [127]
+
+
+def test_a_key_set_twice_names_both_lines(tmp_path):
+    config_file = tmp_path / "twice.yaml"
+    config_file.write_text("lr: 0.1\nbatch_size: 32\nlr: 0.2\n")
+    with pytest.raises(ConfigError, match=r"twice.yaml sets 'lr' twice \(lines 1 and 3\); keep one"):
+        parse_config(["-c", str(config_file)])
+
+
 def test_case_and_yaml_spellings_of_upstream_recipes(tmp_path):
     config_file = tmp_path / "c.yaml"
     config_file.write_text("opt: AdamW\nloss: ce\neps: 1e-3\nre_value: random\ncolor_jitter: [0.4, 0.4, 0.4]\n")

@@ -1,6 +1,8 @@
 """Whole training runs (train.py end to end): exact resume, reproducibility, signals and faults."""
+import os
 import re
 import signal
+import subprocess
 import time
 
 import numpy as np
@@ -36,17 +38,22 @@ def _final_digest(run):
     return re.search(r"final weights sha256 (\w+)", (run / "train.log").read_text()).group(1)
 
 
-def test_graph_mode_with_dropout_is_reproducible_and_resumes_exactly(colour_images, tmp_path):
-    """Dropout 0.5 in graph mode, AutoAugment and erasing in worker processes: a run stopped by SIGTERM mid-epoch
-    and resumed ends with bitwise the weights of an uninterrupted run (so the same options and seed always give
-    the same model)."""
+def test_group_sigterm_saves_mid_epoch_before_the_sigkill_and_resumes_exactly(colour_images, tmp_path):
+    """A scheduler's stop: SIGTERM to the whole process group (data worker processes included: AutoAugment and
+    erasing), SIGKILL 30 s later. The run saves a mid-epoch checkpoint and exits 143 before the SIGKILL; resumed, it
+    ends with bitwise the weights of an uninterrupted run (graph mode, dropout 0.5: same options and seed, same
+    model)."""
     args = ["--mode", "0", "--drop_rate", "0.5", "--epoch_size", "2", "--num_samples", "16", "--log_interval", "1",
             "--auto_augment", "autoaug", "--re_prob", "0.25"]
     assert train.main(train_args(colour_images, tmp_path / "full", *args)) == 0
-    proc = launch(train_args(colour_images, tmp_path / "stopped", *args))
+    proc = launch(train_args(colour_images, tmp_path / "stopped", *args), own_group=True)
     assert _wait_for(lambda: _logged(tmp_path / "stopped", "epoch 1 step 1/2"))
-    proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=300)
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        _, err = proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        raise AssertionError("still running 30 s after the group SIGTERM: killed") from None
     assert proc.returncode == 143, err[-2000:]
     meta = checkpoint_metadata(read_checkpoint(tmp_path / "stopped" / "latest.ckpt"))
     assert meta["epoch"] == 0 and meta["step_in_epoch"] >= 1
