@@ -55,8 +55,12 @@ def _printable(name: str) -> str:
 
 
 def write_results(results: List[Dict], path: Path) -> None:
-    """``.json``: the result list; ``.csv``: one row per (file, rank). Written atomically."""
-    rows = [dict(entry, file=_printable(entry["file"])) for entry in results]
+    """``.json``: the result list; ``.csv``: one row per (file, rank). Written atomically, as UTF-8 (file and class
+    names that are not valid UTF-8 show their undecodable bytes as \\xNN)."""
+    rows = [{key: _printable(value) if key in ("file", "error") else value for key, value in entry.items()}
+            for entry in results]
+    for entry in rows:
+        entry["predictions"] = [dict(p, label=_printable(str(p["label"]))) for p in entry["predictions"]]
     if path.suffix.lower() == ".json":
         write_text_atomic(path, json.dumps(rows, indent=2, ensure_ascii=False) + "\n")
         return

@@ -9,7 +9,7 @@ from PIL import Image
 
 from mindcv.data.constants import imagenet_class_names
 from mindcv.engine.inference import Predictor
-from mindcv.predict import collect_images, main
+from mindcv.predict import collect_images, main, write_results
 from tests.helpers import COLOURS
 
 
@@ -70,6 +70,16 @@ def test_non_utf8_file_names_are_written_readably(trained_run, photos, tmp_path)
     assert main([str(photos), "--ckpt_path", str(trained_run / "best.ckpt"), "--output", str(out)]) == 0
     rows = list(csv.DictReader(out.open(encoding="utf-8")))
     assert any(row["file"].endswith("caf\\xe9.png") for row in rows) and len(rows) == 7 * 3
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".json"])
+def test_class_names_that_are_not_utf8_are_written_readably(tmp_path, suffix):
+    label = os.fsdecode(b"caf\xe9")  # a class folder's name, as Python holds undecodable bytes
+    results = [{"file": os.fsdecode(b"/x/\xff.png"), "predictions": [{"index": 0, "label": label,
+                                                                      "probability": 1.0}]}]
+    write_results(results, tmp_path / f"out{suffix}")
+    text = (tmp_path / f"out{suffix}").read_text(encoding="utf-8")
+    assert "caf\\xe9" in text.replace("\\\\", "\\") and "\\xff.png" in text.replace("\\\\", "\\")
 
 
 def test_pretrained_tag_with_a_checkpoint_of_another_classifier_is_refused(trained_run, photos, capsys):

@@ -18,7 +18,7 @@ from mindspore import nn
 from ..utils.checkpoint import weights_digest
 from ..utils.download import get_cache_dir
 from ..utils.errors import ConfigError, MindcvError
-from ..utils.fileio import file_lock
+from ..utils.fileio import describe_os_error, file_lock
 from ..utils.suggest import install_hint
 from .exporting import compare_logits, export_model
 from .networks import NormalizeInput
@@ -113,6 +113,26 @@ def _default_cache_dir(weights_file: Optional[str]) -> Path:
     return get_cache_dir() / "exports"
 
 
+def _open_export(backend: str, model: nn.Cell, path: Path, precision: str, batch: int, image_size: int):
+    """``backend``'s session on the cached export at ``path``; made when missing, made again when unreadable."""
+    session = _SESSIONS[backend]
+    if path.is_file():
+        try:
+            opened = session(path, precision)
+            _logger.info("Using the cached export %s.", path)
+            return opened
+        except MindcvError:
+            raise
+        except Exception as exc:  # each backend has its own error types for a file it cannot parse
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            _logger.warning("The cached export %s cannot be read by %s (%s); exporting again.", path, backend,
+                            reason[:200])
+            path.unlink()
+    report = export_model(model, str(path), "ONNX", batch, image_size, model.in_channels, verify=False)
+    _logger.info("Exported the model to %s for %s.", report["file"], backend)
+    return session(path, precision)
+
+
 def create_runner(backend: str, network: nn.Cell, model: nn.Cell, mean: Sequence[float], std: Sequence[float],
                   batch: int, image_size: int, weights_file: Optional[str] = None, cache_dir: Optional[str] = None,
                   precision: str = "auto") -> Runner:
@@ -126,16 +146,13 @@ def create_runner(backend: str, network: nn.Cell, model: nn.Cell, mean: Sequence
         if precision not in ("auto", "fp32"):
             raise ConfigError(f"the mindspore backend runs fp32 here; got precision {precision}.")
         return Runner("mindspore", "fp32", lambda images: network(ms.Tensor(images)).asnumpy())
-    session = _SESSIONS[backend]
     folder = Path(cache_dir).expanduser() if cache_dir else _default_cache_dir(weights_file)
     path = _export_path(model, folder, batch, image_size)
-    with file_lock(path.with_name(f".{path.name}.lock")):
-        if path.is_file():
-            _logger.info("Using the cached export %s.", path)
-        else:
-            report = export_model(model, str(path), "ONNX", batch, image_size, model.in_channels, verify=False)
-            _logger.info("Exported the model to %s for %s.", report["file"], backend)
-    used, run = session(path, precision)
+    try:
+        with file_lock(path.with_name(f".{path.name}.lock")):
+            used, run = _open_export(backend, model, path, precision, batch, image_size)
+    except OSError as exc:
+        raise describe_os_error(exc, folder, "keep exports in") from None
     normalise = NormalizeInput(nn.Identity(), mean, std)
     return Runner(backend, used, lambda images: run(_normalised_nchw(normalise, images, batch))[: len(images)])
 

@@ -1,6 +1,7 @@
 """Writing files safely: atomic replacement, one-line errors for OS failures, and file locks."""
 import errno
 import fcntl
+import glob
 import json
 import os
 import socket
@@ -11,7 +12,8 @@ from typing import Dict, Iterator, Optional, Union
 
 from .errors import FileWriteError
 
-__all__ = ["atomic_path", "write_text_atomic", "describe_os_error", "file_lock", "RunLock", "fsync_directory"]
+__all__ = ["atomic_path", "write_text_atomic", "describe_os_error", "file_lock", "RunLock", "fsync_directory",
+           "remove_stale_temporaries"]
 
 PathLike = Union[str, os.PathLike]
 
@@ -27,6 +29,8 @@ def describe_os_error(exc: OSError, path: PathLike, action: str = "write") -> Fi
         errno.ENOENT: "the folder does not exist; create it or fix the path",
         errno.ENOTDIR: "a part of the path is a file, not a folder; fix the path",
         errno.EISDIR: "the path is a folder; give a file name",
+        errno.EEXIST: "a file is in the way of a folder; fix the path",
+        errno.EFBIG: "the file is larger than this process may write (ulimit -f) or the file system allows",
     }
     reason = hints.get(exc.errno, exc.strerror or str(exc))
     return FileWriteError(f"Cannot {action} {path}: {reason}.")
@@ -41,18 +45,47 @@ def fsync_directory(directory: PathLike) -> None:
         os.close(fd)
 
 
+def _temporaries(path: Path, pid: str = "") -> Iterator[Path]:
+    """The temporary files of writes to ``path`` (by process ``pid``; any process when empty), ours and those a
+    writer derives from them (MindSpore writes ``<name>.tmp`` for a ``<name>.ckpt``)."""
+    prefix = path.with_name(f".{path.name}.tmp{pid}")
+    for name in glob.glob(glob.escape(str(prefix)) + "*"):
+        if not pid or not name[len(str(prefix)):][:1].isdigit():  # pid 12 is not pid 123
+            yield Path(name)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_temporaries(path: PathLike) -> None:
+    """Remove the temporary files of writes to ``path`` whose process is gone (killed mid-write)."""
+    for stale in _temporaries(Path(path)):
+        pid = "".join(c for c in stale.name[len(Path(path).name) + 5:].split(".")[0] if c.isdigit())
+        if pid and not _process_alive(int(pid)):
+            stale.unlink(missing_ok=True)
+
+
 @contextmanager
 def atomic_path(path: PathLike, suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path beside ``path``; when the block succeeds it is fsynced and renamed onto ``path``.
 
-    On any failure the temporary file is removed and ``path`` keeps its previous content. OS errors (disk
-    full, read-only or missing folder) become one :class:`FileWriteError` naming ``path``.
+    On any failure the temporary files (also those the writer made from the name) are removed and ``path``
+    keeps its previous content; those of killed processes are removed at the next write of ``path``. OS errors
+    (disk full, read-only or missing folder) become one :class:`FileWriteError` naming ``path``.
     ``suffix`` is the temporary name's ending, for writers that insist on one (MindSpore appends ``.ckpt``).
     """
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}{suffix}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(path)
         yield tmp
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
@@ -61,12 +94,11 @@ def atomic_path(path: PathLike, suffix: str = "") -> Iterator[Path]:
     except OSError as exc:
         raise describe_os_error(exc, path) from exc
     finally:
-        try:
-            tmp.unlink()
-        except FileNotFoundError:
-            pass
-        except OSError:
-            pass
+        for partial in _temporaries(path, str(os.getpid())):
+            try:
+                partial.unlink()
+            except OSError:
+                pass
 
 
 def write_text_atomic(path: PathLike, text: str) -> Path:

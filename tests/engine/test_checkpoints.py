@@ -1,6 +1,7 @@
 """Run directories belong to one run; checkpoints are kept by policy, written atomically and resumed strictly."""
-import errno
 import os
+import resource
+import signal
 import subprocess
 import sys
 
@@ -12,6 +13,7 @@ from mindspore import nn
 from mindcv.engine.checkpoints import RunCheckpoints, RunDirectory
 from mindcv.utils.checkpoint import checkpoint_metadata, read_checkpoint
 from mindcv.utils.errors import CheckpointError, ConfigError, FileWriteError
+from mindcv.utils.fileio import write_text_atomic
 
 
 def _entries(value=1.0):
@@ -66,19 +68,40 @@ def test_keep_policy(tmp_path, policy, kept):
     assert float(latest["w"].asnumpy()[0, 0]) == 4.0 and checkpoint_metadata(latest)["kind"] == "training_state"
 
 
-def test_a_full_disk_keeps_the_last_good_checkpoint_and_no_temporary_file(tmp_path, monkeypatch):
+@pytest.fixture
+def file_size_limit():
+    """Writes beyond 64 KiB fail for real in this process (EFBIG, as a full disk fails them), until the test ends."""
+    saved_limit, saved_handler = resource.getrlimit(resource.RLIMIT_FSIZE), signal.signal(signal.SIGXFSZ,
+                                                                                          signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (64 << 10, saved_limit[1]))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, saved_limit)
+        signal.signal(signal.SIGXFSZ, saved_handler)
+
+
+def test_a_failed_write_keeps_the_last_good_checkpoint_and_no_temporary_file(tmp_path, file_size_limit):
+    """MindSpore's own partial file (``.<name>.tmp<pid>.tmp``) included."""
     manager = RunCheckpoints(tmp_path, "net", 5, "latest_k", is_main=True)
     manager.save_epoch(_entries(1.0), {"epoch": 1, "global_step": 1}, 1, 5, None)
-
-    def full(*_args):
-        raise OSError(errno.ENOSPC, "No space left on device")
-
-    monkeypatch.setattr(os, "fsync", full)
-    with pytest.raises(FileWriteError, match="net-2_5.ckpt: the disk is full"):
-        manager.save_epoch(_entries(2.0), {"epoch": 2, "global_step": 2}, 2, 5, None)
-    monkeypatch.undo()
+    big = [{"name": "w", "data": ms.Tensor(np.full((256, 256), 2.0, np.float32))}]  # 256 KiB
+    with pytest.raises(FileWriteError, match=r"net-2_5.ckpt: the file is larger than this process may write"):
+        manager.save_epoch(big, {"epoch": 2, "global_step": 2}, 2, 5, None)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["latest.ckpt", "net-1_5.ckpt"]
     assert float(read_checkpoint(tmp_path / "latest.ckpt")["w"].asnumpy()[0, 0]) == 1.0
+
+
+def test_temporary_files_of_killed_writers_go_at_the_next_write(tmp_path):
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                              text=True, check=True)
+    dead = int(finished.stdout)
+    stale = [tmp_path / f".model.onnx.tmp{dead}.onnx", tmp_path / f".model.onnx.tmp{dead}.tmp"]
+    live = tmp_path / f".model.onnx.tmp{os.getppid()}.onnx"  # a running process's write in progress
+    for path in stale + [live]:
+        path.write_text("partial")
+    write_text_atomic(tmp_path / "model.onnx", "whole")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, "model.onnx"])
 
 
 def test_resuming_weights_only_names_a_resumable_checkpoint(tmp_path):

@@ -9,6 +9,7 @@ import pytest
 from mindcv.engine.inference import Predictor
 from mindcv.engine.serving import BackendError, Runner, check_against, create_runner
 from mindcv.utils.checkpoint import weights_digest
+from mindcv.utils.errors import FileWriteError
 
 
 @pytest.fixture(scope="module")
@@ -83,3 +84,23 @@ def test_a_missing_backend_package_names_the_extra(predictor, tmp_path, monkeypa
     monkeypatch.setitem(sys.modules, "onnxruntime", None)
     with pytest.raises(BackendError, match=r"pip install 'mindcv-xception\[export\]'"):
         _runner(predictor, "onnxruntime", tmp_path)
+
+
+@pytest.mark.parametrize("backend", ["onnxruntime", "openvino"])
+def test_an_unreadable_cached_export_is_made_again(predictor, tmp_path, backend):
+    _runner(predictor, "onnxruntime", tmp_path)
+    (export,) = tmp_path.glob("*.onnx")
+    whole = export.read_bytes()
+    export.write_bytes(whole[: len(whole) // 2])
+    runner = _runner(predictor, backend, tmp_path, precision="fp32")
+    images = _images()
+    assert abs(export.stat().st_size - len(whole)) < 100  # whole again (names inside differ by an export counter)
+    assert check_against(runner, predictor.network(ms.Tensor(images)).asnumpy(), images)["same_top1"]
+
+
+@pytest.mark.parametrize("where, message", [("file", "a file is in the way of a folder"),
+                                            ("file/sub", "a part of the path is a file, not a folder")])
+def test_an_export_folder_that_cannot_be_one_is_one_error(predictor, tmp_path, where, message):
+    (tmp_path / "file").write_text("")
+    with pytest.raises(FileWriteError, match=f"Cannot keep exports in {tmp_path / where}: {message}"):
+        _runner(predictor, "onnxruntime", tmp_path / where)
