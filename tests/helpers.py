@@ -3,6 +3,7 @@ command lines of the tiny end-to-end runs."""
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import mindspore as ms
@@ -126,3 +127,13 @@ def fixture_state_dict(path: Path, seed: int = 0) -> dict:
         else:
             state[name] = rng.normal(0.0, 0.1, shape).astype(np.float32)
     return state
+
+
+def wait_for(predicate, timeout: float = 300.0, interval: float = 0.1) -> bool:
+    """Poll ``predicate`` until it is true (True) or ``timeout`` seconds pass (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return False

@@ -12,7 +12,9 @@ excludes), so no image counts twice. Either way it is warned about once, naming 
 """
 import gzip
 import logging
+import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from io import BytesIO
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
@@ -21,11 +23,12 @@ import numpy as np
 from PIL import Image
 
 from ..utils.errors import DataError
-from .constants import DECODE_ERRORS, FASHION_MNIST_CLASSES, is_image_file
+from .constants import DECODE_ERRORS, FASHION_MNIST_CLASSES, IMAGE_EXTENSIONS, is_image_file
 from .image_checks import check_jpeg_header, check_png_chunks, is_complete
 
-__all__ = ["DataError", "scan_class_names", "list_image_files", "ImageFileReader", "ImageFolderSource", "BadImageLog",
-           "ArraySource", "read_idx", "find_bad_images", "decode_image", "FASHION_MNIST_CLASSES", "sample_key"]
+__all__ = ["DataError", "scan_class_names", "list_image_files", "ImageFileList", "ImageFileReader",
+           "ImageFolderSource", "BadImageLog", "ArraySource", "read_idx", "find_bad_images", "decode_image",
+           "FASHION_MNIST_CLASSES", "sample_key"]
 
 _logger = logging.getLogger(__name__)
 
@@ -55,8 +58,56 @@ def scan_class_names(split_dir: Path) -> List[str]:
     return classes
 
 
-def list_image_files(split_dir: Path, class_names: Sequence[str],
-                     require_every_class: bool) -> List[Tuple[Path, int]]:
+class ImageFileList(Sequence):
+    """``(file, class index)`` pairs held compactly: the paths relative to their class folder as one bytes array
+    and the labels as one int32 array (ImageNet's 1.28 million training files take ~40 MB, and worker processes
+    share the pages instead of copying them as they touch Python objects)."""
+
+    def __init__(self, root: Path, class_names: Sequence[str], relative: List[bytes], labels: np.ndarray):
+        self.folders = [os.fsencode(Path(root) / name) for name in class_names]
+        self.relative = np.array(relative, dtype=bytes)
+        self.labels = np.asarray(labels, np.int32)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: int) -> Tuple[Path, int]:
+        label = int(self.labels[index])
+        return Path(os.fsdecode(os.path.join(self.folders[label], bytes(self.relative[index])))), label
+
+
+_IMAGE_SUFFIXES = tuple(os.fsencode(suffix) for suffix in IMAGE_EXTENSIONS)
+
+
+def _is_image_name(name: bytes) -> bool:
+    return name.lower().endswith(_IMAGE_SUFFIXES) and not name.startswith(b".")
+
+
+def _class_images(folder: bytes) -> List[bytes]:
+    """The images of one class folder (paths relative to it), sorted. A folder without sub-folders (a link count
+    of 2 on ext4, XFS, tmpfs) is read by name only, without a type per entry: 2x faster on ImageNet's folders."""
+    if not os.path.isdir(folder):
+        return []
+    if os.stat(folder).st_nlink == 2:
+        return [name for name in sorted(os.listdir(folder)) if _is_image_name(name)]
+    found: List[bytes] = []
+    _image_files(folder, b"", found)
+    return found
+
+
+def _image_files(folder: bytes, prefix: bytes, found: List[bytes]) -> None:
+    """Append the images under ``folder`` (as ``prefix`` + their path in it) in the order of sorted paths: each
+    folder's entries by name, a sub-folder's files in its place (symbolic links to folders are not followed)."""
+    with os.scandir(folder) as listing:
+        entries = sorted(listing, key=lambda entry: entry.name)
+    for entry in entries:
+        if entry.is_dir(follow_symlinks=False):
+            _image_files(entry.path, prefix + entry.name + b"/", found)
+        elif _is_image_name(entry.name) and entry.is_file():
+            found.append(prefix + entry.name)
+
+
+def list_image_files(split_dir: Path, class_names: Sequence[str], require_every_class: bool) -> ImageFileList:
     """``(file, class index)`` for every image under ``split_dir/<class>/`` (recursively, sorted).
 
     Class folders absent from ``class_names`` are an error; with ``require_every_class`` (the training split)
@@ -67,21 +118,22 @@ def list_image_files(split_dir: Path, class_names: Sequence[str],
     if unknown:
         raise DataError(f"{split_dir} has class folders {unknown[:10]} that the training split does not have; "
                         "every split must use the training split's class names.")
-    samples: List[Tuple[Path, int]] = []
+    relative: List[bytes] = []
     empty = []
-    for label, name in enumerate(class_names):
-        folder = split_dir / name
-        found = sorted(p for p in folder.rglob("*") if is_image_file(p)) if folder.is_dir() else []
-        if not found and (require_every_class or folder.is_dir()):
+    with ThreadPoolExecutor(min(8, len(class_names))) as pool:  # the system calls run in parallel
+        listings = list(pool.map(lambda name: _class_images(os.fsencode(split_dir / name)), class_names))
+    for name, found in zip(class_names, listings):
+        if not found and (require_every_class or (split_dir / name).is_dir()):
             empty.append(name)
-        samples += [(path, label) for path in found]
-    if not samples:
+        relative += found
+    if not relative:
         raise DataError(f"No images found under {split_dir} (extensions: .jpg, .jpeg, .png, .bmp, .tif, .webp, ...).")
     if empty and require_every_class:
         raise DataError(f"{len(empty)} class folder(s) of {split_dir} hold no images: {', '.join(empty[:20])}"
                         f"{' ...' if len(empty) > 20 else ''}. Add images or remove the folders (a class without "
                         "examples cannot be learned and shifts every class index).")
-    return samples
+    labels = np.repeat(np.arange(len(class_names), dtype=np.int32), [len(found) for found in listings])
+    return ImageFileList(split_dir, class_names, relative, labels)
 
 
 def _to_rgb(image: Image.Image) -> np.ndarray:
@@ -184,7 +236,7 @@ class ImageFolderSource:
     def __init__(self, samples: Sequence[Tuple[Path, int]], class_names: Sequence[str], seed: int = 0,
                  emit_key: bool = False, replace_bad: bool = True, reader: Optional[ImageFileReader] = None,
                  bad_images: Optional[BadImageLog] = None):
-        self.samples = list(samples)
+        self.samples = samples if isinstance(samples, ImageFileList) else list(samples)
         self.class_names = list(class_names)
         self.seed = seed
         self.emit_key = emit_key

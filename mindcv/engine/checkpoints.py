@@ -20,10 +20,11 @@ from ..utils.checkpoint import checkpoint_metadata, read_checkpoint, save_checkp
 from ..utils.errors import CheckpointError, ConfigError
 from ..utils.fileio import RunLock, describe_os_error
 
-__all__ = ["RunDirectory", "RunCheckpoints", "ResumeState", "RUN_FILES"]
+__all__ = ["RunDirectory", "RunCheckpoints", "ResumeState", "RUN_FILES", "RANK_STATE_PREFIX"]
 
 _logger = logging.getLogger(__name__)
 
+RANK_STATE_PREFIX = "rank_state."  # + "<rank>.<name>": a rank's own BN statistics in a mid-epoch checkpoint
 RUN_FILES = ("config.yaml", "metrics.jsonl", "train.log", "latest.ckpt", "best.ckpt", "plot.png")
 TRAINING_STATE = "training_state"  # ``mindcv_meta.kind`` of resumable checkpoints (``weights`` for best.ckpt)
 
@@ -202,9 +203,10 @@ class RunCheckpoints:
                 continue
         return f"No other readable resumable checkpoint is in {bad.parent}."
 
-    def resume(self, path: str, step: ms.nn.Cell, model: ms.nn.Cell) -> ResumeState:
+    def resume(self, path: str, step: ms.nn.Cell, model: ms.nn.Cell, rank: int = 0) -> ResumeState:
         """Restore weights and the whole training state (optimizer, step counters, loss scale, EMA, dropout and
-        data position) from a checkpoint written by :meth:`save_epoch` or :meth:`save_interrupted`."""
+        data position) from a checkpoint written by :meth:`save_epoch` or :meth:`save_interrupted`; ``rank``
+        takes its own BN statistics from a data-parallel mid-epoch checkpoint."""
         try:
             state = read_checkpoint(path)
         except CheckpointError as exc:
@@ -227,11 +229,22 @@ class RunCheckpoints:
         not_loaded = [k for k in not_loaded if k != "learning_rate"]
         if not_loaded:
             raise CheckpointError(f"{path}: could not restore {not_loaded[:5]}")
+        _restore_rank_state(state, step, rank, path)
         resumed = ResumeState(epoch=int(meta["epoch"]), step_in_epoch=int(meta.get("step_in_epoch", 0)),
                               best_top1=float(meta.get("best_top1", -1.0)), global_step=int(meta["global_step"]))
         _logger.info("Resumed from %s: %d epochs and %d steps done, global step %d.", path, resumed.epoch,
                      resumed.step_in_epoch, resumed.global_step)
         return resumed
+
+
+def _restore_rank_state(state: Dict, step: ms.nn.Cell, rank: int, path: str) -> None:
+    own = f"{RANK_STATE_PREFIX}{rank}."
+    entries = {k[len(own):]: v for k, v in state.items() if k.startswith(own)}
+    if entries:
+        ms.load_param_into_net(step, entries, strict_load=True)
+    elif any(k.startswith(RANK_STATE_PREFIX) for k in state):
+        _logger.warning("%s was saved mid-epoch by fewer ranks than this run has: rank %d starts from the average "
+                        "BN statistics, so the resumed run is not bitwise the uninterrupted one.", path, rank)
 
 
 def epoch_metadata(epoch: int, global_step: int, class_names: List[str], best_top1: float, model: str,

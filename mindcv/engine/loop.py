@@ -2,8 +2,8 @@
 
 The loop never waits for the device after a step: losses and non-finite counts accumulate on the device
 (in the train step) and are read every ``log_interval`` steps and at the end of each epoch; the step count
-is kept on the host. SIGTERM and Ctrl-C are checked after every step (data-parallel runs agree on stopping at
-the same reading points, which costs one all-reduce per ``log_interval`` steps; see :mod:`.signals`).
+is kept on the host. SIGTERM and Ctrl-C are checked after every step (data-parallel runs agree on it with one
+all-reduce of a flag per step; see :mod:`.signals`), so a stop saves within one step and one checkpoint write.
 """
 import logging
 import math
@@ -128,7 +128,7 @@ def _epochs(step, batches, plan: LoopPlan, hooks: LoopHooks, stop: StopSignals, 
                                           "the lr or enable loss_scale_type dynamic; the last checkpoint is intact.")
             if index == skip:
                 stop.arm()  # after the first compiled step, whose compilation took over SIGINT
-            if stop.requested(reading):
+            if stop.requested():
                 bar.close()
                 hooks.interrupt(epoch, done, global_step)
         bar.close()

@@ -90,16 +90,28 @@ def worker_after_fork() -> None:
 
 
 class StopSignals:
-    """The stop request of one training run: ``received`` names the first signal, None until one arrives."""
+    """The stop request of one training run: ``received`` names the first signal, None until one arrives.
+
+    In a data-parallel run the exit of the launcher (msrun, the parent of every rank) is a SIGTERM too: msrun
+    puts each rank in a session of its own, so a signal to msrun's process group never reaches them."""
 
     def __init__(self, distributed: bool):
         self.distributed = distributed
         self.received: Optional[str] = None
+        self._watching = False
 
-    def record(self, name: str) -> None:
+    def record(self, name: str, cause: str = "") -> None:
         self.received = name
-        _logger.warning("%s received: saving a resumable checkpoint after the current step (send it again to exit "
-                        "at once).", name)
+        _logger.warning("%s received%s: saving a resumable checkpoint after the current step (send it again to "
+                        "exit at once).", name, cause)
+
+    def _watch_launcher(self, launcher: int) -> None:
+        while self._watching:
+            if os.getppid() != launcher:
+                if self.received is None:
+                    self.record("SIGTERM", f" (the launcher, pid {launcher}, exited)")
+                return
+            time.sleep(0.5)
 
     def _handle(self, signum, _frame) -> None:
         self.record(signal.Signals(signum).name)
@@ -108,6 +120,10 @@ class StopSignals:
         """Start listening (again): the waiting thread when the signals are blocked, else Python handlers (which
         MindSpore's first graph compilation replaces, hence re-arming)."""
         global _waiter
+        if self.distributed and not self._watching:
+            self._watching = True
+            threading.Thread(target=self._watch_launcher, args=(os.getppid(),), name="mindcv-launcher-watch",
+                             daemon=True).start()
         if _blocked():
             if _waiter is None:
                 _waiter = _Waiter()
@@ -118,13 +134,13 @@ class StopSignals:
 
     def disarm(self) -> None:
         """Stop listening: a signal now ends the process (with the waiting thread) or acts as Python's default."""
+        self._watching = False
         if _waiter is not None and _waiter.listener is self:
             _waiter.listener = None
 
-    def requested(self, at_reading_point: bool) -> bool:
-        """Locally after every step; across ranks (one all-reduce) only at reading points."""
+    def requested(self) -> bool:
+        """Whether to stop after this step: the local request, or in data-parallel runs whether any rank has one
+        (one all-reduce of a flag per step, so that every rank stops after the same step)."""
         if not self.distributed:
             return self.received is not None
-        if not at_reading_point:
-            return False
         return bool(all_reduce_sum(np.array([float(self.received is not None)]))[0] > 0)

@@ -18,7 +18,7 @@ from ..utils.fileio import describe_os_error
 from ..utils.logger import log_file
 from ..utils.training_curves import PlotError, plot_run
 from .builder import TrainingParts, build_training, check_training_data, pipeline_settings
-from .checkpoints import RunCheckpoints, RunDirectory, epoch_metadata
+from .checkpoints import RANK_STATE_PREFIX, RunCheckpoints, RunDirectory, epoch_metadata
 from .config import dump_config, save_config
 from .distributed import all_reduce_sum, average_parameters
 from .evaluate import evaluate
@@ -67,15 +67,40 @@ class _Run:
     def training_state(self) -> List[Dict]:
         return [{"name": p.name, "data": p} for p in self.parts.step.get_parameters()]
 
-    def sync_bn_statistics(self) -> None:
-        """Average BN moving statistics (raw and EMA) over the ranks in data-parallel runs."""
-        if not self.runtime.distributed:
-            return
+    def rank_statistics(self) -> List:
+        """The parameters each rank keeps for itself: BN moving statistics (raw and EMA)."""
         frozen = [p for p in self.parts.model.get_parameters() if not p.requires_grad]
         if self.c.ema:
             names = {f"ema.{p.name}" for p in frozen}
             frozen += [p for p in self.parts.step.ema_params if p.name in names]
-        average_parameters(frozen, self.runtime.group_size)
+        return frozen
+
+    def sync_bn_statistics(self) -> None:
+        """Average BN moving statistics (raw and EMA) over the ranks in data-parallel runs."""
+        if self.runtime.distributed:
+            average_parameters(self.rank_statistics(), self.runtime.group_size)
+
+    def interrupted_state(self) -> List[Dict]:
+        """The training state mid-epoch. Data-parallel runs average BN statistics only at the end of an epoch, so
+        the checkpoint holds their average (for evaluation) and every rank's own as ``rank_state.<rank>.<name>``
+        (for an exact resume); the ranks keep theirs untouched."""
+        entries = self.training_state()
+        if not self.runtime.distributed:
+            return entries
+        own = self.rank_statistics()
+        size, ranks = sum(int(np.prod(p.shape)) for p in own), self.runtime.group_size
+        slots = np.zeros((ranks, size), np.float32)  # every rank fills its row: the sum gathers them all
+        slots[self.runtime.rank] = np.concatenate([p.asnumpy().astype(np.float32).ravel() for p in own])
+        gathered = all_reduce_sum(slots.ravel()).astype(np.float32).reshape(ranks, size)
+        mean, offset, by_name = gathered.mean(axis=0), 0, {}
+        for p in own:
+            count = int(np.prod(p.shape))
+            by_name[p.name] = ms.Tensor(mean[offset: offset + count].reshape(p.shape))
+            entries += [{"name": f"{RANK_STATE_PREFIX}{rank}.{p.name}",
+                         "data": ms.Tensor(gathered[rank, offset: offset + count].reshape(p.shape))}
+                        for rank in range(ranks)]
+            offset += count
+        return [dict(e, data=by_name.get(e["name"], e["data"])) for e in entries]
 
     def validate(self) -> Dict[str, float]:
         with _ema_weights(self.parts, self.c.ema):
@@ -129,8 +154,8 @@ class _Run:
 
     def interrupt(self, epoch: int, steps_done: int, global_step: int) -> None:
         """Save ``latest.ckpt`` mid-epoch and raise :class:`TrainingInterrupted`."""
-        self.sync_bn_statistics()
-        path = self.checkpoints.save_interrupted(self.training_state(), self.metadata(epoch, global_step), steps_done)
+        path = self.checkpoints.save_interrupted(self.interrupted_state(), self.metadata(epoch, global_step),
+                                                 steps_done)
         name = self.stop.received or "a signal on another rank"
         raise TrainingInterrupted(f"Stopped by {name} in epoch {epoch + 1} after step {steps_done}; resume with "
                                   f"--ckpt_path {path} --resume_opt True.", self.stop.received or "SIGTERM")
@@ -176,7 +201,7 @@ def _train(c: Namespace, runtime: Runtime, run_dir: Path) -> Dict[str, float]:
     run = _Run(c, runtime, parts, run_dir)
     start_epoch, resume_steps, global_step = 0, 0, 0
     if c.resume_opt:
-        state = run.checkpoints.resume(c.ckpt_path, parts.step, parts.model)
+        state = run.checkpoints.resume(c.ckpt_path, parts.step, parts.model, runtime.rank)
         start_epoch, resume_steps, global_step = state.epoch, state.step_in_epoch, state.global_step
         run.best_top1 = state.best_top1
     if runtime.is_main:

@@ -21,7 +21,7 @@ _logger = logging.getLogger(__name__)
 _TRAINING_SLOT_PREFIXES = (
     "moments.", "moment1.", "moment2.", "moment3.", "adam_m.", "adam_v.", "exp_avg.", "exp_avg_sq.", "accum.",
     "stat.", "mean_square.", "mean_grad.", "moment.", "lion_m.", "nadam_m.", "nadam_v.", "prev_gradient.",
-    "grad_accum.", "accu_grads.", "accum_grads.", "ema.", "stat_",
+    "grad_accum.", "accu_grads.", "accum_grads.", "ema.", "stat_", "rank_state.",
 )
 _TRAINING_SCALARS = frozenset({
     "global_step", "learning_rate", "momentum", "beta1_power", "beta2_power", "mu_schedule", "weight_decay",

@@ -44,7 +44,7 @@ def test_sizes_come_from_the_file_list_without_reading_images(image_folder, monk
 def test_missing_root_and_split_name_the_path(tmp_path, image_folder):
     with pytest.raises(DataError, match=f"Data folder not found: {tmp_path / 'nowhere'}"):
         create_dataset("imagenet", str(tmp_path / "nowhere"))
-    with pytest.raises(DataError, match=r"Split folder .*validation not found; .* has \['train', 'val'\]"):
+    with pytest.raises(DataError, match=r"Split folder 'validation' not found in .* \(it has \['train', 'val'\]"):
         create_dataset("imagenet", str(image_folder), "validation")
     with pytest.raises(DataError, match="Unknown dataset 'cifar'"):
         create_dataset("cifar", str(image_folder))

@@ -12,6 +12,7 @@ import pytest
 from mindspore.dataset import vision
 from PIL import Image
 
+from mindcv.data.constants import is_image_file
 from mindcv.data.sources import (ArraySource, DataError, ImageFileReader, ImageFolderSource, decode_image,
                                  find_bad_images, list_image_files, read_idx, scan_class_names)
 from tests.helpers import venv_env, write_image
@@ -226,3 +227,19 @@ def test_read_idx_round_trip_and_truncation(tmp_path):
     (tmp_path / "bad").write_bytes(header + array.tobytes()[:5])
     with pytest.raises(DataError, match="truncated"):
         read_idx(tmp_path / "bad", 3)
+
+
+def test_listing_order_is_sorted_paths_in_flat_and_nested_class_folders(tmp_path):
+    """The order every data order derives from: sorted paths, as pathlib sorts them (hidden files and other
+    extensions left out, hidden folders read, symbolic links to folders not followed)."""
+    names = ["a/x.jpg", "a/Z.JPG", "a/a b.png", "a/readme.txt", "a/.h.jpg", "b/b/y.png", "b/b-c/z.jpg", "b/b.d/q.jpeg",
+             "b/.hid/k.jpg", "b/sub/deeper/w.webp", "b/\u00e9.jpg", "c/1.jpg"]
+    for name in names:
+        path = tmp_path / "train" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x")
+    (tmp_path / "train" / "b" / "link").symlink_to(tmp_path / "train" / "c")
+    listed = list_image_files(tmp_path / "train", ["a", "b", "c"], True)
+    expected = [(path, label) for label, name in enumerate("abc")
+                for path in sorted(p for p in (tmp_path / "train" / name).rglob("*") if is_image_file(p))]
+    assert list(listed) == expected and listed.labels.tolist() == [0, 0, 0] + [1] * 6 + [2]

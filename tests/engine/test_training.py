@@ -3,14 +3,13 @@ import os
 import re
 import signal
 import subprocess
-import time
 
 import numpy as np
 import pytest
 
 import train
 from mindcv.utils.checkpoint import checkpoint_metadata, read_checkpoint
-from tests.helpers import launch, train_args
+from tests.helpers import launch, train_args, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -18,15 +17,6 @@ pytestmark = pytest.mark.slow
 def _weights(path):
     state = read_checkpoint(path)
     return {k: v.asnumpy() for k, v in state.items() if not k.startswith("mindcv_meta.")}
-
-
-def _wait_for(predicate, timeout=300.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def _logged(run, text):
@@ -47,7 +37,7 @@ def test_group_sigterm_saves_mid_epoch_before_the_sigkill_and_resumes_exactly(co
             "--auto_augment", "autoaug", "--re_prob", "0.25"]
     assert train.main(train_args(colour_images, tmp_path / "full", *args)) == 0
     proc = launch(train_args(colour_images, tmp_path / "stopped", *args), own_group=True)
-    assert _wait_for(lambda: _logged(tmp_path / "stopped", "epoch 1 step 1/2"))
+    assert wait_for(lambda: _logged(tmp_path / "stopped", "epoch 1 step 1/2"))
     os.killpg(proc.pid, signal.SIGTERM)
     try:
         _, err = proc.communicate(timeout=30)
@@ -68,7 +58,7 @@ def test_sigkill_then_resume_equals_uninterrupted_run(colour_images, tmp_path):
     args = ["--epoch_size", "3", "--num_samples", "24"]
     assert train.main(train_args(colour_images, tmp_path / "full", *args)) == 0
     proc = launch(train_args(colour_images, tmp_path / "killed", *args))
-    assert _wait_for(lambda: (tmp_path / "killed" / "latest.ckpt").exists())
+    assert wait_for(lambda: (tmp_path / "killed" / "latest.ckpt").exists())
     proc.kill()
     proc.wait(timeout=60)
     meta = checkpoint_metadata(read_checkpoint(tmp_path / "killed" / "latest.ckpt"))
@@ -86,7 +76,7 @@ def test_ctrl_c_saves_and_exits_130_even_after_graph_compilation(colour_images, 
     SIGTERM; the loop re-arms its handler, so Ctrl-C is reported as such and exits 130 after saving."""
     run = tmp_path / "run"
     proc = launch(train_args(colour_images, run, "--opt", "adamw", "--epoch_size", "3", "--log_interval", "1"))
-    assert _wait_for(lambda: _logged(run, "epoch 1 step 2/"))
+    assert wait_for(lambda: _logged(run, "epoch 1 step 2/"))
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 130, err[-2000:]
