@@ -10,6 +10,7 @@ from mindcv.engine.builder import build_model, build_val_loader, eval_network  #
 from mindcv.engine.config import ConfigError, dump_config, parse_config  # noqa: E402
 from mindcv.engine.evaluate import evaluate  # noqa: E402
 from mindcv.engine.runtime import setup_runtime  # noqa: E402
+from mindcv.engine.serving import checked_on_first_batch, create_runner  # noqa: E402
 from mindcv.utils.checkpoint import checkpoint_metadata, read_checkpoint  # noqa: E402
 from mindcv.utils.logger import console_logging  # noqa: E402
 
@@ -37,11 +38,18 @@ def _evaluate(config, runtime) -> int:
     num_classes = config.num_classes or len(trained_classes or class_names)
     model = build_model(config, runtime, num_classes, config.ckpt_path, ema=config.ema)
     network = eval_network(model, config.mean, config.std, config.val_amp_level, config.amp_cast_list)
-    metrics = evaluate(network, loader, config.batch_size, runtime.distributed, progress=runtime.is_main,
+    scorer, backend = network, ""
+    if config.backend != "mindspore" or config.precision == "bf16":
+        runner = create_runner(config.backend, network, model, config.mean, config.std, config.batch_size,
+                               config.image_resize, weights_file=config.ckpt_path or None,
+                               cache_dir=config.export_dir or None, precision=config.precision)
+        scorer, backend = checked_on_first_batch(runner, network, config.batch_size), \
+            f" ({runner.name}, {runner.precision})"
+    metrics = evaluate(scorer, loader, config.batch_size, runtime.distributed, progress=runtime.is_main,
                        total=batches)
     if runtime.is_main:
         print(f"validation: top-1 {metrics['top1']:.2f}%  top-5 {metrics['top5']:.2f}%  loss {metrics['loss']:.4f}  "
-              f"{metrics['num_images']} images  {metrics['images_per_second']:.1f} images/s")
+              f"{metrics['num_images']} images  {metrics['images_per_second']:.1f} images/s{backend}")
     return 0
 
 

@@ -1,4 +1,8 @@
-"""validate.py: scores a train.py checkpoint like training did, and never scores the wrong classifier."""
+"""validate.py: scores a train.py checkpoint like training did (also through an exported backend), and never scores
+the wrong classifier."""
+import re
+
+import numpy as np
 import pytest
 
 import validate
@@ -52,3 +56,40 @@ def test_a_split_without_readable_images_is_an_error(tmp_path, trained_run, caps
 def test_print_config(flag, capsys):
     assert validate.main(TINY + [flag]) == 0
     assert "dataset: fashion_mnist" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("backend", ["onnxruntime", "openvino"])
+def test_an_exported_backend_scores_what_mindspore_scores(trained_run, colour_images, tmp_path, capsys, backend):
+    """fp32: the same predictions, so the same top-1 and top-5 (the loss within float rounding)."""
+    args = _colour_args(colour_images, "--ckpt_path", trained_run / "latest.ckpt")
+    assert validate.main(args) == 0
+    reference = capsys.readouterr().out
+    assert validate.main(args + ["--backend", backend, "--precision", "fp32", "--export_dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert f"({backend}, fp32)" in out and len(list(tmp_path.glob("*.onnx"))) == 1
+    assert re.search(r"top-1 \S+  top-5 \S+", out).group(0) == re.search(r"top-1 \S+  top-5 \S+", reference).group(0)
+    loss = [float(re.search(r"loss (\S+)", text).group(1)) for text in (out, reference)]
+    assert abs(loss[0] - loss[1]) < 1e-3
+
+
+def test_a_backend_that_disagrees_with_mindspore_is_an_error(trained_run, colour_images, tmp_path, capsys,
+                                                            monkeypatch):
+    from mindcv.engine import serving
+
+    real = serving._onnxruntime_session
+
+    def off_by_one(path, precision):  # a backend whose logits are wrong
+        used, run = real(path, precision)
+        return used, lambda batch: run(batch) + np.arange(3, dtype=np.float32)
+
+    monkeypatch.setitem(serving._SESSIONS, "onnxruntime", off_by_one)
+    args = _colour_args(colour_images, "--ckpt_path", trained_run / "latest.ckpt", "--backend", "onnxruntime",
+                        "--export_dir", tmp_path)
+    assert validate.main(args) == 2
+    err = capsys.readouterr()
+    assert "does not reproduce MindSpore on the first batch" in err.err and "top-1" not in err.out
+
+
+def test_bf16_needs_openvino(capsys):
+    assert validate.main(TINY + ["--precision", "bf16", "--ckpt_path", "x.ckpt"]) == 2
+    assert "'precision' bf16 needs --backend openvino" in capsys.readouterr().err

@@ -84,13 +84,14 @@ def build_val_loader(c: Namespace, runtime: Runtime) -> Tuple[object, List[str],
 
 def _log_options_without_effect(c: Namespace, model: nn.Cell) -> None:
     notes = {"drop_path_rate": c.drop_path_rate is not None and not getattr(model, "drop_path_rate", None),
-             "aux_factor": c.aux_factor > 0, "eval_shuffle": c.eval_shuffle}
+             "aux_factor": c.aux_factor > 0, "eval_shuffle": c.eval_shuffle, "backend": c.backend != "mindspore"}
     for name, applies in notes.items():
         if applies:
             _logger.warning("Option %s=%r has no effect here: %s.", name, getattr(c, name),
                             {"drop_path_rate": f"{c.model} has no stochastic depth",
                              "aux_factor": "the model has no auxiliary logits",
-                             "eval_shuffle": "validation metrics do not depend on the order"}[name])
+                             "eval_shuffle": "validation metrics do not depend on the order",
+                             "backend": "training and its validation run MindSpore (validate.py uses it)"}[name])
     if c.dataset_sink_mode:
         _logger.info("dataset_sink_mode: batches are fed from the host by the training loop (same numbers).")
 

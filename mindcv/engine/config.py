@@ -21,6 +21,7 @@ from ..utils.errors import ConfigError, UnknownOptionError
 from ..utils.fileio import write_text_atomic
 from ..utils.suggest import did_you_mean
 from .amp import AMP_LEVELS
+from .serving import BACKENDS, PRECISIONS
 
 __all__ = ["ConfigError", "Option", "OPTIONS", "parse_config", "load_yaml", "save_config", "dump_config",
            "build_parser"]
@@ -60,6 +61,13 @@ OPTIONS: List[Option] = [
     _o("val_while_train", False, "bool", "system", "validate during training"),
     _o("val_interval", 1, "int", "system", "epochs between validations", bounds=_POSITIVE),
     _o("log_interval", 100, "int", "system", "steps between log lines", bounds=_POSITIVE),
+    _o("backend", "mindspore", "str", "system", "validate.py: mindspore, or onnxruntime / openvino running the "
+                                                "checkpoint's cached ONNX export, checked against MindSpore on the "
+                                                "first batch (added here)", BACKENDS, any_case=True),
+    _o("precision", "auto", "str", "system", "validate.py with --backend openvino: auto (bf16 where the CPU has "
+                                             "it), fp32 or bf16 (added here)", PRECISIONS, any_case=True),
+    _o("export_dir", "", "str", "system", "validate.py: folder of the cached exports (empty: beside the checkpoint; "
+                                          "added here)"),
     _o("seed", 42, "int", "system", "random seed (weights, data order, augmentation, dropout)",
        bounds=(0, 2**32 - 1)),
     _o("device_target", "auto", "str", "system", "auto (Ascend, then GPU, then CPU), Ascend, GPU or CPU",
@@ -310,6 +318,9 @@ def _check_range(option: Option, value: Any) -> Optional[str]:
 
 def _check_together(config: Dict[str, Any]) -> None:
     """Checks that involve several options (what would otherwise fail inside graph compilation)."""
+    if config["precision"] == "bf16" and config["backend"] != "openvino":
+        raise ConfigError(f"Option 'precision' bf16 needs --backend openvino (backend {config['backend']} runs "
+                          "fp32).")
     channels = config["in_channels"]
     for name in ("mean", "std", "re_value"):
         value = config[name]

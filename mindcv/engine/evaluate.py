@@ -1,6 +1,6 @@
 """Evaluation: top-1 / top-5 / loss over a loader, every image counted exactly once (across ranks too)."""
 import time
-from typing import Dict, Optional
+from typing import Callable, Dict, Optional, Union
 
 import mindspore as ms
 import numpy as np
@@ -19,24 +19,33 @@ def _softmax_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> np.ndarray
     return -log_probs[np.arange(len(labels)), labels]
 
 
-def evaluate(network: nn.Cell, loader, batch_size: int, distributed: bool = False, progress: bool = True,
-             desc: str = "validate", total: Optional[int] = None) -> Dict[str, float]:
+def evaluate(network: Union[nn.Cell, Callable[[np.ndarray], np.ndarray]], loader, batch_size: int,
+             distributed: bool = False, progress: bool = True, desc: str = "validate",
+             total: Optional[int] = None) -> Dict[str, float]:
     """Top-1/top-5 accuracy (%), mean cross-entropy, image count and images/s of ``network`` on ``loader``.
 
-    The last, smaller batch is padded to ``batch_size`` for the forward pass (one compiled shape); the padding
-    and unreadable images (label -1) are excluded from every metric. With ``distributed`` the sums are
+    ``network`` is a MindSpore cell, or a function from a uint8 batch to logits (an exported backend, see
+    :func:`~mindcv.engine.serving.checked_on_first_batch`). For a cell the last, smaller batch is padded to
+    ``batch_size`` (one compiled shape); the padding and unreadable images (label -1) are excluded from every
+    metric. With ``distributed`` the sums are
     all-reduced across ranks. ``total`` is the number of batches (for the progress bar). No image at all is an
     error (an accuracy over nothing would be meaningless).
     """
-    network.set_train(False)
+    is_cell = isinstance(network, nn.Cell)
+    if is_cell:
+        network.set_train(False)
     sums = np.zeros(4)  # correct top-1, correct top-5, loss sum, images
     start = time.perf_counter()
     with tqdm(total=total, desc=desc, unit="batch", disable=not progress, leave=False) as bar:
         for images, labels in loader.create_tuple_iterator(num_epochs=1, output_numpy=True):
             count = len(labels)
-            if count < batch_size:
-                images = np.concatenate([images, np.zeros((batch_size - count,) + images.shape[1:], images.dtype)])
-            logits = network(ms.Tensor(images)).asnumpy()[:count].astype(np.float64)
+            if not is_cell:
+                logits = np.asarray(network(images), np.float64)
+            else:
+                if count < batch_size:
+                    images = np.concatenate([images, np.zeros((batch_size - count,) + images.shape[1:],
+                                                              images.dtype)])
+                logits = network(ms.Tensor(images)).asnumpy()[:count].astype(np.float64)
             readable = labels >= 0
             logits, labels, count = logits[readable], labels[readable], int(readable.sum())
             top5 = np.argsort(-logits, axis=1)[:, :5]

@@ -2,8 +2,9 @@
 
 The loop never waits for the device after a step: losses and non-finite counts accumulate on the device
 (in the train step) and are read every ``log_interval`` steps and at the end of each epoch; the step count
-is kept on the host. SIGTERM and Ctrl-C are checked after every step (data-parallel runs agree on it with one
-all-reduce of a flag per step; see :mod:`.signals`), so a stop saves within one step and one checkpoint write.
+is kept on the host. SIGTERM and Ctrl-C are checked after every step (data-parallel ranks agree on it with one
+all-reduce of a flag about every half second; see :mod:`.signals`), so a stop saves within a step (plus half a
+second) and one checkpoint write.
 """
 import logging
 import math

@@ -23,11 +23,12 @@ from ..utils.suggest import install_hint
 from .exporting import compare_logits, export_model
 from .networks import NormalizeInput
 
-__all__ = ["BACKENDS", "BackendError", "Runner", "softmax", "create_runner", "check_against"]
+__all__ = ["BACKENDS", "PRECISIONS", "BackendError", "Runner", "softmax", "create_runner", "check_against"]
 
 _logger = logging.getLogger(__name__)
 
 BACKENDS = ("mindspore", "onnxruntime", "openvino")
+PRECISIONS = ("auto", "fp32", "bf16")
 _EXTRAS = {"onnxruntime": "export", "openvino": "openvino"}
 # First-batch agreement with MindSpore: max |logit difference| <= atol + rtol * max |logit| and the same top-1
 # (fp32); bf16 keeps ~3 significant digits, so its probabilities are compared instead.
@@ -155,6 +156,23 @@ def create_runner(backend: str, network: nn.Cell, model: nn.Cell, mean: Sequence
         raise describe_os_error(exc, folder, "keep exports in") from None
     normalise = NormalizeInput(nn.Identity(), mean, std)
     return Runner(backend, used, lambda images: run(_normalised_nchw(normalise, images, batch))[: len(images)])
+
+
+def checked_on_first_batch(runner: Runner, network: nn.Cell, batch: int) -> Callable[[np.ndarray], np.ndarray]:
+    """``runner`` as a function of uint8 batches whose first call is compared with MindSpore's ``network`` (padded to
+    ``batch``, as evaluation runs it) by :func:`check_against`, which raises on a disagreement."""
+    checked = []
+
+    def run(images: np.ndarray) -> np.ndarray:
+        if not checked:
+            padded = np.concatenate([images, np.zeros((batch - len(images),) + images.shape[1:], images.dtype)])
+            reference = network(ms.Tensor(padded)).asnumpy()[: len(images)]
+            checked.append(check_against(runner, reference, images))
+            _logger.info("%s (%s) reproduces MindSpore on the first batch: max |logit diff| %.2e, same top-1 %s.",
+                         runner.name, runner.precision, checked[0]["max_abs_logit_diff"], checked[0]["same_top1"])
+        return runner(images)
+
+    return run
 
 
 def check_against(runner: Runner, reference: np.ndarray, images: np.ndarray) -> Dict:

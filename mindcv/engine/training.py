@@ -58,7 +58,7 @@ class _Run:
         self.best_top1 = -1.0
         self.metrics: Dict[str, float] = {}
         self.config_yaml = dump_config(c)
-        self.stop = StopSignals(runtime.distributed)
+        self.stop = StopSignals(runtime.distributed, runtime.is_main)
 
     def metadata(self, epoch: int, global_step: int) -> Dict:
         return epoch_metadata(epoch, global_step, self.parts.class_names, self.best_top1, self.c.model,
