@@ -132,6 +132,14 @@ MUTATIONS: List[Mutation] = [
        "tests/engine/test_checkpoints.py", "tests/test_train.py"),
     _m("evaluation counts unreadable images (label -1)", "mindcv/engine/evaluate.py",
        "readable = labels >= 0", "readable = labels >= -1", "tests/engine/test_evaluate.py"),
+    # refusing bad input, leaving no stray files
+    _m("a YAML key set twice silently takes its last value", "mindcv/engine/config.py",
+       "            if key in seen:", "            if False:", "tests/engine/test_config.py"),
+    _m("std may be 0 (inputs become infinite)", "mindcv/engine/config.py",
+       'bounds=(1e-6, 255.0),', "bounds=(0.0, 255.0),", "tests/engine/test_config.py"),
+    _m("a failed write leaves MindSpore's partial file", "mindcv/utils/fileio.py",
+       "for partial in _temporaries(path, str(os.getpid())):", "for partial in [tmp]:",
+       "tests/engine/test_checkpoints.py"),
 ]
 
 
