@@ -39,7 +39,7 @@ def _evaluate(config, runtime) -> int:
     model = build_model(config, runtime, num_classes, config.ckpt_path, ema=config.ema)
     network = eval_network(model, config.mean, config.std, config.val_amp_level, config.amp_cast_list)
     scorer, backend = network, ""
-    if config.backend != "mindspore" or config.precision == "bf16":
+    if config.backend != "mindspore":  # (precision bf16 needs openvino: refused when the options are parsed)
         runner = create_runner(config.backend, network, model, config.mean, config.std, config.batch_size,
                                config.image_resize, weights_file=config.ckpt_path or None,
                                cache_dir=config.export_dir or None, precision=config.precision)

@@ -94,8 +94,7 @@ def _class_images(folder: bytes) -> List[bytes]:
     if not stat.S_ISDIR(info.st_mode):
         return []
     if info.st_nlink == 2:
-        return [name for name in sorted(os.listdir(folder))
-                if name.lower().endswith(_IMAGE_SUFFIXES) and not name.startswith(b".")]
+        return [name for name in sorted(os.listdir(folder)) if _is_image_name(name)]
     found: List[bytes] = []
     _image_files(folder, b"", found)
     return found

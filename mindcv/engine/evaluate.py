@@ -10,13 +10,20 @@ from tqdm import tqdm
 from ..utils.errors import DataError
 from .distributed import all_reduce_sum
 
-__all__ = ["evaluate"]
+__all__ = ["evaluate", "pad_batch"]
 
 
 def _softmax_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
     shifted = logits - logits.max(axis=1, keepdims=True)
     log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
     return -log_probs[np.arange(len(labels)), labels]
+
+
+def pad_batch(images: np.ndarray, batch: int) -> np.ndarray:
+    """``images`` with zero rows appended up to ``batch`` (a static batch: one compiled shape, one export)."""
+    if len(images) >= batch:
+        return images
+    return np.concatenate([images, np.zeros((batch - len(images),) + images.shape[1:], images.dtype)])
 
 
 def evaluate(network: Union[nn.Cell, Callable[[np.ndarray], np.ndarray]], loader, batch_size: int,
@@ -39,13 +46,10 @@ def evaluate(network: Union[nn.Cell, Callable[[np.ndarray], np.ndarray]], loader
     with tqdm(total=total, desc=desc, unit="batch", disable=not progress, leave=False) as bar:
         for images, labels in loader.create_tuple_iterator(num_epochs=1, output_numpy=True):
             count = len(labels)
-            if not is_cell:
-                logits = np.asarray(network(images), np.float64)
+            if is_cell:
+                logits = network(ms.Tensor(pad_batch(images, batch_size))).asnumpy()[:count].astype(np.float64)
             else:
-                if count < batch_size:
-                    images = np.concatenate([images, np.zeros((batch_size - count,) + images.shape[1:],
-                                                              images.dtype)])
-                logits = network(ms.Tensor(images)).asnumpy()[:count].astype(np.float64)
+                logits = np.asarray(network(images), np.float64)
             readable = labels >= 0
             logits, labels, count = logits[readable], labels[readable], int(readable.sum())
             top5 = np.argsort(-logits, axis=1)[:, :5]

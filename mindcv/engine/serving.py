@@ -20,6 +20,7 @@ from ..utils.download import get_cache_dir
 from ..utils.errors import ConfigError, MindcvError
 from ..utils.fileio import describe_os_error, file_lock
 from ..utils.suggest import install_hint
+from .evaluate import pad_batch
 from .exporting import compare_logits, export_model
 from .networks import NormalizeInput
 
@@ -62,10 +63,7 @@ class Runner:
 def _normalised_nchw(normalise: nn.Cell, images: np.ndarray, batch: int) -> np.ndarray:
     """uint8 (n, H, W, C) -> float32 (batch, C, H, W), normalised as the MindSpore network does it, zero-padded
     up to the static batch."""
-    array = normalise(ms.Tensor(images)).asnumpy()
-    if len(array) < batch:
-        array = np.concatenate([array, np.zeros((batch - len(array),) + array.shape[1:], np.float32)])
-    return array
+    return pad_batch(normalise(ms.Tensor(images)).asnumpy(), batch)
 
 
 def _onnxruntime_session(path: Path, precision: str):
@@ -165,8 +163,7 @@ def checked_on_first_batch(runner: Runner, network: nn.Cell, batch: int) -> Call
 
     def run(images: np.ndarray) -> np.ndarray:
         if not checked:
-            padded = np.concatenate([images, np.zeros((batch - len(images),) + images.shape[1:], images.dtype)])
-            reference = network(ms.Tensor(padded)).asnumpy()[: len(images)]
+            reference = network(ms.Tensor(pad_batch(images, batch))).asnumpy()[: len(images)]
             checked.append(check_against(runner, reference, images))
             _logger.info("%s (%s) reproduces MindSpore on the first batch: max |logit diff| %.2e, same top-1 %s.",
                          runner.name, runner.precision, checked[0]["max_abs_logit_diff"], checked[0]["same_top1"])

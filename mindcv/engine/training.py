@@ -20,7 +20,7 @@ from ..utils.training_curves import PlotError, plot_run
 from .builder import TrainingParts, build_training, check_training_data, pipeline_settings
 from .checkpoints import RANK_STATE_PREFIX, RunCheckpoints, RunDirectory, epoch_metadata
 from .config import dump_config, save_config
-from .distributed import all_reduce_sum, average_parameters
+from .distributed import all_reduce_sum, average_parameters, gather_parameters
 from .evaluate import evaluate
 from .loop import LoopHooks, LoopPlan, LoopSettings, StepWindow, TrainingInterrupted, train_epochs
 from .signals import StopSignals
@@ -88,19 +88,12 @@ class _Run:
         if not self.runtime.distributed:
             return entries
         own = self.rank_statistics()
-        size, ranks = sum(int(np.prod(p.shape)) for p in own), self.runtime.group_size
-        slots = np.zeros((ranks, size), np.float32)  # every rank fills its row: the sum gathers them all
-        slots[self.runtime.rank] = np.concatenate([p.asnumpy().astype(np.float32).ravel() for p in own])
-        gathered = all_reduce_sum(slots.ravel()).astype(np.float32).reshape(ranks, size)
-        mean, offset, by_name = gathered.mean(axis=0), 0, {}
-        for p in own:
-            count = int(np.prod(p.shape))
-            by_name[p.name] = ms.Tensor(mean[offset: offset + count].reshape(p.shape))
-            entries += [{"name": f"{RANK_STATE_PREFIX}{rank}.{p.name}",
-                         "data": ms.Tensor(gathered[rank, offset: offset + count].reshape(p.shape))}
-                        for rank in range(ranks)]
-            offset += count
-        return [dict(e, data=by_name.get(e["name"], e["data"])) for e in entries]
+        per_rank = gather_parameters(own, self.runtime.rank, self.runtime.group_size)
+        mean = {p.name: ms.Tensor(np.stack([values[i] for values in per_rank]).mean(axis=0))
+                for i, p in enumerate(own)}
+        entries = [dict(e, data=mean.get(e["name"], e["data"])) for e in entries]
+        return entries + [{"name": f"{RANK_STATE_PREFIX}{rank}.{p.name}", "data": ms.Tensor(values[i])}
+                          for rank, values in enumerate(per_rank) for i, p in enumerate(own)]
 
     def validate(self) -> Dict[str, float]:
         with _ema_weights(self.parts, self.c.ema):
