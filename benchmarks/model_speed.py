@@ -1,5 +1,6 @@
-"""Xception speed over a grid of input sizes: ours (CPU kernels on and off), MindCV 0.3.0, PyTorch + timm
-``legacy_xception``, and our ONNX export in ONNX Runtime and OpenVINO.
+"""Xception speed over a grid of input sizes: ours (CPU kernels on and off, and with bf16 products), MindCV 0.3.0,
+PyTorch + timm ``legacy_xception`` (eager, channels_last, ``torch.compile``, bf16 autocast), and our ONNX export in
+ONNX Runtime and OpenVINO (fp32, bf16).
 
     python benchmarks/model_speed.py --rounds 2 --json benchmarks/results/model_speed.json
     python benchmarks/model_speed.py --make-envs           # first create the peer environments (several GB)
@@ -14,7 +15,8 @@ both rounds are printed and the JSON keeps every measurement. Per pair: steady-s
 included), achieved GFLOP/s (16.8 GFLOP per 299 px image forward, scaled by pixels; a training step counts 3x)
 and its share of the machine's SGEMM rate, measured in the same run (numpy/OpenBLAS 2048^3 on all cores; a
 practical roofline). Training is one SGD-momentum step on cross-entropy, the same cell for both MindSpore
-models. Exported rows: our model exported to ONNX (BatchNorm folded by the runtimes), fp32.
+models. Exported rows: our model exported to ONNX (BatchNorm folded by the runtimes). Ratios are to the fastest
+peer of the same precision (fp32 rows to fp32 peers, bf16 to bf16); the CPU's AVX-512/BF16/AMX flags are recorded.
 """
 import argparse
 import json
@@ -28,19 +30,30 @@ import time
 from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
-from machine import cpu_name  # benchmarks/machine.py, beside this script
+from machine import cpu_flags, cpu_name  # benchmarks/machine.py, beside this script
 
 HERE = Path(__file__).resolve().parent
 ENVS = HERE / ".envs"
 GFLOP_PER_IMAGE_299 = 16.8  # forward pass; scales with the number of pixels
 DEFAULT_GRID = ["train:71:16", "train:149:8", "train:224:8", "train:299:8", "inference:71:16", "inference:299:8"]
-IMPLEMENTATIONS = {
-    "ours": dict(python=sys.executable, label="ours (default: CPU kernels on)"),
-    "ours_off": dict(python=sys.executable, label="ours, kernels off (MINDCV_CPU_KERNELS=0)"),
-    "mindcv": dict(python=str(ENVS / "mindcv030" / "bin" / "python"), label="MindCV 0.3.0"),
-    "timm": dict(python=str(ENVS / "timm" / "bin" / "python"), label="PyTorch + timm legacy_xception (eager)"),
-    "onnxruntime": dict(python=sys.executable, label="our ONNX export in ONNX Runtime", inference_only=True),
-    "openvino": dict(python=sys.executable, label="our ONNX export in OpenVINO", inference_only=True),
+TORCH = str(ENVS / "timm" / "bin" / "python")
+IMPLEMENTATIONS = {  # peer: compared with ours; precision: the peers ours is held to (fp32 with fp32)
+    "ours": dict(python=sys.executable, label="ours (default: CPU kernels on)", precision="fp32"),
+    "ours_off": dict(python=sys.executable, label="ours, kernels off (MINDCV_CPU_KERNELS=0)", precision="fp32"),
+    "ours_bf16": dict(python=sys.executable, label="ours, float32_matmul_precision medium (bf16 products)",
+                      precision="bf16"),
+    "mindcv": dict(python=str(ENVS / "mindcv030" / "bin" / "python"), label="MindCV 0.3.0", precision="fp32",
+                   peer=True),
+    "timm": dict(python=TORCH, label="PyTorch + timm legacy_xception (eager)", precision="fp32", peer=True),
+    "timm_cl": dict(python=TORCH, label="PyTorch eager, channels_last", precision="fp32", peer=True),
+    "timm_compile": dict(python=TORCH, label="PyTorch torch.compile (inductor)", precision="fp32", peer=True),
+    "timm_bf16": dict(python=TORCH, label="PyTorch bf16 autocast, channels_last", precision="bf16", peer=True),
+    "onnxruntime": dict(python=sys.executable, label="our ONNX export in ONNX Runtime", inference_only=True,
+                        precision="fp32", peer=True),
+    "openvino": dict(python=sys.executable, label="our ONNX export in OpenVINO", inference_only=True,
+                     precision="fp32", peer=True),
+    "openvino_bf16": dict(python=sys.executable, label="our ONNX export in OpenVINO, bf16 inference precision",
+                          inference_only=True, precision="bf16", peer=True),
 }
 
 
@@ -67,6 +80,8 @@ def _mindspore_step(impl: str, task: str, batch: int, size: int) -> Callable[[],
     from mindcv.models import create_model
 
     model = create_model("xception", num_classes=1000)
+    if impl == "ours_bf16":
+        model.set_float32_matmul_precision("medium")
     rng = np.random.default_rng(0)
     images = ms.Tensor(rng.normal(size=(batch, 3, size, size)).astype(np.float32))
     labels = ms.Tensor(rng.integers(0, 1000, batch).astype(np.int32))
@@ -98,12 +113,17 @@ def _exported_step(impl: str, batch: int, size: int) -> Callable[[], None]:
         name = session.get_inputs()[0].name
         return lambda: session.run(None, {name: images})
     import openvino
-    request = openvino.Core().compile_model(str(path), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    precision = "bf16" if impl == "openvino_bf16" else "f32"
+    request = openvino.Core().compile_model(str(path), "CPU", {"INFERENCE_PRECISION_HINT": precision})
     infer = request.create_infer_request()
     return lambda: infer.infer([images])
 
 
-def _torch_step(task: str, batch: int, size: int) -> Callable[[], None]:
+def _torch_step(impl: str, task: str, batch: int, size: int) -> Callable[[], None]:
+    """timm's model as PyTorch users run it fastest on a CPU: eager (``timm``), channels_last (``timm_cl``),
+    ``torch.compile`` (``timm_compile``) or bf16 autocast with channels_last (``timm_bf16``)."""
+    import contextlib
+
     import timm
     import torch
 
@@ -112,12 +132,21 @@ def _torch_step(task: str, batch: int, size: int) -> Callable[[], None]:
     model = timm.create_model("legacy_xception", num_classes=1000)
     images = torch.randn(batch, 3, size, size)
     labels = torch.randint(0, 1000, (batch,))
+    if impl in ("timm_cl", "timm_bf16"):
+        model = model.to(memory_format=torch.channels_last)
+        images = images.contiguous(memory_format=torch.channels_last)
     if task == "inference":
         model.eval()
+    forward = torch.compile(model) if impl == "timm_compile" else model
 
+    def precision():
+        if impl == "timm_bf16":
+            return torch.autocast("cpu", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+    if task == "inference":
         def infer() -> None:
-            with torch.inference_mode():
-                model(images)
+            with torch.inference_mode(), precision():
+                forward(images)
         return infer
     model.train()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
@@ -125,7 +154,8 @@ def _torch_step(task: str, batch: int, size: int) -> Callable[[], None]:
 
     def train() -> None:
         optimizer.zero_grad(set_to_none=True)
-        loss = criterion(model(images), labels)
+        with precision():
+            loss = criterion(forward(images), labels)
         loss.backward()
         optimizer.step()
         loss.item()
@@ -133,12 +163,12 @@ def _torch_step(task: str, batch: int, size: int) -> Callable[[], None]:
 
 
 def _version(impl: str) -> str:
-    if impl == "timm":
+    if impl.startswith("timm"):
         import torch
         return f"torch {torch.__version__}"
-    if impl in ("onnxruntime", "openvino"):
-        module = __import__(impl)
-        return f"{impl} {module.__version__.split('-')[0]}"
+    if impl.startswith(("onnxruntime", "openvino")):
+        name = impl.split("_")[0]
+        return f"{name} {__import__(name).__version__.split('-')[0]}"
     import mindspore
     return f"mindspore {mindspore.__version__}"
 
@@ -146,9 +176,9 @@ def _version(impl: str) -> str:
 def worker(impl: str, task: str, batch: int, size: int, repeats: int, steps: int) -> Dict:
     """Run inside the implementation's own interpreter; returns the measurements of one pair."""
     start = time.perf_counter()
-    if impl == "timm":
-        step = _torch_step(task, batch, size)
-    elif impl in ("onnxruntime", "openvino"):
+    if impl.startswith("timm"):
+        step = _torch_step(impl, task, batch, size)
+    elif impl in ("onnxruntime", "openvino", "openvino_bf16"):
         step = _exported_step(impl, batch, size)
     else:
         step = _mindspore_step(impl, task, batch, size)
@@ -195,10 +225,17 @@ def run_pair(impl: str, task: str, batch: int, size: int, args: argparse.Namespa
     return result
 
 
+def best_peer(best: Dict[str, float], precision: str) -> Optional[str]:
+    """The fastest peer implementation of ``precision`` among ``best`` (implementation -> best img/s)."""
+    peers = [impl for impl in best if IMPLEMENTATIONS[impl].get("peer")
+             and IMPLEMENTATIONS[impl]["precision"] == precision]
+    return max(peers, key=best.get, default=None)
+
+
 def table(results: List[Dict], peak: List[float]) -> str:
     """One row per (setting, implementation): img/s of every round, GFLOP/s and ratios of the best round."""
     rows = ["| setting | implementation | img/s per round | best GFLOP/s (% of SGEMM) | first step (s) "
-            "| vs kernels off | vs PyTorch |", "| --- " * 7 + "|"]
+            "| vs kernels off | vs best peer of its precision |", "| --- " * 7 + "|"]
     settings = sorted({(r["task"], r["size"], r["batch"]) for r in results}, key=lambda s: (s[0] != "train", s[1]))
     for task, size, batch in settings:
         cell = [r for r in results if (r["task"], r["size"], r["batch"]) == (task, size, batch)]
@@ -206,12 +243,13 @@ def table(results: List[Dict], peak: List[float]) -> str:
         for impl in [name for name in IMPLEMENTATIONS if name in best]:
             runs = [r for r in cell if r["impl"] == impl]
             top = max(runs, key=lambda r: r["images_per_s"])
-            versus = {peer: f"{best[impl] / best[peer]:.2f}x" if peer in best and impl != peer else ""
-                      for peer in ("ours_off", "timm")}
+            off = f"{best[impl] / best['ours_off']:.2f}x" if "ours_off" in best and impl != "ours_off" else ""
+            peer = best_peer(best, IMPLEMENTATIONS[impl]["precision"])
+            versus = (f"{best[impl] / best[peer]:.2f}x ({peer})" if peer and not IMPLEMENTATIONS[impl].get("peer")
+                      else "")
             rows.append(f"| {task} {size} px, batch {batch} | {IMPLEMENTATIONS[impl]['label']} ({top['version']}) "
                         f"| {' / '.join(str(r['images_per_s']) for r in runs)} | {top['gflops']} "
-                        f"({100 * top['gflops'] / max(peak):.0f}%) | {top['first_step_s']} | {versus['ours_off']} "
-                        f"| {versus['timm']} |")
+                        f"({100 * top['gflops'] / max(peak):.0f}%) | {top['first_step_s']} | {off} | {versus} |")
     return (f"SGEMM rate (numpy/OpenBLAS 2048^3) before/after: {peak[0]:.0f} / {peak[-1]:.0f} GFLOP/s; "
             "img/s per round in run order; ratios from the best round\n" + "\n".join(rows))
 
@@ -240,6 +278,7 @@ def main() -> int:
         print(f"[{impl}] skipped: no interpreter at {IMPLEMENTATIONS[impl]['python']} (benchmarks/make_peer_envs.sh)",
               file=sys.stderr)
     peak, results, started = [sgemm_gflops()], [], time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    load = [os.getloadavg()]
     for _ in range(args.rounds):
         for setting in args.grid:
             task, size, batch = setting.split(":")
@@ -250,12 +289,17 @@ def main() -> int:
                 if result:
                     results.append(result)
     peak.append(sgemm_gflops())
+    load.append(os.getloadavg())
+    print(f"{cpu_name()} ({' '.join(cpu_flags())}), load average at start / end: {load[0]} / {load[-1]}")
     print(table(results, peak))
     if args.json:
-        machine = dict(cpu=cpu_name(), cores=os.cpu_count(),
-                       load_average=os.getloadavg(), sgemm_gflops=[round(p) for p in peak], started=started)
+        machine = dict(cpu=cpu_name(), cpu_flags=cpu_flags(), cores=os.cpu_count(), load_average=load,
+                       sgemm_gflops=[round(p) for p in peak], started=started)
+        implementations = {impl: dict(label=spec["label"], precision=spec["precision"], peer=spec.get("peer", False))
+                           for impl, spec in IMPLEMENTATIONS.items() if impl in available}
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(dict(settings=vars(args), machine=machine, results=results),
+        Path(args.json).write_text(json.dumps(dict(settings=vars(args), machine=machine,
+                                                   implementations=implementations, results=results),
                                               indent=1) + "\n")
     return 0 if results else 1
 

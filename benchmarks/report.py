@@ -11,8 +11,11 @@ from pathlib import Path
 from typing import Dict, List
 
 RESULTS = Path(__file__).resolve().parent / "results"
-IMPL_NAMES = {"ours": "ours (default)", "ours_off": "ours, kernels off", "mindcv": "MindCV 0.3.0",
-              "timm": "PyTorch + timm", "onnxruntime": "ONNX Runtime", "openvino": "OpenVINO",
+IMPL_NAMES = {"ours": "ours (default)", "ours_off": "ours, kernels off", "ours_bf16": "ours, matmul precision medium",
+              "mindcv": "MindCV 0.3.0",
+              "timm": "PyTorch + timm, eager", "timm_cl": "PyTorch, channels_last", "timm_compile": "PyTorch, compile",
+              "timm_bf16": "PyTorch, bf16 autocast (channels_last)", "onnxruntime": "ONNX Runtime (our export)",
+              "openvino": "OpenVINO (our export)", "openvino_bf16": "OpenVINO bf16 (our export)",
               "mindcv030": "MindCV 0.3.0"}
 
 
@@ -30,30 +33,31 @@ def _machine(data: Dict) -> str:
 
 
 def model_speed() -> str:
-    """Images/s per round for each setting and implementation, with the ratios to kernels-off and PyTorch."""
+    """Images/s per round of each implementation per setting; ours against kernels-off and against the fastest
+    peer of the same precision (fp32 with fp32, bf16 with bf16)."""
     data = _load("model_speed")
+    specs = data["implementations"]
     rounds: Dict[tuple, Dict[str, List[float]]] = defaultdict(lambda: defaultdict(list))
-    gflops: Dict[tuple, float] = {}
     for row in data["results"]:
-        setting = (row["task"], row["size"], row["batch"])
-        rounds[setting][row["impl"]].append(row["images_per_s"])
-        if row["impl"] == "ours":
-            gflops[setting] = max(gflops.get(setting, 0.0), row["gflops"])
-    impls = [impl for impl in data["settings"]["impl"] if any(impl in by for by in rounds.values())]
-    header = ["setting"] + [IMPL_NAMES.get(i, i) for i in impls] + ["ours vs kernels off", "ours vs PyTorch",
-                                                                    "ours GFLOP/s"]
+        rounds[(row["task"], row["size"], row["batch"])][row["impl"]].append(row["images_per_s"])
+    header = ["setting", "implementation", "precision", "img/s per round", "vs kernels off",
+              "vs fastest peer of its precision"]
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     for (task, size, batch), by in rounds.items():
         best = {impl: max(values) for impl, values in by.items()}
-
-        def ratio(other: str) -> str:
-            return f"{best['ours'] / best[other]:.2f}x" if "ours" in best and other in best else ""
-
-        cells = [" / ".join(f"{v:.3g}" for v in by.get(impl, [])) for impl in impls]
-        lines.append(f"| {task} {size} px, batch {batch} | " + " | ".join(cells)
-                     + f" | {ratio('ours_off')} | {ratio('timm')} | {gflops.get((task, size, batch), 0):.0f} |")
-    return _machine(data) + "Images/s per round (round 1 / round 2); ratios from each row's best round.\n\n" + \
-        "\n".join(lines) + "\n"
+        for impl in [name for name in specs if name in by]:
+            spec = specs[impl]
+            peers = [name for name in best if specs[name]["peer"] and specs[name]["precision"] == spec["precision"]]
+            peer = max(peers, key=best.get, default=None)
+            off = f"{best[impl] / best['ours_off']:.2f}x" if impl == "ours" and "ours_off" in best else ""
+            versus = f"{best[impl] / best[peer]:.2f}x ({IMPL_NAMES.get(peer, peer)})" if peer and not spec["peer"] \
+                else ""
+            cells = [f"{task} {size} px, batch {batch}", IMPL_NAMES.get(impl, spec["label"]), spec["precision"],
+                     " / ".join(f"{v:.3g}" for v in by[impl]), off, versus]
+            lines.append("| " + " | ".join(cells) + " |")
+    flags = ", ".join(data["machine"].get("cpu_flags", []))
+    return (_machine(data) + f"CPU flags: {flags or 'not recorded'}. Images/s per round (round 1 / round 2); "
+            "ratios from each row's best round.\n\n" + "\n".join(lines) + "\n")
 
 
 def data_pipeline() -> str:
@@ -84,7 +88,24 @@ def dataset_listing() -> str:
     return intro + "\n".join(lines) + "\n"
 
 
-TABLES = {"model_speed": model_speed, "data_pipeline": data_pipeline, "dataset_listing": dataset_listing}
+def eval_backends() -> str:
+    """validate.py's images/s per backend (as printed, and steady after the first batch) against the bare rate."""
+    data = _load("eval_backends")
+    header = ["round", "backend", "precision", "validate.py img/s", "steady img/s", "bare img/s", "steady / bare"]
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    for row in sorted(data["results"], key=lambda row: (row["backend"], row["precision"], row["round"])):
+        rates = [f"{row[key]:.1f}" for key in ("validate_images_per_s", "steady_images_per_s", "bare_images_per_s")]
+        cells = [str(row["round"]), row["backend"], row["precision"], *rates, f"{row['steady_vs_bare']:.2f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    machine = data["machine"]
+    intro = (f"{data['images']} JPEGs ~500x375, {data['size']} px, batch {data['batch']}, on {machine['cpu']} "
+             f"({', '.join(machine['cpu_flags'])}; {machine['cores']} cores), load average at start / end "
+             f"{machine['load_average'][0][0]:.2f} / {machine['load_average'][-1][0]:.2f}.\n\n")
+    return intro + "\n".join(lines) + "\n"
+
+
+TABLES = {"model_speed": model_speed, "data_pipeline": data_pipeline, "dataset_listing": dataset_listing,
+          "eval_backends": eval_backends}
 
 
 def main(argv: List[str]) -> int:

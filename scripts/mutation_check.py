@@ -140,6 +140,14 @@ MUTATIONS: List[Mutation] = [
     _m("a failed write leaves MindSpore's partial file", "mindcv/utils/fileio.py",
        "for partial in _temporaries(path, str(os.getpid())):", "for partial in [tmp]:",
        "tests/engine/test_checkpoints.py"),
+    _m("per-batch normalisation multiplies by 1/std", "mindcv/data/loader.py",
+       "return np.divide(normalized, std, out=normalized)", "return np.multiply(normalized, 1 / std, out=normalized)",
+       "tests/data/test_loader.py"),
+    _m("bf16 rounding truncates instead of rounding to nearest even", "mindcv/ops/csrc/pointwise_conv.cc",
+       "bits += 0x7fffu + ((bits >> 16) & 1u);", "bits += 0;", "tests/ops/test_cpu_kernels.py"),
+    _m("matmul precision medium keeps the float32 kernel", "mindcv/models/layers.py",
+       'cell.set_kernel_precision("bf16" if precision == "medium" else "fp32")', 'cell.set_kernel_precision("fp32")',
+       "tests/models/test_xception.py"),
 ]
 
 

@@ -93,3 +93,21 @@ def test_a_backend_that_disagrees_with_mindspore_is_an_error(trained_run, colour
 def test_bf16_needs_openvino(capsys):
     assert validate.main(TINY + ["--precision", "bf16", "--ckpt_path", "x.ckpt"]) == 2
     assert "'precision' bf16 needs --backend openvino" in capsys.readouterr().err
+
+
+def test_medium_matmul_precision_scores_as_float32_within_bf16_rounding(trained_run, colour_images, capsys):
+    args = _colour_args(colour_images, "--ckpt_path", trained_run / "latest.ckpt")
+    assert validate.main(args) == 0
+    reference = capsys.readouterr().out
+    assert validate.main(args + ["--float32_matmul_precision", "medium"]) == 0
+    out, err = capsys.readouterr()
+    assert "bf16 inputs" in err
+    assert re.search(r"top-1 \S+  top-5 \S+", out).group(0) == re.search(r"top-1 \S+  top-5 \S+", reference).group(0)
+    loss = [float(re.search(r"loss (\S+)", text).group(1)) for text in (out, reference)]
+    assert abs(loss[0] - loss[1]) < 2e-2 * loss[1]
+
+
+def test_medium_matmul_precision_is_for_mindspore_runs(capsys):
+    assert validate.main(TINY + ["--float32_matmul_precision", "medium", "--backend", "onnxruntime",
+                                 "--ckpt_path", "x.ckpt"]) == 2
+    assert "'float32_matmul_precision' medium is for MindSpore's own run" in capsys.readouterr().err

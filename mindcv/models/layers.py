@@ -4,21 +4,25 @@ check and the classification head (:class:`ClassifierHead`).
 On CPU the depthwise convolution, the pool and BatchNorm in training run mindcv's own kernels (``mindcv.ops``)
 when the model asks for them; the parameters (names, shapes) are those of the plain MindSpore layers either way.
 """
+import logging
 from typing import Optional, Sequence, Tuple
 
 import mindspore.common.initializer as init
 from mindspore import Tensor, nn, ops
 from mindspore.common import dtype as mstype
 
-from ..ops import (batch_norm_train_op, cpu_kernels_enabled, depthwise_conv3x3_op, max_pool3x3s2_op,
+from ..ops import (batch_norm_train_op, cpu_has_bf16, cpu_kernels_enabled, depthwise_conv3x3_op, max_pool3x3s2_op,
                    pointwise_conv_available, pointwise_conv_op)
+from ..ops.cpu_kernels import BF16_FLAGS
 from ..utils.errors import ConfigError
 from .fusion import fold_conv_bn
 
-__all__ = ["MIN_INPUT_SIZE", "check_input", "resolve_cpu_kernels", "CpuKernelLayer", "BatchNorm2d",
+__all__ = ["MIN_INPUT_SIZE", "MATMUL_PRECISIONS", "check_input", "resolve_cpu_kernels", "CpuKernelLayer", "BatchNorm2d",
            "DepthwiseConv2d", "PointwiseConv2d", "SeparableConv2d", "MaxPool3x3S2", "ClassifierHead"]
 
 MIN_INPUT_SIZE = 71  # smallest input on which every Xception variant's feature maps stay non-empty
+MATMUL_PRECISIONS = ("highest", "medium")  # PyTorch's names: float32 products; bf16 inputs, float32 accumulation
+_logger = logging.getLogger(__name__)
 
 
 def check_input(x: Tensor, in_channels: int, model_name: str) -> None:
@@ -109,6 +113,13 @@ class PointwiseConv2d(CpuKernelLayer, nn.Conv2d):
         super().__init__(in_channels, out_channels, 1, pad_mode="valid", has_bias=False)
         self._init_kernel(pointwise_conv_op() if use_cpu_kernels and pointwise_conv_available() else None)
 
+    def set_kernel_precision(self, precision: str) -> None:
+        """The products of the kernel in ``"fp32"`` or ``"bf16"`` (bf16 inputs, float32 accumulation); no effect
+        on MindSpore's operator."""
+        if self._kernel is not None:
+            self._kernel = pointwise_conv_op(precision)
+            self._select_op()
+
     def construct(self, x: Tensor) -> Tensor:
         if self.fast_op is not None:  # float32 kernel: operator-level mixed precision ("auto") may pass float16
             return self.fast_op(x.astype(mstype.float32), self.weight.astype(mstype.float32)).astype(x.dtype)
@@ -197,6 +208,34 @@ class ClassifierHead:
             if isinstance(cell, CpuKernelLayer):
                 cell.use_cpu_kernel(enabled)
         self.use_cpu_kernels = bool(enabled)
+        return previous
+
+    def set_float32_matmul_precision(self, precision: str) -> str:
+        """PyTorch's ``torch.set_float32_matmul_precision`` for this model's CPU kernels: ``"highest"`` computes
+        the pointwise convolutions (two thirds of the arithmetic) in float32, ``"medium"`` with bf16 inputs and
+        float32 accumulation (oneDNN, AVX512-BF16 or AMX); tensors, parameters and optimizer stay float32. On a CPU
+        without bf16 instructions, or without the CPU kernels, it stays ``"highest"`` and says why. Returns the
+        previous setting; call it before the model's first graph-mode run."""
+        if precision not in MATMUL_PRECISIONS:
+            raise ConfigError(f"float32_matmul_precision must be one of {', '.join(MATMUL_PRECISIONS)}, got "
+                              f"{precision!r}.")
+        previous = getattr(self, "float32_matmul_precision", "highest")
+        if precision == "medium" and not cpu_has_bf16():
+            _logger.warning("float32_matmul_precision 'medium' needs a CPU with bf16 instructions (%s); this one "
+                            "has none, so the products stay float32.", " or ".join(BF16_FLAGS))
+            precision = "highest"
+        elif precision == "medium" and not any(isinstance(cell, PointwiseConv2d) and cell._kernel is not None
+                                               for _, cell in self.cells_and_names()):
+            _logger.warning("float32_matmul_precision 'medium' applies to mindcv's CPU kernels, which this model "
+                            "does not use (not on CPU, MINDCV_CPU_KERNELS=0 or no compiler); it runs float32.")
+            precision = "highest"
+        for _, cell in self.cells_and_names():
+            if isinstance(cell, PointwiseConv2d):
+                cell.set_kernel_precision("bf16" if precision == "medium" else "fp32")
+        if precision == "medium":
+            _logger.info("float32_matmul_precision medium: the pointwise convolutions take bf16 inputs and "
+                         "accumulate in float32.")
+        self.float32_matmul_precision = precision
         return previous
 
     def get_classifier(self) -> nn.Cell:

@@ -36,7 +36,7 @@ from ..utils.errors import FileWriteError
 from ..utils.fileio import atomic_path, file_lock
 
 __all__ = ["kernel_library", "cpu_kernels_enabled", "depthwise_conv3x3_op", "max_pool3x3s2_op", "batch_norm_train_op",
-           "pointwise_conv_op", "pointwise_conv_available", "onednn_library"]
+           "pointwise_conv_op", "pointwise_conv_available", "onednn_library", "cpu_has_bf16", "BF16_FLAGS"]
 
 _logger = logging.getLogger(__name__)
 CSRC = Path(__file__).parent / "csrc"
@@ -163,12 +163,29 @@ def pointwise_conv_available() -> bool:
 
 
 @lru_cache(maxsize=None)
-def pointwise_conv_op() -> ops.Custom:
-    """``op(x, weight)``: 1x1 convolution, stride 1, no bias, with its gradients (oneDNN sgemm products)."""
-    grad_input = _custom("PointwiseConvGradInput", lambda dy, w: [dy[0], w[1], dy[2], dy[3]], lambda dy, w: dy)
-    grad_filter = _custom("PointwiseConvGradFilter", lambda x, dy: [dy[1], x[1], 1, 1], lambda x, dy: x)
+def pointwise_conv_op(precision: str = "fp32") -> ops.Custom:
+    """``op(x, weight)``: 1x1 convolution, stride 1, no bias, with its gradients (oneDNN products). ``precision``
+    ``"bf16"``: the three products take x, dy and the weight rounded to bf16 and accumulate in float32 (tensors
+    stay float32)."""
+    suffix = {"fp32": "", "bf16": "Bf16"}[precision]
+    grad_input = _custom(f"PointwiseConvGradInput{suffix}", lambda dy, w: [dy[0], w[1], dy[2], dy[3]],
+                         lambda dy, w: dy)
+    grad_filter = _custom(f"PointwiseConvGradFilter{suffix}", lambda x, dy: [dy[1], x[1], 1, 1], lambda x, dy: x)
 
     def bprop(x, weight, out, dout):
         return grad_input(dout, weight), grad_filter(x, dout)
 
-    return _custom("PointwiseConv", lambda x, w: [x[0], w[0], x[2], x[3]], lambda x, w: x, bprop)
+    return _custom(f"PointwiseConv{suffix}", lambda x, w: [x[0], w[0], x[2], x[3]], lambda x, w: x, bprop)
+
+
+BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+def cpu_has_bf16() -> bool:
+    """True when the CPU computes bf16 products in hardware (AVX512-BF16 or AMX-BF16, from /proc/cpuinfo)."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return False
+    flags = next((line.split(":", 1)[1].split() for line in lines if line.startswith("flags")), [])
+    return any(flag in flags for flag in BF16_FLAGS)

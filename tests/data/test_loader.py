@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from mindcv.data import create_dataset, create_loader, create_transforms
+from mindcv.data.loader import BatchNormalize
 from mindcv.data.sources import sample_key
 from tests.helpers import make_colour_folder
 
@@ -115,15 +116,42 @@ def test_keyed_python_augmentation_runs_per_batch(tmp_path, multiprocessing):
 
 def test_keyed_transforms_before_mindspore_operations_stay_per_image():
     """Normalised in the pipeline, AutoAugment comes before Normalize and HWC2CHW: it stays a per-image map (one
-    thread), and only the erasing at the end runs per batch."""
+    thread); the normalising and the erasing at the end run per batch."""
     dataset = create_dataset("fashion_mnist", split="train", num_samples=8, seed=1)
     transform = create_transforms("fashion_mnist", 71, True, auto_augment="autoaug", re_prob=0.5)
     maps = _maps(create_loader(dataset, 4, is_training=True, num_classes=10, transform=transform,
                                num_parallel_workers=2))
     assert maps[:2] == [(["BatchAugment"], 1, False), "batch"]
-    assert [names for names, _, _ in maps[2:]] == [["Normalize", "HWC2CHW"], ["function"],
-                                                    ["RandomResizedCrop", "RandomHorizontalFlip"]]
-    assert maps[3][1] == 1
+    assert [names for names, _, _ in maps[2:]] == [["function"], ["RandomResizedCrop", "RandomHorizontalFlip"]]
+    assert maps[2][1] == 1
+
+
+_MEAN, _STD = [0.485 * 255, 0.456 * 255, 0.406 * 255], [0.229 * 255, 0.224 * 255, 0.225 * 255]
+
+
+@pytest.mark.parametrize("ending", ["normalize+hwc2chw", "hwc2chw+normalize", "normalize"])
+@pytest.mark.parametrize("before", ["uint8", "float32"])
+def test_normalising_at_the_end_runs_per_batch_with_mindspores_values(ending, before):
+    """A transform list ending in Normalize [+ HWC2CHW] (MindCV's) is normalised per batch, on the loader's workers,
+    and gives bitwise the batches of MindSpore's per-image operations."""
+    ops = [ds.vision.Resize((37, 29))] + ([ds.vision.Rescale(1.7, -3.0)] if before == "float32" else [])
+    ops += {"normalize+hwc2chw": [ds.vision.Normalize(_MEAN, _STD), ds.vision.HWC2CHW()],
+            "hwc2chw+normalize": [ds.vision.HWC2CHW(), ds.vision.Normalize(_MEAN, _STD, is_hwc=False)],
+            "normalize": [ds.vision.Normalize(_MEAN, _STD)]}[ending]
+    dataset = create_dataset("fashion_mnist", split="val", shuffle=False, num_samples=10)
+    loader = create_loader(dataset, 4, transform=ops, num_classes=10, num_parallel_workers=2)
+    assert _maps(loader)[:2] == [(["BatchAugment"], 1, False), "batch"]
+    reference = create_dataset("fashion_mnist", split="val", shuffle=False, num_samples=10)
+    reference = reference.map(ops, input_columns="image").batch(4)
+    for (images, labels), (expected, expected_labels) in zip(_batches(loader), _batches(reference), strict=True):
+        assert images.dtype == expected.dtype == np.float32 and images.shape == expected.shape
+        assert np.array_equal(images, expected) and np.array_equal(labels, expected_labels)
+
+
+def test_batch_normalising_refuses_a_channel_count_other_than_its_means():
+    grey = np.zeros((2, 5, 5, 1), np.uint8)
+    with pytest.raises(ValueError, match="3 channel means got images of shape"):
+        BatchNormalize(_MEAN, _STD, to_chw=True)(grey)
 
 
 @pytest.mark.slow

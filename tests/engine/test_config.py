@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 MINDCV_OPTIONS = json.loads((FIXTURES / "mindcv_options.json").read_text())
 RECIPES = json.loads((FIXTURES / "mindcv_recipes.json").read_text())
 ADDED_HERE = {"jit_level", "val_num_samples", "bn_momentum", "overwrite", "max_nonfinite_steps",
-              "python_multiprocessing", "backend", "precision", "export_dir"}
+              "python_multiprocessing", "backend", "precision", "export_dir", "float32_matmul_precision"}
 DIFFERENT_DEFAULTS = {"device_target": "auto"}  # the only MindCV default changed (README, Differences)
 
 

@@ -80,6 +80,38 @@ def test_pointwise_matches_mindspore(mode, shape, out_channels):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5 * np.abs(b).max(), err_msg=what)
 
 
+def _bf16(values: np.ndarray) -> np.ndarray:
+    """float32 -> the nearest bf16 (ties to even), as float64."""
+    bits = values.astype(np.float32).view(np.uint32).astype(np.uint64)
+    bits = (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16 << 16
+    return bits.astype(np.uint32).view(np.float32).astype(np.float64)
+
+
+@pytest.mark.parametrize("shape, out_channels", [((3, 20, 5, 5), 37), ((1, 40, 16, 17), 33), ((2, 12, 17, 17), 24)])
+def test_pointwise_bf16_products_are_bf16_inputs_with_float32_accumulation(mode, shape, out_channels):
+    """The bf16 kernel's output and both gradients equal products of the bf16-rounded operands accumulated in
+    float32 (against float64 sums), and stay within the bf16 rounding bound of the float32 products."""
+    rng = np.random.default_rng(sum(shape) + out_channels)
+    x = rng.normal(size=shape).astype(np.float32)
+    upstream = rng.normal(size=(shape[0], out_channels) + shape[2:]).astype(np.float32)
+    layer = PointwiseConv2d(shape[1], out_channels, True)
+    layer.weight.set_data(ms.Tensor(rng.normal(size=layer.weight.shape).astype(np.float32)))
+    layer.set_kernel_precision("bf16")
+    weight = layer.weight.asnumpy()[:, :, 0, 0]
+    out, dx, dw = _value_and_grads(layer, x, upstream)
+    products = {  # (value, of the bf16-rounded operands, of the exact operands, of their magnitudes)
+        "output": (out, lambda f: np.einsum("oc,nchw->nohw", f(weight), f(x))),
+        "input gradient": (dx, lambda f: np.einsum("oc,nohw->nchw", f(weight), f(upstream))),
+        "weight gradient": (dw[:, :, 0, 0], lambda f: np.einsum("nohw,nchw->oc", f(upstream), f(x))),
+    }
+    for what, (got, product) in products.items():
+        rounded, exact = product(_bf16), product(lambda a: a.astype(np.float64))
+        magnitude = product(lambda a: np.abs(a.astype(np.float64)))
+        np.testing.assert_allclose(got, rounded, rtol=0, atol=1e-5 * np.abs(rounded).max(), err_msg=what)
+        assert np.all(np.abs(got - exact) <= 2.0 ** -7 * magnitude + 1e-5), what  # two roundings of 2^-9 each
+        assert np.abs(got - exact).max() > 1e-4 * np.abs(exact).max(), what  # really bf16, not float32
+
+
 def test_pointwise_keeps_mindspore_op_without_onednn(monkeypatch):
     monkeypatch.setattr(cpu_kernels, "onednn_library", lambda: None)
     assert not cpu_kernels.pointwise_conv_available()
