@@ -67,7 +67,8 @@ def measure(root: str, checkpoint: str, backend: str, precision: str, export_dir
     def timed(images):
         logits = score(images)
         stamps.append(time.perf_counter())
-        kept.append(images) if len(kept) < 2 else None
+        if len(kept) < 2:
+            kept.append(images)
         return logits
 
     metrics = evaluate(timed, loader, BATCH, progress=False)
@@ -90,9 +91,13 @@ def main() -> int:
     parser.add_argument("--folder", type=Path, default=Path(tempfile.gettempdir()) / "mindcv_bench_eval")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--worker", nargs=5, help=argparse.SUPPRESS)
+    parser.add_argument("--make-checkpoint", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         print("RESULT " + json.dumps(measure(*args.worker)), flush=True)
+        return 0
+    if args.make_checkpoint:
+        make_checkpoint(args.make_checkpoint)
         return 0
     make_folder(args.folder, args.images)
     val = args.folder / "val"
@@ -100,9 +105,8 @@ def main() -> int:
         val.symlink_to(args.folder / "train")
     checkpoint, export_dir = args.folder / "random_weights.ckpt", args.folder / "exports"
     env = dict(os.environ, GLOG_v="3", PYTHONPATH=str(HERE.parent), PYTHONWARNINGS="ignore")
-    subprocess.run([sys.executable, "-c", f"import sys; sys.path.insert(0, {str(HERE)!r}); "
-                    f"from eval_backends import make_checkpoint; from pathlib import Path; "
-                    f"make_checkpoint(Path({str(checkpoint)!r}))"], env=env, check=True)
+    # MindSpore only in child processes: this one stays light while they are timed
+    subprocess.run([sys.executable, __file__, "--make-checkpoint", str(checkpoint)], env=env, check=True)
     results, load = [], [os.getloadavg()]
     for round_index in range(args.rounds):
         for backend, precision in BACKENDS:

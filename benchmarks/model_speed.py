@@ -30,7 +30,8 @@ import time
 from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
-from machine import cpu_flags, cpu_name  # benchmarks/machine.py, beside this script
+from machine import cpu_flags, cpu_name  # benchmarks/machine.py and report.py, beside this script
+from report import fastest_peer
 
 HERE = Path(__file__).resolve().parent
 ENVS = HERE / ".envs"
@@ -225,13 +226,6 @@ def run_pair(impl: str, task: str, batch: int, size: int, args: argparse.Namespa
     return result
 
 
-def best_peer(best: Dict[str, float], precision: str) -> Optional[str]:
-    """The fastest peer implementation of ``precision`` among ``best`` (implementation -> best img/s)."""
-    peers = [impl for impl in best if IMPLEMENTATIONS[impl].get("peer")
-             and IMPLEMENTATIONS[impl]["precision"] == precision]
-    return max(peers, key=best.get, default=None)
-
-
 def table(results: List[Dict], peak: List[float]) -> str:
     """One row per (setting, implementation): img/s of every round, GFLOP/s and ratios of the best round."""
     rows = ["| setting | implementation | img/s per round | best GFLOP/s (% of SGEMM) | first step (s) "
@@ -244,7 +238,7 @@ def table(results: List[Dict], peak: List[float]) -> str:
             runs = [r for r in cell if r["impl"] == impl]
             top = max(runs, key=lambda r: r["images_per_s"])
             off = f"{best[impl] / best['ours_off']:.2f}x" if "ours_off" in best and impl != "ours_off" else ""
-            peer = best_peer(best, IMPLEMENTATIONS[impl]["precision"])
+            peer = fastest_peer(best, IMPLEMENTATIONS, IMPLEMENTATIONS[impl]["precision"])
             versus = (f"{best[impl] / best[peer]:.2f}x ({peer})" if peer and not IMPLEMENTATIONS[impl].get("peer")
                       else "")
             rows.append(f"| {task} {size} px, batch {batch} | {IMPLEMENTATIONS[impl]['label']} ({top['version']}) "

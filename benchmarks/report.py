@@ -8,7 +8,7 @@ import json
 import sys
 from collections import defaultdict
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 RESULTS = Path(__file__).resolve().parent / "results"
 IMPL_NAMES = {"ours": "ours (default)", "ours_off": "ours, kernels off", "ours_bf16": "ours, matmul precision medium",
@@ -32,6 +32,12 @@ def _machine(data: Dict) -> str:
             f"numpy SGEMM {sgemm} GFLOP/s during the run.\n\n")
 
 
+def fastest_peer(best: Dict[str, float], specs: Dict[str, Dict], precision: str) -> Optional[str]:
+    """The fastest implementation marked ``peer`` in ``specs`` with ``precision``, among ``best`` (name -> img/s)."""
+    peers = [impl for impl in best if specs[impl].get("peer") and specs[impl]["precision"] == precision]
+    return max(peers, key=best.get, default=None)
+
+
 def model_speed() -> str:
     """Images/s per round of each implementation per setting; ours against kernels-off and against the fastest
     peer of the same precision (fp32 with fp32, bf16 with bf16)."""
@@ -47,8 +53,7 @@ def model_speed() -> str:
         best = {impl: max(values) for impl, values in by.items()}
         for impl in [name for name in specs if name in by]:
             spec = specs[impl]
-            peers = [name for name in best if specs[name]["peer"] and specs[name]["precision"] == spec["precision"]]
-            peer = max(peers, key=best.get, default=None)
+            peer = fastest_peer(best, specs, spec["precision"])
             off = f"{best[impl] / best['ours_off']:.2f}x" if impl == "ours" and "ours_off" in best else ""
             versus = f"{best[impl] / best[peer]:.2f}x ({IMPL_NAMES.get(peer, peer)})" if peer and not spec["peer"] \
                 else ""

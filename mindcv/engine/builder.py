@@ -112,7 +112,7 @@ def build_model(c: Namespace, runtime: Runtime, num_classes: int, checkpoint: st
             load_model_checkpoint(model, checkpoint, ema=ema, adapt_head=fine_tune)
     if runtime.distributed:
         average_parameters(list(model.get_parameters()), runtime.group_size)
-    if c.float32_matmul_precision != "highest" and hasattr(model, "set_float32_matmul_precision"):
+    if c.float32_matmul_precision != "highest":
         model.set_float32_matmul_precision(c.float32_matmul_precision)
     return model
 

@@ -175,6 +175,7 @@ class ClassifierHead:
     """
 
     min_input_size = MIN_INPUT_SIZE
+    float32_matmul_precision = "highest"  # see set_float32_matmul_precision
     stem_pattern = r"^stem\."  # the parameters before the first block
 
     def group_matcher(self, coarse: bool = False) -> dict:
@@ -219,19 +220,18 @@ class ClassifierHead:
         if precision not in MATMUL_PRECISIONS:
             raise ConfigError(f"float32_matmul_precision must be one of {', '.join(MATMUL_PRECISIONS)}, got "
                               f"{precision!r}.")
-        previous = getattr(self, "float32_matmul_precision", "highest")
+        previous = self.float32_matmul_precision
+        pointwise = [cell for _, cell in self.cells_and_names() if isinstance(cell, PointwiseConv2d)]
         if precision == "medium" and not cpu_has_bf16():
             _logger.warning("float32_matmul_precision 'medium' needs a CPU with bf16 instructions (%s); this one "
                             "has none, so the products stay float32.", " or ".join(BF16_FLAGS))
             precision = "highest"
-        elif precision == "medium" and not any(isinstance(cell, PointwiseConv2d) and cell._kernel is not None
-                                               for _, cell in self.cells_and_names()):
+        elif precision == "medium" and not any(cell._kernel is not None for cell in pointwise):
             _logger.warning("float32_matmul_precision 'medium' applies to mindcv's CPU kernels, which this model "
                             "does not use (not on CPU, MINDCV_CPU_KERNELS=0 or no compiler); it runs float32.")
             precision = "highest"
-        for _, cell in self.cells_and_names():
-            if isinstance(cell, PointwiseConv2d):
-                cell.set_kernel_precision("bf16" if precision == "medium" else "fp32")
+        for cell in pointwise:
+            cell.set_kernel_precision("bf16" if precision == "medium" else "fp32")
         if precision == "medium":
             _logger.info("float32_matmul_precision medium: the pointwise convolutions take bf16 inputs and "
                          "accumulate in float32.")

@@ -46,12 +46,16 @@ LIBRARY_NAME = "xception_cpu"
 ENV_SWITCH = "MINDCV_CPU_KERNELS"
 
 
-def _cpu_signature() -> str:
+def _cpuinfo_lines() -> List[str]:
+    """The lines of /proc/cpuinfo (none where it cannot be read)."""
     try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
+        return Path("/proc/cpuinfo").read_text().splitlines()
     except OSError:
-        return platform.machine()
-    wanted = [line for line in lines if line.startswith(("model name", "flags"))][:2]
+        return []
+
+
+def _cpu_signature() -> str:
+    wanted = [line for line in _cpuinfo_lines() if line.startswith(("model name", "flags"))][:2]
     return platform.machine() + "\n".join(wanted)
 
 
@@ -183,9 +187,5 @@ BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 
 def cpu_has_bf16() -> bool:
     """True when the CPU computes bf16 products in hardware (AVX512-BF16 or AMX-BF16, from /proc/cpuinfo)."""
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-    except OSError:
-        return False
-    flags = next((line.split(":", 1)[1].split() for line in lines if line.startswith("flags")), [])
+    flags = next((line.split(":", 1)[1].split() for line in _cpuinfo_lines() if line.startswith("flags")), [])
     return any(flag in flags for flag in BF16_FLAGS)
