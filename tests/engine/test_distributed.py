@@ -130,7 +130,7 @@ def test_a_preempted_job_saves_mid_epoch_on_every_rank_and_resumes_exactly(colou
     assert meta["epoch"] == 0 and meta["step_in_epoch"] >= 1, meta
     for rank in (0, 1):
         log = (tmp_path / "logs" / f"worker_{rank}.log").read_text()
-        assert f"Stopped by SIGTERM in epoch 1 after step {meta['step_in_epoch']}" in log
+        assert f"Stopped by SIGTERM in epoch 1 after step {meta['step_in_epoch']}" in log, (rank, log[-3000:])
     _resume_and_compare(colour_images, run, uninterrupted)
 
 
