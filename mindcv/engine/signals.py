@@ -102,6 +102,8 @@ class StopSignals:
         self.is_main = is_main
         self.received: Optional[str] = None
         self._watching = False
+        self._launcher: Optional[int] = None
+        self._lock = threading.Lock()  # the watcher and the training loop both notice the launcher's exit
         self._interval, self._steps, self._since = 1, 0, time.perf_counter()
 
     def record(self, name: str, cause: str = "") -> None:
@@ -109,12 +111,17 @@ class StopSignals:
         _logger.warning("%s received%s: saving a resumable checkpoint after the current step (send it again to "
                         "exit at once).", name, cause)
 
-    def _watch_launcher(self, launcher: int) -> None:
-        while self._watching:
-            if os.getppid() != launcher:
-                if self.received is None:
-                    self.record("SIGTERM", f" (the launcher, pid {launcher}, exited)")
-                return
+    def _launcher_exited(self) -> bool:
+        """Record the launcher's exit as a SIGTERM if it has exited and nothing was received before."""
+        if self._launcher is None or os.getppid() == self._launcher:
+            return False
+        with self._lock:
+            if self.received is None:
+                self.record("SIGTERM", f" (the launcher, pid {self._launcher}, exited)")
+        return True
+
+    def _watch_launcher(self) -> None:
+        while self._watching and not self._launcher_exited():
             time.sleep(0.5)
 
     def _handle(self, signum, _frame) -> None:
@@ -126,8 +133,8 @@ class StopSignals:
         global _waiter
         if self.distributed and not self._watching:
             self._watching = True
-            threading.Thread(target=self._watch_launcher, args=(os.getppid(),), name="mindcv-launcher-watch",
-                             daemon=True).start()
+            self._launcher = os.getppid()
+            threading.Thread(target=self._watch_launcher, name="mindcv-launcher-watch", daemon=True).start()
         if _blocked():
             if _waiter is None:
                 _waiter = _Waiter()
@@ -158,4 +165,6 @@ class StopSignals:
         flag, interval = all_reduce_sum(np.array([float(self.received is not None),
                                                   float(proposal if self.is_main else 0)]))
         self._interval, self._steps, self._since = int(interval), 0, now
+        if flag > 0 and self.received is None:
+            self._launcher_exited()  # every rank sees the launcher's exit: name it even before the watcher polls
         return bool(flag > 0)

@@ -29,3 +29,17 @@ def test_ranks_agree_on_stopping_about_every_check_seconds_with_rank0s_interval(
     follower = StopSignals(distributed=True, is_main=False)
     monkeypatch.setattr(signals, "all_reduce_sum", lambda values: np.asarray(values, np.float64) + [0.0, 5.0])
     assert follower.requested() is False and follower._interval == 5  # rank 0's interval, not its own
+
+
+def test_a_rank_told_to_stop_names_the_launchers_exit_before_its_watcher_polls(monkeypatch):
+    """msrun's exit reaches every rank; the all-reduce may tell a rank before its own watcher saw it. The rank
+    then reports SIGTERM (as rank 0 does), and "a signal on another rank" only while its launcher still runs."""
+    monkeypatch.setattr(signals, "all_reduce_sum", lambda values: np.asarray(values, np.float64) + [1.0, 5.0])
+    parent = [1234]
+    monkeypatch.setattr(signals.os, "getppid", lambda: parent[0])
+    follower = StopSignals(distributed=True, is_main=False)
+    follower._launcher = 1234
+    assert follower.requested() is True and follower.received is None
+    parent[0] = 1  # msrun exited: the rank was re-parented
+    follower._steps = follower._interval - 1
+    assert follower.requested() is True and follower.received == "SIGTERM"
