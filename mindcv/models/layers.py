@@ -1,7 +1,7 @@
 """Layers and model parts shared by the Xception family: separable convolutions, the 3x3/2 max-pool, the input
 check and the classification head (:class:`ClassifierHead`).
 
-On CPU the depthwise convolution, the pool and BatchNorm in training run mindcv's own kernels (``mindcv.ops``)
+On CPU the depthwise and pointwise convolutions, the pool and BatchNorm run mindcv's own kernels (``mindcv.ops``)
 when the model asks for them; the parameters (names, shapes) are those of the plain MindSpore layers either way.
 """
 import logging
@@ -11,8 +11,8 @@ import mindspore.common.initializer as init
 from mindspore import Tensor, nn, ops
 from mindspore.common import dtype as mstype
 
-from ..ops import (batch_norm_train_op, cpu_has_bf16, cpu_kernels_enabled, depthwise_conv3x3_op, max_pool3x3s2_op,
-                   pointwise_conv_available, pointwise_conv_op)
+from ..ops import (batch_norm_eval_op, batch_norm_train_op, cpu_has_bf16, cpu_kernels_enabled, depthwise_conv3x3_op,
+                   max_pool3x3s2_op, pointwise_conv_available, pointwise_conv_op)
 from ..ops.cpu_kernels import BF16_FLAGS
 from ..utils.errors import ConfigError
 from .fusion import fold_conv_bn
@@ -74,17 +74,25 @@ class CpuKernelLayer:
 
 
 class BatchNorm2d(CpuKernelLayer, nn.BatchNorm2d):
-    """MindSpore's ``nn.BatchNorm2d`` (same parameters, moving averages and evaluation); in training on CPU the
-    batch statistics, normalisation and gradients run in our kernel (``mindcv.ops``)."""
+    """MindSpore's ``nn.BatchNorm2d`` (same parameters, moving averages and results); on CPU our kernels compute it:
+    in training the batch statistics, normalisation and gradients, in evaluation ``x * scale + shift`` from the
+    moving statistics (``mindcv.ops``)."""
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.9, use_cpu_kernels: bool = False):
         super().__init__(num_features, eps=eps, momentum=momentum)
         self._init_kernel(batch_norm_train_op() if use_cpu_kernels else None)
         self.eps_tensor = Tensor([eps], mstype.float32)
 
+    def _select_op(self) -> None:
+        super()._select_op()
+        self.fast_eval_op = None if self.fast_op is None else batch_norm_eval_op()
+
     def construct(self, x: Tensor) -> Tensor:
-        if self.fast_op is None or not self.training:
+        if self.fast_op is None:
             return super().construct(x)
+        if not self.training:
+            return self.fast_eval_op(x.astype(mstype.float32), self.gamma, self.beta, self.moving_mean,
+                                     self.moving_variance, self.eps_tensor).astype(x.dtype)
         y, mean, var, _ = self.fast_op(x.astype(mstype.float32), self.gamma, self.beta, self.eps_tensor)
         update = self.momentum  # MindSpore keeps 1 - momentum here: the weight of the batch statistics
         y = ops.depend(y, ops.assign(self.moving_mean, self.moving_mean * (1.0 - update) + mean * update))

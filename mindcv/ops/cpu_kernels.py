@@ -1,5 +1,5 @@
 """MindSpore AOT custom operators for Xception on CPU: 3x3 depthwise convolution, 3x3/2 max-pool,
-training-mode BatchNorm and the pointwise (1x1) convolution.
+BatchNorm (training and evaluation) and the pointwise (1x1) convolution.
 
 MindSpore 2.7's CPU backend runs a depthwise convolution as one small GEMM per channel, computes a max-pool
 gradient by re-running the pooling, spends ~1 ms per BatchNorm (forward or gradient) even on 5x5 maps, and runs
@@ -36,7 +36,8 @@ from ..utils.errors import FileWriteError
 from ..utils.fileio import atomic_path, file_lock
 
 __all__ = ["kernel_library", "cpu_kernels_enabled", "depthwise_conv3x3_op", "max_pool3x3s2_op", "batch_norm_train_op",
-           "pointwise_conv_op", "pointwise_conv_available", "onednn_library", "cpu_has_bf16", "BF16_FLAGS"]
+           "batch_norm_eval_op", "pointwise_conv_op", "pointwise_conv_available", "onednn_library", "cpu_has_bf16",
+           "BF16_FLAGS"]
 
 _logger = logging.getLogger(__name__)
 CSRC = Path(__file__).parent / "csrc"
@@ -159,6 +160,19 @@ def batch_norm_train_op() -> ops.Custom:
 
     return _custom("BatchNormTrain", lambda x, *rest: (x, [x[1]], [x[1]], [x[1]]), lambda x, *rest: (x, x, x, x),
                    bprop)
+
+
+@lru_cache(maxsize=None)
+def batch_norm_eval_op() -> ops.Custom:
+    """``op(x, gamma, beta, mean, var, eps) -> y``: evaluation-mode batch normalisation with the given (moving)
+    statistics; its gradient covers x, gamma and beta (frozen-BN fine-tuning), the statistics get zeros."""
+    def bprop(x, gamma, beta, mean, var, eps, out, dout):
+        invstd = ops.rsqrt(var + eps).reshape(1, -1, 1, 1)
+        dx = dout * (gamma.reshape(1, -1, 1, 1) * invstd)
+        dgamma = (dout * ((x - mean.reshape(1, -1, 1, 1)) * invstd)).sum(axis=(0, 2, 3))
+        return dx, dgamma, dout.sum(axis=(0, 2, 3)), ops.zeros_like(mean), ops.zeros_like(var), ops.zeros_like(eps)
+
+    return _custom("BatchNormEval", lambda x, *rest: x, lambda x, *rest: x, bprop)
 
 
 def pointwise_conv_available() -> bool:

@@ -120,7 +120,8 @@ def test_pointwise_keeps_mindspore_op_without_onednn(monkeypatch):
 
 
 @pytest.mark.parametrize("padding", ["same", "symmetric"])
-@pytest.mark.parametrize("shape", [(2, 3, 9, 9), (1, 2, 8, 11), (2, 2, 1, 4), (1, 4, 37, 37)])
+# maps up to 20x20 take the per-pixel path, larger ones the per-row path (odd and even widths: both paddings' offsets)
+@pytest.mark.parametrize("shape", [(2, 3, 9, 9), (1, 2, 8, 11), (2, 2, 1, 4), (1, 4, 37, 37), (2, 3, 22, 24)])
 def test_max_pool_matches_mindspore_including_ties(mode, padding, shape):
     rng = np.random.default_rng(sum(shape))
     x = rng.integers(0, 3, size=shape).astype(np.float32)  # many ties inside each window
@@ -133,7 +134,7 @@ def test_max_pool_matches_mindspore_including_ties(mode, padding, shape):
 
 
 @pytest.mark.parametrize("shape", [(2, 3, 5, 5), (4, 16, 9, 7), (3, 8, 1, 1), (2, 4, 37, 37)])
-def test_batch_norm_matches_mindspore_in_training(mode, shape):
+def test_batch_norm_matches_mindspore_in_training_and_evaluation(mode, shape):
     rng = np.random.default_rng(sum(shape))
     x = rng.normal(1.5, 2.0, size=shape).astype(np.float32)  # off-centre: the mean matters
     upstream = rng.normal(size=shape).astype(np.float32)
@@ -142,7 +143,7 @@ def test_batch_norm_matches_mindspore_in_training(mode, shape):
     results = []
     for fast in (True, False):
         layer = BatchNorm2d(shape[1], eps=1e-3, momentum=0.8, use_cpu_kernels=fast)
-        assert (layer.fast_op is not None) is fast
+        assert (layer.fast_op is not None) is fast and (layer.fast_eval_op is not None) is fast
         for param, value in zip((layer.gamma, layer.beta, layer.moving_mean, layer.moving_variance), state):
             param.set_data(ms.Tensor(value.astype(np.float32)))
         layer.set_train(True)
@@ -151,10 +152,14 @@ def test_batch_norm_matches_mindspore_in_training(mode, shape):
             ms.Tensor(x))
         results.append([dx.asnumpy(), dgamma.asnumpy(), dbeta.asnumpy(), layer.moving_mean.asnumpy(),
                         layer.moving_variance.asnumpy(), layer(ms.Tensor(x)).asnumpy()])
-        layer.set_train(False)
-        results[-1].append(layer(ms.Tensor(x)).asnumpy())  # evaluation: the moving statistics, MindSpore's op
+        layer.set_train(False)  # evaluation: the moving statistics; gradients as when fine-tuning with frozen BN
+        probe = Probe(layer, upstream)
+        _, (dx, (dgamma, dbeta)) = ms.value_and_grad(probe, grad_position=0, weights=probe.trainable_params())(
+            ms.Tensor(x))
+        results[-1] += [layer(ms.Tensor(x)).asnumpy(), dx.asnumpy(), dgamma.asnumpy(), dbeta.asnumpy()]
     names = ("input gradient", "gamma gradient", "beta gradient", "moving mean", "moving variance (unbiased)",
-             "training output", "evaluation output")
+             "training output", "evaluation output", "evaluation input gradient", "evaluation gamma gradient",
+             "evaluation beta gradient")
     for got, expected, what in zip(*results, names):
         np.testing.assert_allclose(got, expected, rtol=1e-5, atol=2e-5 * np.abs(expected).max(), err_msg=what)
 
