@@ -6,6 +6,9 @@ Run it in a virtual environment that holds MindCV itself, never this project (bo
     python3 -m venv /tmp/mindcv030 && /tmp/mindcv030/bin/pip install mindspore==2.7.0 mindcv==0.3.0
     /tmp/mindcv030/bin/python scripts/record_mindcv_golden.py        # rewrites tests/fixtures/mindcv_golden.json
 
+The recipe step is kept per CPU instruction set (``golden_cases.cpu_isa``); ``--recipe-step-only`` records just
+this machine's, beside the others'.
+
 (``benchmarks/make_peer_envs.sh`` makes the same venv in ``benchmarks/.envs/mindcv030``.) A call that MindCV
 refuses is recorded with the exception type, so the tests can check that it is refused here too or that
 the README lists the difference.
@@ -139,10 +142,23 @@ def record_recipe_step(amp_level: str, mode: int):
     return {"losses": losses, "lr": [float(v) for v in schedule[: cases.RECIPE_STEPS]], "updates": updates}
 
 
+def record_recipe_steps(previous: dict) -> dict:
+    """The recipe step for this CPU's instruction set, beside those recorded on others."""
+    steps = dict(previous.get("recipe_step", {}))
+    steps[cases.cpu_isa()] = {run: record_recipe_step(*setting) for run, setting in cases.RECIPE_RUNS.items()}
+    return steps
+
+
 def main() -> int:
     logging.disable(logging.WARNING)
     ms.set_device("CPU")
     ms.set_context(mode=ms.PYNATIVE_MODE)
+    previous = cases.load_fixture() if cases.FIXTURE.exists() else {}
+    if "--recipe-step-only" in sys.argv[1:]:
+        previous["recipe_step"] = record_recipe_steps(previous)
+        cases.FIXTURE.write_text(json.dumps(previous, indent=1) + "\n")
+        print(f"wrote the {cases.cpu_isa()} recipe step into {cases.FIXTURE}")
+        return 0
     fixture = {
         "recorded_with": {"mindcv": mindcv.__version__, "mindspore": ms.__version__},
         "schedules": record_schedules(),
@@ -152,7 +168,7 @@ def main() -> int:
         "transforms": record_transforms(),
         "mixing": record_mixing(),
         "models": record_models(),
-        "recipe_step": {run: record_recipe_step(*setting) for run, setting in cases.RECIPE_RUNS.items()},
+        "recipe_step": record_recipe_steps(previous),
     }
     cases.FIXTURE.write_text(json.dumps(fixture, indent=1) + "\n")
     refused = sum(1 for part in ("schedules", "dynamic_lr", "optimizers", "losses", "transforms", "mixing")

@@ -294,3 +294,22 @@ def summarise(value: np.ndarray) -> Dict:
 
 def load_fixture() -> Dict:
     return json.loads(FIXTURE.read_text())
+
+
+def cpu_isa() -> str:
+    """The vector instruction set MindSpore's CPU operators run on this machine: "avx512" or "avx2". The recipe
+    step is recorded per instruction set: their kernels round differently in the last bits, which four steps on
+    two images amplify beyond the comparison's tolerance (seen: 7% on AVX2 against the AVX-512 recording)."""
+    flags = next((line.split(":", 1)[1].split() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("flags")), [])
+    return "avx512" if "avx512f" in flags else "avx2"
+
+
+def recipe_step_fixture(run: str) -> Dict:
+    """MindCV's recorded recipe step ``run`` for this machine's instruction set (cpu_isa)."""
+    recorded = load_fixture()["recipe_step"]
+    if cpu_isa() not in recorded:
+        raise LookupError(f"no MindCV recipe step recorded for {cpu_isa()} CPUs (recorded: {', '.join(recorded)}); "
+                          "record it on one with `python scripts/record_mindcv_golden.py --recipe-step-only` in "
+                          "a venv holding MindCV 0.3.0")
+    return recorded[cpu_isa()][run]

@@ -2,12 +2,14 @@
 command lines of the tiny end-to-end runs."""
 import os
 import subprocess
+import struct
 import sys
 import time
 from pathlib import Path
 
 import mindspore as ms
 import numpy as np
+from mindspore.train.summary_pb2 import Event
 from PIL import Image
 
 from mindcv.models.xception import Xception
@@ -137,3 +139,16 @@ def wait_for(predicate, timeout: float = 300.0, interval: float = 0.1) -> bool:
             return True
         time.sleep(interval)
     return False
+
+
+def read_events(path):
+    """The events of a summary file: records of a little-endian uint64 length, its crc, the data, its crc."""
+    events, data = [], open(path, "rb").read()
+    offset = 0
+    while offset < len(data):
+        (length,) = struct.unpack_from("<Q", data, offset)
+        event = Event()
+        event.ParseFromString(data[offset + 12: offset + 12 + length])
+        events.append(event)
+        offset += 12 + length + 4
+    return events

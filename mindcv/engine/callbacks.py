@@ -9,10 +9,11 @@ from typing import Optional, Sequence
 import mindspore as ms
 import numpy as np
 from mindspore import ParameterTuple, Tensor, ops
-from mindspore.train import Callback, SummaryRecord
+from mindspore.train import Callback
 
 from ..utils.checkpoint import CheckpointManager, save_checkpoint_atomic
 from .distributed import AllReduceSum
+from .summary import ScalarSummary
 
 __all__ = ["StateMonitor", "ValCallback"]
 
@@ -34,7 +35,8 @@ class StateMonitor(Callback):
     ``device_num`` ranks; the EMA weights when ``model_ema``), and on rank 0 saves ``<model_name>_best.ckpt`` when
     validation improves, every ``ckpt_save_interval`` epochs ``<model_name>-<epoch>_<batch>.ckpt`` (kept by
     ``ckpt_save_policy``, ``ckpt_keep_max`` files) with ``optim_<model_name>.ckpt``, and a line per epoch in
-    ``result.log``; scalars go to a MindSpore summary in ``summary_dir``. MindCV's signature and file names;
+    ``result.log``; scalars go to a MindSpore summary in ``summary_dir`` (written in this process: see
+    :mod:`.summary`). MindCV's signature and file names;
     checkpoints are written atomically. ``last_epoch`` offsets the epoch numbers of a resumed run.
     """
 
@@ -80,7 +82,7 @@ class StateMonitor(Callback):
             self.swap_params = self.online_params.clone("swap", "zeros")
 
     def __enter__(self):
-        self.summary_record = SummaryRecord(self.summary_dir)
+        self.summary_record = ScalarSummary(self.summary_dir)
         return self
 
     def __exit__(self, *exc_args):

@@ -230,13 +230,13 @@ class ClassifierHead:
                               f"{precision!r}.")
         previous = self.float32_matmul_precision
         pointwise = [cell for _, cell in self.cells_and_names() if isinstance(cell, PointwiseConv2d)]
-        if precision == "medium" and not cpu_has_bf16():
-            _logger.warning("float32_matmul_precision 'medium' needs a CPU with bf16 instructions (%s); this one "
-                            "has none, so the products stay float32.", " or ".join(BF16_FLAGS))
-            precision = "highest"
-        elif precision == "medium" and not any(cell._kernel is not None for cell in pointwise):
+        if precision == "medium" and not any(cell._kernel is not None for cell in pointwise):
             _logger.warning("float32_matmul_precision 'medium' applies to mindcv's CPU kernels, which this model "
                             "does not use (not on CPU, MINDCV_CPU_KERNELS=0 or no compiler); it runs float32.")
+            precision = "highest"
+        elif precision == "medium" and not cpu_has_bf16():
+            _logger.warning("float32_matmul_precision 'medium' needs a CPU with bf16 instructions (%s); this one "
+                            "has none, so the products stay float32.", " or ".join(BF16_FLAGS))
             precision = "highest"
         for cell in pointwise:
             cell.set_kernel_precision("bf16" if precision == "medium" else "fp32")

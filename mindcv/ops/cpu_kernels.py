@@ -8,7 +8,7 @@ gradient by re-running the pooling, spends ~1 ms per BatchNorm (forward or gradi
 7-10% faster, and the pointwise convolutions (matrix products in oneDNN's sgemm, from the ``libdnnl.so.2``
 MindSpore ships) 1.2-2.4x faster (equal on 10x10 maps). ``csrc/xception_cpu.cc`` implements the first three
 (the pool keeps its argmax for the backward pass; maps of 5x5 and less are worked on channels-last; BatchNorm
-in evaluation is one ``x * scale + shift`` pass, 3.7-9x faster than MindSpore's CPU operator per layer),
+in evaluation is one ``x * scale + shift`` pass, 1.7-4.9x faster than MindSpore's CPU operator per layer),
 ``csrc/pointwise_conv.cc`` the last. They are compiled with the system C++ compiler on first use into the
 mindcv cache, keyed by the sources, the build command and the CPU, and loaded through
 ``mindspore.ops.Custom(func_type="aot")`` with Python ``bprop``s. Results equal MindSpore's own operators up to

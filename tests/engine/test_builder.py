@@ -43,7 +43,7 @@ def test_recipe_steps_change_every_tensor_as_mindcv(ten_classes, monkeypatch, ru
                      "--mode", str(mode))
     ms.set_context(mode=mode)  # the autouse fixture of conftest.py restores PyNative mode
     parts = build_training(config, Runtime("CPU"))
-    expected = cases.load_fixture()["recipe_step"][run]
+    expected = cases.recipe_step_fixture(run)
     assert parts.steps_per_epoch == cases.RECIPE["steps_per_epoch"]
     assert parts.schedule[:cases.RECIPE_STEPS] == pytest.approx(expected["lr"])
     for param in parts.model.get_parameters():

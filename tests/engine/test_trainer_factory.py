@@ -35,7 +35,7 @@ def test_recipe_steps_through_create_trainer_change_every_tensor_as_mindcv():
     step.set_train(True)
     batch, labels = cases.recipe_normalised_batch()
     losses = [float(step(ms.Tensor(batch), ms.Tensor(labels)).asnumpy()) for _ in range(cases.RECIPE_STEPS)]
-    expected = cases.load_fixture()["recipe_step"]["O0-pynative"]
+    expected = cases.recipe_step_fixture("O0-pynative")
     assert losses == pytest.approx(expected["losses"], rel=1e-6)
     worst = max(cases.sketch_difference(cases.update_sketch(p.name, p.asnumpy() - cases.deterministic_value(
         p.name, p.shape)), expected["updates"][p.name]) for p in network.get_parameters())

@@ -49,12 +49,40 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const flo
     gemm_failed = true;
 }
 
-// The same with bf16 A and B, float32 accumulation and C.
+// oneDNN's status for a primitive this CPU cannot run (dnnl_unimplemented).
+constexpr int kUnimplemented = 3;
+
+// The rows x columns matrix at ``x`` (leading dimension ``ld``) widened to float32, exactly, in ``out``.
+const float* widened(const bf16* x, int64_t rows, int64_t columns, int64_t ld, std::vector<float>& out) {
+  const int64_t size = (rows - 1) * ld + columns;
+  if (static_cast<int64_t>(out.size()) < size) out.resize(size);
+  for (int64_t i = 0; i < size; ++i) {
+    const uint32_t bits = static_cast<uint32_t>(x[i]) << 16;
+    std::memcpy(&out[i], &bits, sizeof(float));
+  }
+  return out.data();
+}
+
+// The same with bf16 A and B, float32 accumulation and C. oneDNN has no bf16 product before AVX-512; there the
+// operands are widened to float32 (exact: a product of two bf16 values fits a float32) and multiplied by sgemm,
+// which computes the same products with float32 accumulation, slower. Models use bf16 only on CPUs with bf16
+// instructions (cpu_has_bf16), so this path serves direct calls and tests on other CPUs.
 void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const bf16* a, int64_t lda, const bf16* b,
           int64_t ldb, float* c, int64_t ldc, bool accumulate = false) {
-  if (dnnl_gemm_bf16bf16f32(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', m, n, k, 1.0f, a, lda, b, ldb,
-                            accumulate ? 1.0f : 0.0f, c, ldc) != 0)
-    gemm_failed = true;
+  static std::atomic<bool> unimplemented{false};
+  if (!unimplemented) {
+    const int code = dnnl_gemm_bf16bf16f32(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', m, n, k, 1.0f, a, lda, b, ldb,
+                                           accumulate ? 1.0f : 0.0f, c, ldc);
+    if (code == 0) return;
+    if (code != kUnimplemented) {
+      gemm_failed = true;
+      return;
+    }
+    unimplemented = true;
+  }
+  thread_local std::vector<float> a32, b32;
+  gemm(trans_a, trans_b, m, n, k, widened(a, trans_a ? k : m, trans_a ? m : k, lda, a32), lda,
+       widened(b, trans_b ? n : k, trans_b ? k : n, ldb, b32), ldb, c, ldc, accumulate);
 }
 
 // MindSpore's AOT return code: 0 when every product of the call succeeded.
