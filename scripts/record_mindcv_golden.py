@@ -13,6 +13,7 @@ this machine's, beside the others'.
 refuses is recorded with the exception type, so the tests can check that it is refused here too or that
 the README lists the difference.
 """
+import argparse
 import json
 import logging
 import random
@@ -150,11 +151,15 @@ def record_recipe_steps(previous: dict) -> dict:
 
 
 def main() -> int:
+    parser = argparse.ArgumentParser(description="Record MindCV 0.3.0's results into the golden fixture.")
+    parser.add_argument("--recipe-step-only", action="store_true",
+                        help="record only this CPU instruction set's recipe step, keeping the rest of the file")
+    args = parser.parse_args()
     logging.disable(logging.WARNING)
     ms.set_device("CPU")
     ms.set_context(mode=ms.PYNATIVE_MODE)
     previous = cases.load_fixture() if cases.FIXTURE.exists() else {}
-    if "--recipe-step-only" in sys.argv[1:]:
+    if args.recipe_step_only:
         previous["recipe_step"] = record_recipe_steps(previous)
         cases.FIXTURE.write_text(json.dumps(previous, indent=1) + "\n")
         print(f"wrote the {cases.cpu_isa()} recipe step into {cases.FIXTURE}")

@@ -46,10 +46,11 @@ def test_state_monitor_logs_validates_and_keeps_checkpoints(tmp_path, caplog):
     logged = caplog.text
     assert "Epoch: [1/3], batch: [2/4], loss: " in logged and "lr: 0.100000" in logged
     assert "Epoch: [3/3], batch: [4/4]" in logged and "Finish training!" in logged
-    (events_file,) = (tmp_path / "summary").iterdir()  # MindSpore summary events, one per epoch
-    last = {value.tag: value.scalar_value for value in read_events(events_file)[-1].summary.value}
+    (events_file,) = (tmp_path / "summary").iterdir()  # MindSpore summary events: its first one, then one per epoch
+    events = read_events(events_file)
+    last = {value.tag: value.scalar_value for value in events[-1].summary.value}
     assert f"{last['train_loss_0']:.6f}" == lines[3].split()[1]
-    assert last["val_Top_1_Accuracy_0"] == pytest.approx(top1) and len(read_events(events_file)) == 4
+    assert last["val_Top_1_Accuracy_0"] == pytest.approx(top1) and len(events) == 4
 
 
 @pytest.mark.slow
