@@ -12,7 +12,7 @@ if __name__ == "__main__":
 from mindcv.cli import run_cli  # noqa: E402
 from mindcv.engine.loop import TrainingInterrupted  # noqa: E402
 from mindcv.engine.runtime import setup_runtime  # noqa: E402
-from mindcv.engine.signals import worker_after_fork  # noqa: E402
+from mindcv.engine.signals import install_worker_guard  # noqa: E402
 from mindcv.engine.training import run_training  # noqa: E402
 from mindcv.engine.config import ConfigError, dump_config, parse_config  # noqa: E402
 from mindcv.utils.logger import console_logging  # noqa: E402
@@ -47,6 +47,7 @@ def main(argv=None) -> int:
 
 if __name__ == "__main__":
     # Data worker processes inherit the mask; a SIGTERM sent to the whole process group (a scheduler stopping the
-    # job) is left to this process, which saves first; MindSpore stopping its workers still ends them.
-    os.register_at_fork(after_in_child=worker_after_fork)
+    # job) is left to this process, which saves first; MindSpore stopping its workers still ends them, and they
+    # die with this process whatever ends it.
+    install_worker_guard()
     sys.exit(main())

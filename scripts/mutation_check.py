@@ -158,6 +158,12 @@ MUTATIONS: List[Mutation] = [
     _m("matmul precision medium keeps the float32 kernel", "mindcv/models/layers.py",
        'cell.set_kernel_precision("bf16" if precision == "medium" else "fp32")', 'cell.set_kernel_precision("fp32")',
        "tests/models/test_xception.py"),
+    _m("forked workers get no parent-death signal", "mindcv/engine/signals.py",
+       "    _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)", "    pass", "tests/engine/test_signals.py"),
+    _m("a worker whose parent already died keeps running", "mindcv/engine/signals.py",
+       "    if os.getppid() != parent:", "    if False:", "tests/engine/test_signals.py"),
+    _m("children of any thread get the parent-death signal", "mindcv/engine/signals.py",
+       "    if from_main_thread and _prctl is not None:", "    if _prctl is not None:", "tests/engine/test_signals.py"),
 ]
 
 

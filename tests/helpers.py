@@ -131,6 +131,45 @@ def fixture_state_dict(path: Path, seed: int = 0) -> dict:
     return state
 
 
+def process_running(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie waiting for its new parent to reap it does not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def session_processes(session: int) -> list:
+    """The running processes of a session (a job started with ``launch(..., own_group=True)``: its leader's pid)."""
+    members = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if os.getsid(int(entry)) == session and process_running(int(entry)):
+                    members.append(int(entry))
+            except OSError:  # gone meanwhile
+                pass
+    return members
+
+
+class BusyCores:
+    """``count`` processes spinning on the CPU for the duration of a ``with`` block (an oversubscribed machine)."""
+
+    def __init__(self, count: int = 2):
+        self.count = count
+        self.procs = []
+
+    def __enter__(self):
+        self.procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(self.count)]
+        return self
+
+    def __exit__(self, *exc):
+        for proc in self.procs:
+            proc.kill()
+            proc.wait()
+
+
 def wait_for(predicate, timeout: float = 300.0, interval: float = 0.1) -> bool:
     """Poll ``predicate`` until it is true (True) or ``timeout`` seconds pass (False)."""
     deadline = time.monotonic() + timeout

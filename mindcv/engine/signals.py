@@ -8,9 +8,15 @@ training. Without the blocking (a library caller) Python handlers are installed 
 
 A scheduler stopping a job (Slurm, systemd, ``kill -TERM -PGID``) sends SIGTERM to the whole process group,
 data worker processes included; MindSpore ends the training process as soon as one of them dies of a signal.
-Processes forked by an entry point therefore run :func:`worker_after_fork`: they leave to the training process
-a SIGTERM sent from outside its process group, and take one from inside it (MindSpore stopping its workers).
+Processes forked by an entry point (:func:`install_worker_guard`) therefore run :func:`worker_after_fork`: they
+leave to the training process a SIGTERM sent from outside its process group, and take one from inside it
+(MindSpore stopping its workers). They also die with the training process, by construction: the kernel sends them
+SIGKILL when it ends (``PR_SET_PDEATHSIG``), whatever their signal mask, and one whose parent is already gone
+when it starts exits at once. MindSpore's own clean-up (its watcher process sends the workers SIGTERM) cannot be
+relied on: a worker waiting for its next sample holds the interpreter lock inside MindSpore's message-queue call,
+so the thread that would act on that SIGTERM never runs, and the worker outlived a killed training process.
 """
+import ctypes
 import logging
 import os
 import signal
@@ -23,7 +29,7 @@ import numpy as np
 
 from .distributed import all_reduce_sum
 
-__all__ = ["StopSignals", "STOP_SIGNALS", "worker_after_fork"]
+__all__ = ["StopSignals", "STOP_SIGNALS", "worker_after_fork", "install_worker_guard"]
 
 _logger = logging.getLogger(__name__)
 STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
@@ -83,12 +89,43 @@ def _worker_waits(group: int, parent: int) -> None:
             os._exit(128 + signal.SIGTERM)
 
 
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+_prctl = None  # libc's prctl, looked up before any fork (a child of a threaded process must not dlopen)
+_fork_origin = threading.local()  # (pid, forked by the main thread) of the forking thread, copied into the child
+
+
+def _note_fork_origin() -> None:
+    _fork_origin.value = (os.getpid(), threading.current_thread() is threading.main_thread())
+
+
+def _die_with_parent(parent: int) -> None:
+    """SIGKILL this process when the thread that forked it ends (the main thread: when the process ends); exit now
+    if that already happened between the fork and this call."""
+    _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:
+        os._exit(128 + signal.SIGKILL)
+
+
 def worker_after_fork() -> None:
-    """In a process forked from a training entry point (SIGTERM still blocked, inherited): one thread ends it on
-    a SIGTERM from its own job and ignores one from outside, which the training process handles by saving."""
-    thread = threading.Thread(target=_worker_waits, args=(os.getpgrp(), os.getppid()), name="mindcv-worker-stop",
+    """In a process forked from a training entry point (SIGTERM still blocked, inherited): it dies with the training
+    process (when forked by its main thread, as MindSpore forks its workers; a thread that ends early would take
+    its children with it), and one thread ends it on a SIGTERM from its own job and ignores one from outside,
+    which the training process handles by saving."""
+    parent, from_main_thread = getattr(_fork_origin, "value", (os.getppid(), False))
+    if from_main_thread and _prctl is not None:
+        _die_with_parent(parent)
+    thread = threading.Thread(target=_worker_waits, args=(os.getpgrp(), parent), name="mindcv-worker-stop",
                               daemon=True)
     thread.start()
+
+
+def install_worker_guard() -> None:
+    """For an entry point, once, before MindSpore starts its worker processes: every process it forks from now on
+    runs :func:`worker_after_fork`."""
+    global _prctl
+    if sys.platform.startswith("linux"):
+        _prctl = ctypes.CDLL(None, use_errno=True).prctl
+    os.register_at_fork(before=_note_fork_origin, after_in_child=worker_after_fork)
 
 
 class StopSignals:

@@ -9,7 +9,7 @@ import pytest
 
 import train
 from mindcv.utils.checkpoint import checkpoint_metadata, read_checkpoint
-from tests.helpers import launch, train_args, wait_for
+from tests.helpers import BusyCores, launch, session_processes, train_args, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -45,6 +45,7 @@ def test_group_sigterm_saves_mid_epoch_before_the_sigkill_and_resumes_exactly(co
         os.killpg(proc.pid, signal.SIGKILL)
         raise AssertionError("still running 30 s after the group SIGTERM: killed") from None
     assert proc.returncode == 143, err[-2000:]
+    assert wait_for(lambda: not session_processes(proc.pid), timeout=5), "a process of the job outlived it"
     meta = checkpoint_metadata(read_checkpoint(tmp_path / "stopped" / "latest.ckpt"))
     assert meta["epoch"] == 0 and meta["step_in_epoch"] >= 1
     resume = ["--ckpt_path", tmp_path / "stopped" / "latest.ckpt", "--resume_opt", "True"]
@@ -52,6 +53,54 @@ def test_group_sigterm_saves_mid_epoch_before_the_sigkill_and_resumes_exactly(co
     assert _final_digest(tmp_path / "stopped") == _final_digest(tmp_path / "full")
     full, resumed = _weights(tmp_path / "full" / "latest.ckpt"), _weights(tmp_path / "stopped" / "latest.ckpt")
     assert max(float(np.abs(full[k].astype(np.float64) - resumed[k]).max()) for k in full) == 0.0
+
+
+def _forked_copies(leader: int) -> list:
+    """The processes of ``leader``'s session forked from it (data workers, MindSpore's watcher): its command line."""
+    with open(f"/proc/{leader}/cmdline") as own:
+        command = own.read()
+    copies = []
+    for pid in session_processes(leader):
+        try:
+            with open(f"/proc/{pid}/cmdline") as other:
+                if pid != leader and other.read() == command:
+                    copies.append(pid)
+        except FileNotFoundError:
+            pass
+    return copies
+
+
+@pytest.mark.parametrize("signals, mode, moment", [
+    (["SIGKILL"], "0", "compiling"),  # graph mode: the first step's compilation takes seconds
+    (["SIGTERM", "SIGTERM"], "0", "compiling"),  # the second SIGTERM ends the process at once, without saving
+    (["SIGKILL"], "1", "mid-epoch"),
+])
+def test_no_process_of_the_job_outlives_the_training_process(colour_images, tmp_path, signals, mode, moment):
+    """However the training process ends, its data workers (RandAugment and erasing in worker processes, which wait
+    for samples holding the interpreter lock) and MindSpore's watcher process end with it, on an oversubscribed CPU:
+    none runs 5 s later. (A graceful SIGTERM: the group test above.)"""
+    run = tmp_path / "run"
+    args = train_args(colour_images, run, "--mode", mode, "--epoch_size", "3", "--batch_size", "4", "--log_interval",
+                      "1", "--auto_augment", "randaug-m7-mstd0.5", "--re_prob", "0.25", "--python_multiprocessing",
+                      "True")
+    with BusyCores(2):
+        proc = launch(args, own_group=True)
+        try:
+            # two workers and a watcher for each of the two maps in worker processes (per sample, per batch)
+            assert wait_for(lambda: len(_forked_copies(proc.pid)) >= 3, timeout=300), "no worker processes started"
+            if moment == "mid-epoch":
+                assert wait_for(lambda: _logged(run, "epoch 1 step 2/"), timeout=300)
+            for name in signals:  # one at a time: a second SIGTERM still pending would merge with the first
+                os.kill(proc.pid, getattr(signal, name))
+                assert name == "SIGKILL" or wait_for(lambda: _logged(run, f"{name} received"), timeout=60)
+            proc.communicate(timeout=120)
+            if moment != "mid-epoch":
+                assert not _logged(run, "epoch 1 step 1/"), f"killed after the first step, not while {moment}"
+            assert wait_for(lambda: not session_processes(proc.pid), timeout=5), \
+                f"left running: {[open(f'/proc/{pid}/cmdline').read() for pid in session_processes(proc.pid)]}"
+        finally:
+            for pid in session_processes(proc.pid):
+                os.kill(pid, signal.SIGKILL)
 
 
 def test_sigkill_then_resume_equals_uninterrupted_run(colour_images, tmp_path):
