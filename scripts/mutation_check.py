@@ -164,6 +164,8 @@ MUTATIONS: List[Mutation] = [
        "    if os.getppid() != parent:", "    if False:", "tests/engine/test_signals.py"),
     _m("children of any thread get the parent-death signal", "mindcv/engine/signals.py",
        "    if from_main_thread and _prctl is not None:", "    if _prctl is not None:", "tests/engine/test_signals.py"),
+    _m("evaluation leaves the shared model in evaluation mode", "mindcv/engine/evaluate.py",
+       "            cell.add_flags(training=training)", "            pass", "tests/engine/test_evaluate.py"),
 ]
 
 

@@ -1,6 +1,7 @@
 """Evaluation: top-1 / top-5 / loss over a loader, every image counted exactly once (across ranks too)."""
 import time
-from typing import Callable, Dict, Optional, Union
+from contextlib import contextmanager, nullcontext
+from typing import Callable, Dict, Iterator, Optional, Union
 
 import mindspore as ms
 import numpy as np
@@ -10,7 +11,7 @@ from tqdm import tqdm
 from ..utils.errors import DataError
 from .distributed import all_reduce_sum
 
-__all__ = ["evaluate", "pad_batch"]
+__all__ = ["evaluate", "eval_mode", "pad_batch"]
 
 
 def _softmax_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -26,6 +27,20 @@ def pad_batch(images: np.ndarray, batch: int) -> np.ndarray:
     return np.concatenate([images, np.zeros((batch - len(images),) + images.shape[1:], images.dtype)])
 
 
+@contextmanager
+def eval_mode(network: nn.Cell) -> Iterator[None]:
+    """``network`` in evaluation mode, each of its cells set back to its own mode afterwards: the model a training
+    step shares with its evaluation network keeps training (in PyNative mode the flag is read at every call)."""
+    modes = [(cell, cell.training, cell.phase) for _, cell in network.cells_and_names()]
+    network.set_train(False)
+    try:
+        yield
+    finally:
+        for cell, training, phase in modes:
+            cell.add_flags(training=training)
+            cell.phase = phase
+
+
 def evaluate(network: Union[nn.Cell, Callable[[np.ndarray], np.ndarray]], loader, batch_size: int,
              distributed: bool = False, progress: bool = True, desc: str = "validate",
              total: Optional[int] = None) -> Dict[str, float]:
@@ -39,11 +54,10 @@ def evaluate(network: Union[nn.Cell, Callable[[np.ndarray], np.ndarray]], loader
     error (an accuracy over nothing would be meaningless).
     """
     is_cell = isinstance(network, nn.Cell)
-    if is_cell:
-        network.set_train(False)
     sums = np.zeros(4)  # correct top-1, correct top-5, loss sum, images
     start = time.perf_counter()
-    with tqdm(total=total, desc=desc, unit="batch", disable=not progress, leave=False) as bar:
+    with eval_mode(network) if is_cell else nullcontext(), \
+            tqdm(total=total, desc=desc, unit="batch", disable=not progress, leave=False) as bar:
         for images, labels in loader.create_tuple_iterator(num_epochs=1, output_numpy=True):
             count = len(labels)
             if is_cell:

@@ -1,4 +1,5 @@
 """Evaluation counts every readable image once, pads the last batch, and refuses to score nothing."""
+import mindspore as ms
 import mindspore.dataset as ds
 import numpy as np
 import pytest
@@ -37,3 +38,32 @@ def test_metrics_exclude_padding_and_unreadable_images():
 def test_zero_images_is_an_error():
     with pytest.raises(DataError, match="Validation saw no images"):
         evaluate(OneHotOfFirstPixel(), _loader([-1, -1], 2), 2, progress=False)
+
+
+class _PixelModel(nn.Cell):
+    """A model with batch statistics: BatchNorm over the first pixel's channels, then 4 logits."""
+
+    def __init__(self):
+        super().__init__()
+        self.norm = nn.BatchNorm1d(3, momentum=0.5)
+        self.head = nn.Dense(3, 4)
+
+    def construct(self, x):
+        return self.head(self.norm(x[:, 0, 0, :]))
+
+
+def test_evaluation_leaves_a_training_model_training():
+    """The evaluation network shares its model with the train step: afterwards every cell is back in the mode it
+    was in, so BatchNorm goes on using (and updating) batch statistics. (In PyNative mode a model left in
+    evaluation mode trained every epoch after the first validation with frozen BatchNorm.)"""
+    model = _PixelModel()
+    evaluation = nn.SequentialCell([model])  # a wrapper never set to train, as the evaluation network is
+    model.set_train(True)
+    batch = ms.Tensor(np.random.default_rng(0).normal(2.0, 1.0, (4, 2, 2, 3)).astype(np.float32))
+    moving_before = model.norm.moving_mean.asnumpy().copy()
+    evaluate(evaluation, _loader([1, 2, 3, 1], 2), 2, progress=False)
+    assert np.array_equal(model.norm.moving_mean.asnumpy(), moving_before)  # evaluation used the moving statistics
+    assert model.training and model.norm.training and model.head.training and model.phase == "train"
+    assert not evaluation.training  # the wrapper's own mode (False) is kept too
+    model(batch)
+    assert not np.allclose(model.norm.moving_mean.asnumpy(), moving_before)  # training again: statistics move

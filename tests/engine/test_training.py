@@ -103,6 +103,15 @@ def test_no_process_of_the_job_outlives_the_training_process(colour_images, tmp_
                 os.kill(pid, signal.SIGKILL)
 
 
+def test_validation_between_epochs_does_not_change_training_in_pynative_mode(colour_images, tmp_path):
+    """Validation switches the shared model to evaluation mode; the next epoch must train as it would without it
+    (same final weights), not with frozen BatchNorm."""
+    args = ["--epoch_size", "2", "--num_samples", "16"]
+    for validating in ("True", "False"):
+        assert train.main(train_args(colour_images, tmp_path / validating, *args, "--val_while_train", validating)) == 0
+    assert _final_digest(tmp_path / "True") == _final_digest(tmp_path / "False")
+
+
 def test_sigkill_then_resume_equals_uninterrupted_run(colour_images, tmp_path):
     args = ["--epoch_size", "3", "--num_samples", "24"]
     assert train.main(train_args(colour_images, tmp_path / "full", *args)) == 0
