@@ -166,6 +166,9 @@ MUTATIONS: List[Mutation] = [
        "    if from_main_thread and _prctl is not None:", "    if _prctl is not None:", "tests/engine/test_signals.py"),
     _m("evaluation leaves the shared model in evaluation mode", "mindcv/engine/evaluate.py",
        "            cell.add_flags(training=training)", "            pass", "tests/engine/test_evaluate.py"),
+    _m("a resumed run forgets the epoch files of its earlier processes", "mindcv/engine/checkpoints.py",
+       "self.saved: List[Dict] = _epoch_files(run_dir, model_name) if is_main else []",
+       "self.saved: List[Dict] = []", "tests/engine/test_checkpoints.py"),
 ]
 
 

@@ -8,6 +8,7 @@ process holds, is never written into silently: a fresh run goes to the first fre
 import json
 import logging
 import os
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -139,6 +140,31 @@ class ResumeState:
     global_step: int
 
 
+def _epoch_files(run_dir: Path, model_name: str) -> List[Dict]:
+    """The epoch checkpoints earlier processes of this run left (a resumed run keeps counting them for the keep
+    policy), each with the validation top-1 ``metrics.jsonl`` recorded for its epoch (-1 where none)."""
+    top1 = {}
+    try:
+        lines = (run_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
+    except OSError:
+        lines = []
+    for line in lines:
+        try:
+            row = json.loads(line)
+        except ValueError:  # the last line of a killed run may be cut short
+            continue
+        if "val_top1" in row:
+            top1[row["epoch"]] = row["val_top1"]
+    name = re.compile(rf"{re.escape(model_name)}-(\d+)_\d+\.ckpt")
+    records = []
+    for path in run_dir.glob(f"{model_name}-*.ckpt") if run_dir.is_dir() else ():
+        match = name.fullmatch(path.name)
+        if match:
+            epoch = int(match.group(1))
+            records.append({"path": path, "epoch": epoch, "top1": top1.get(epoch, -1.0)})
+    return sorted(records, key=lambda r: r["epoch"])
+
+
 class RunCheckpoints:
     """Saves epoch checkpoints (``<model>-<epoch>_<steps>.ckpt``, ``latest.ckpt``), keeps ``keep_max`` of them by
     ``policy`` (``latest_k`` or ``top_k`` by validation top-1), saves ``best.ckpt`` and interrupted states, and
@@ -150,7 +176,7 @@ class RunCheckpoints:
         self.keep_max = keep_max
         self.policy = policy
         self.is_main = is_main
-        self.saved: List[Dict] = []
+        self.saved: List[Dict] = _epoch_files(run_dir, model_name) if is_main else []
 
     def save_epoch(self, entries: List[Dict], metadata: Dict, epoch: int, steps_per_epoch: int,
                    top1: Optional[float]) -> Optional[Path]:
@@ -168,6 +194,7 @@ class RunCheckpoints:
             link.unlink(missing_ok=True)
             shutil.copyfile(path, link)
             os.replace(link, self.run_dir / "latest.ckpt")
+        self.saved = [r for r in self.saved if r["path"] != path]
         self.saved.append({"path": path, "epoch": epoch, "top1": top1 if top1 is not None else -1.0})
         key = (lambda r: r["top1"]) if self.policy == "top_k" else (lambda r: r["epoch"])
         keep = sorted(self.saved, key=key, reverse=True)[: self.keep_max]

@@ -68,6 +68,38 @@ def test_keep_policy(tmp_path, policy, kept):
     assert float(latest["w"].asnumpy()[0, 0]) == 4.0 and checkpoint_metadata(latest)["kind"] == "training_state"
 
 
+def _epochs_kept(folder):
+    return sorted(int(p.stem.split("-")[1].split("_")[0]) for p in folder.glob("net-*.ckpt"))
+
+
+@pytest.mark.parametrize("policy, kept", [("latest_k", [4, 5]), ("top_k", [1, 4])])
+def test_a_resumed_run_counts_the_epoch_files_of_its_earlier_processes(tmp_path, policy, kept):
+    """Each process of a run (started, killed, resumed) keeps ``keep_max`` epoch files in all, not each its own:
+    top_k ranks the earlier ones by the validation top-1 in metrics.jsonl (a line cut by a kill is skipped)."""
+    top1 = {1: 90.0, 2: 10.0, 3: 80.0, 4: 85.0, 5: 20.0}
+    first = RunCheckpoints(tmp_path, "net", 2, policy, is_main=True)
+    for epoch in (1, 2, 3):
+        first.save_epoch(_entries(epoch), {"epoch": epoch, "global_step": epoch}, epoch, 5, top1[epoch])
+    rows = [f'{{"epoch": {epoch}, "val_top1": {top1[epoch]}}}' for epoch in (1, 2, 3)]
+    (tmp_path / "metrics.jsonl").write_text("\n".join(rows) + '\n{"epoch": 4, "val_to')
+    resumed = RunCheckpoints(tmp_path, "net", 2, policy, is_main=True)
+    for epoch in (4, 5):
+        resumed.save_epoch(_entries(epoch), {"epoch": epoch, "global_step": epoch}, epoch, 5, top1[epoch])
+    assert _epochs_kept(tmp_path) == kept
+
+
+def test_hundreds_of_saves_over_many_resumes_keep_exactly_k_files_and_no_temporary_file(tmp_path):
+    """A long run preempted every 25 epochs: 200 epoch saves by 8 processes leave exactly ``keep_max`` epoch files,
+    ``latest.ckpt`` (the newest) and nothing else."""
+    for process in range(8):
+        manager = RunCheckpoints(tmp_path, "net", 3, "latest_k", is_main=True)
+        for epoch in range(25 * process + 1, 25 * process + 26):
+            manager.save_epoch(_entries(epoch), {"epoch": epoch, "global_step": epoch}, epoch, 5, None)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["latest.ckpt", "net-198_5.ckpt", "net-199_5.ckpt",
+                                                          "net-200_5.ckpt"]
+    assert float(read_checkpoint(tmp_path / "latest.ckpt")["w"].asnumpy()[0, 0]) == 200.0
+
+
 @pytest.fixture
 def file_size_limit():
     """Writes beyond 64 KiB fail for real in this process (EFBIG, as a full disk fails them), until the test ends."""
