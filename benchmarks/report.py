@@ -19,6 +19,11 @@ IMPL_NAMES = {"ours": "ours (default)", "ours_off": "ours, kernels off", "ours_b
               "mindcv030": "MindCV 0.3.0"}
 
 
+def _header(columns: List[str]) -> List[str]:
+    """The first two lines of a Markdown table with these columns."""
+    return ["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
+
+
 def _load(name: str) -> Dict:
     return json.loads((RESULTS / f"{name}.json").read_text())
 
@@ -48,7 +53,7 @@ def model_speed() -> str:
         rounds[(row["task"], row["size"], row["batch"])][row["impl"]].append(row["images_per_s"])
     header = ["setting", "implementation", "precision", "img/s per round", "vs kernels off",
               "vs fastest peer of its precision"]
-    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    lines = _header(header)
     for (task, size, batch), by in rounds.items():
         best = {impl: max(values) for impl, values in by.items()}
         for impl in [name for name in specs if name in by]:
@@ -69,7 +74,7 @@ def data_pipeline() -> str:
     """Images/s and CPU per image of each pipeline row."""
     data = _load("data_pipeline")
     header = ["augmentation", "pipeline", "images/s", "CPU ms per image", "vs MindCV, same workers"]
-    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    lines = _header(header)
     for row in data["rows"]:
         versus = f"{row['vs_mindcv']:.2f}x" if row.get("vs_mindcv") else ""
         lines.append(f"| {row['augmentation']} | {row['pipeline']} | {row['images_per_second']:.0f} | "
@@ -83,7 +88,7 @@ def dataset_listing() -> str:
     """Start-up of each rank of an 8-card job on an ImageNet-sized folder, ours and MindCV's."""
     data = _load("dataset_listing")
     header = ["package", "first batch, mean over ranks (s)", "slowest rank (s)", "peak RSS, largest rank (MB)"]
-    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    lines = _header(header)
     for name, row in data["results"].items():
         lines.append(f"| {IMPL_NAMES.get(name, name)} | {row['first_batch_seconds_mean']:.2f} | "
                      f"{row['first_batch_seconds_max']:.2f} | {row['peak_rss_mb_max']:.0f} |")
@@ -97,7 +102,7 @@ def eval_backends() -> str:
     """validate.py's images/s per backend (as printed, and steady after the first batch) against the bare rate."""
     data = _load("eval_backends")
     header = ["round", "backend", "precision", "validate.py img/s", "steady img/s", "bare img/s", "steady / bare"]
-    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    lines = _header(header)
     for row in sorted(data["results"], key=lambda row: (row["backend"], row["precision"], row["round"])):
         rates = [f"{row[key]:.1f}" for key in ("validate_images_per_s", "steady_images_per_s", "bare_images_per_s")]
         cells = [str(row["round"]), row["backend"], row["precision"], *rates, f"{row['steady_vs_bare']:.2f}"]
@@ -109,8 +114,44 @@ def eval_backends() -> str:
     return intro + "\n".join(lines) + "\n"
 
 
+def stress() -> str:
+    """Outcomes of the stress harness (scripts/stress.py) per kind of job."""
+    data = _load("stress")
+    header = ["job", "ended as required", "failed"]
+    lines = _header(header)
+    kinds = sorted({key.rsplit(" ", 1)[0] for key in data["by_kind"]})
+    for kind in kinds:
+        lines.append(f"| {kind} | {data['by_kind'].get(f'{kind} ok', 0)} | {data['by_kind'].get(f'{kind} failed', 0)} |")
+    intro = (f"{data['runs']} jobs at a time for {data['minutes']} minutes on {data['cpu']} ({data['cores']} cores), "
+             f"load average at the end {data['load_average_at_end'][0]:.1f}: {data['jobs']} jobs, {data['failed']} "
+             f"failed, {data['left_processes']} processes left behind.\n\n")
+    return intro + "\n".join(lines) + "\n"
+
+
+def soak() -> str:
+    """Many preemptions of one run; memory over many epochs (scripts/soak.py)."""
+    data = _load("soak")
+    lines = _header(["soak", "result", "checks"])
+    for ranks in (1, 2):
+        row = data.get(f"preempt_{ranks}rank")
+        if row:
+            job = "one process" if ranks == 1 else "2 ranks under msrun"
+            lines.append(f"| {row['stops']} SIGTERMs at random steps of a {row['steps']}-step run, {job}, resumed "
+                         f"each time ({row['minutes']} min) | final weights {'bitwise equal' if row['bitwise_equal'] else 'DIFFERENT'} "
+                         f"to the uninterrupted run | {len(row['epoch_files'])} epoch files (keep 2), "
+                         f"{len(row['temporary_files'])} temporary files, {row['processes_left']} processes left |")
+    row = data.get("memory")
+    if row:
+        rss = [epoch["trainer_rss_mb"] for epoch in row["per_epoch"]]
+        lines.append(f"| the README's main job for {row['epochs']} epochs ({row['minutes']} min) | training process "
+                     f"{rss[1]:.0f} MB after epoch 2, {rss[-1]:.0f} MB after epoch {len(rss)}: "
+                     f"{100 * row['growth_after_epoch_2']:+.1f}% (limit +2%) | peak {row['peak_trainer_rss_mb']:.0f} MB |")
+    cpu = next((section["cpu"] for section in data.values() if "cpu" in section), "?")
+    return f"On {cpu}.\n\n" + "\n".join(lines) + "\n"
+
+
 TABLES = {"model_speed": model_speed, "data_pipeline": data_pipeline, "dataset_listing": dataset_listing,
-          "eval_backends": eval_backends}
+          "eval_backends": eval_backends, "stress": stress, "soak": soak}
 
 
 def main(argv: List[str]) -> int:

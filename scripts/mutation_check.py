@@ -169,6 +169,12 @@ MUTATIONS: List[Mutation] = [
     _m("a resumed run forgets the epoch files of its earlier processes", "mindcv/engine/checkpoints.py",
        "self.saved: List[Dict] = _epoch_files(run_dir, model_name) if is_main else []",
        "self.saved: List[Dict] = []", "tests/engine/test_checkpoints.py"),
+    _m("the sweeper takes attached segments too", "mindcv/engine/ipc_sweeper.py",
+       'row["cpid"] in job and row["nattch"] == 0', 'row["cpid"] in job', "tests/engine/test_ipc_sweeper.py"),
+    _m("forked processes are not registered with the sweeper", "mindcv/engine/signals.py",
+       "    register_process()", "    pass", "tests/engine/test_ipc_sweeper.py"),
+    _m("the sweeper is never started", "mindcv/engine/signals.py", "    start_sweeper()", "    pass",
+       "tests/engine/test_ipc_sweeper.py"),
 ]
 
 

@@ -40,7 +40,8 @@ from typing import Dict, List, Optional
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.helpers import make_colour_folder, session_processes, venv_env  # noqa: E402
+from benchmarks.machine import cpu_name  # noqa: E402
+from tests.helpers import left_behind, make_colour_folder, venv_env  # noqa: E402
 
 TRAIN_OPTIONS = ["--model", "xception", "--dataset", "imagefolder", "--num_classes", "3", "--image_resize", "71",
                  "--batch_size", "4", "--num_parallel_workers", "2", "--python_multiprocessing", "True",
@@ -110,14 +111,7 @@ class Harness:
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 code = "hung"
-        deadline = time.monotonic() + LEFT_PROCESS_SECONDS
-        left = session_processes(proc.pid)
-        while left and time.monotonic() < deadline:
-            time.sleep(0.1)
-            left = session_processes(proc.pid)
-        for pid in left:
-            os.kill(pid, signal.SIGKILL)
-        return {"code": code, "signalled": signalled, "left": len(left)}
+        return {"code": code, "signalled": signalled, "left": left_behind(proc.pid, LEFT_PROCESS_SECONDS)}
 
     def _train_command(self, run: Path, *extra) -> List[str]:
         return [sys.executable, str(ROOT / "train.py"), *TRAIN_OPTIONS, "--data_dir", str(self.data),
@@ -242,6 +236,7 @@ def main(argv=None) -> int:
         thread.join()
     counts = Counter((r["kind"], r["outcome"]) for r in harness.results)
     report = {"runs": args.runs, "minutes": round((time.monotonic() - started) / 60, 1), "seed": args.seed,
+              "cpu": cpu_name(), "cores": os.cpu_count(), "load_average_at_end": list(os.getloadavg()),
               "jobs": len(harness.results), "failed": sum(r["outcome"] != "ok" for r in harness.results),
               "left_processes": sum(d["left"] for r in harness.results for d in r["details"]),
               "sysv_ipc_objects_added": _sysv_objects() - ipc_before,

@@ -1,6 +1,7 @@
 """Helpers shared by the tests: weights with realistic activations, tiny inputs and image folders, and the
 command lines of the tiny end-to-end runs."""
 import os
+import signal
 import subprocess
 import struct
 import sys
@@ -151,6 +152,34 @@ def session_processes(session: int) -> list:
             except OSError:  # gone meanwhile
                 pass
     return members
+
+
+def sweepers_of(trainer: int) -> list:
+    """The running System V sweepers (``mindcv/engine/ipc_sweeper.py``) of the job of training process ``trainer``."""
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
+                words = cmdline.read().split(b"\0")
+        except (FileNotFoundError, NotADirectoryError, PermissionError, ProcessLookupError):
+            continue
+        if any(w.endswith(b"ipc_sweeper.py") for w in words) and str(trainer).encode() in words \
+                and process_running(int(entry)):
+            found.append(int(entry))
+    return found
+
+
+def left_behind(leader: int, seconds: float = 5.0) -> int:
+    """How many processes of the job ``leader`` led (its session, and its System V sweeper, which runs in a session
+    of its own) still run ``seconds`` after it ended; those are killed."""
+    deadline = time.monotonic() + seconds
+    left = session_processes(leader) + sweepers_of(leader)
+    while left and time.monotonic() < deadline:
+        time.sleep(0.1)
+        left = session_processes(leader) + sweepers_of(leader)
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    return len(left)
 
 
 class BusyCores:

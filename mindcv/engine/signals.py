@@ -14,7 +14,8 @@ leave to the training process a SIGTERM sent from outside its process group, and
 SIGKILL when it ends (``PR_SET_PDEATHSIG``), whatever their signal mask, and one whose parent is already gone
 when it starts exits at once. MindSpore's own clean-up (its watcher process sends the workers SIGTERM) cannot be
 relied on: a worker waiting for its next sample holds the interpreter lock inside MindSpore's message-queue call,
-so the thread that would act on that SIGTERM never runs, and the worker outlived a killed training process.
+so the thread that would act on that SIGTERM never runs, and the worker outlived a killed training process. The
+shared memory MindSpore's handler of that SIGTERM would have removed is removed by :mod:`.ipc_sweeper`.
 """
 import ctypes
 import logging
@@ -28,6 +29,7 @@ from typing import Optional
 import numpy as np
 
 from .distributed import all_reduce_sum
+from .ipc_sweeper import register_process, start_sweeper
 
 __all__ = ["StopSignals", "STOP_SIGNALS", "worker_after_fork", "install_worker_guard"]
 
@@ -114,6 +116,7 @@ def worker_after_fork() -> None:
     parent, from_main_thread = getattr(_fork_origin, "value", (os.getppid(), False))
     if from_main_thread and _prctl is not None:
         _die_with_parent(parent)
+    register_process()
     thread = threading.Thread(target=_worker_waits, args=(os.getpgrp(), parent), name="mindcv-worker-stop",
                               daemon=True)
     thread.start()
@@ -121,10 +124,12 @@ def worker_after_fork() -> None:
 
 def install_worker_guard() -> None:
     """For an entry point, once, before MindSpore starts its worker processes: every process it forks from now on
-    runs :func:`worker_after_fork`."""
+    runs :func:`worker_after_fork`, and what the job's data pipeline leaves in System V memory is removed when
+    the job ends, however it ends (:mod:`.ipc_sweeper`)."""
     global _prctl
     if sys.platform.startswith("linux"):
         _prctl = ctypes.CDLL(None, use_errno=True).prctl
+    start_sweeper()
     os.register_at_fork(before=_note_fork_origin, after_in_child=worker_after_fork)
 
 

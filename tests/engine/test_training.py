@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 import train
+from mindcv.engine.ipc_sweeper import job_objects
 from mindcv.utils.checkpoint import checkpoint_metadata, read_checkpoint
-from tests.helpers import BusyCores, launch, session_processes, train_args, wait_for
+from tests.helpers import BusyCores, launch, session_processes, sweepers_of, train_args, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -78,7 +79,8 @@ def _forked_copies(leader: int) -> list:
 def test_no_process_of_the_job_outlives_the_training_process(colour_images, tmp_path, signals, mode, moment):
     """However the training process ends, its data workers (RandAugment and erasing in worker processes, which wait
     for samples holding the interpreter lock) and MindSpore's watcher process end with it, on an oversubscribed CPU:
-    none runs 5 s later. (A graceful SIGTERM: the group test above.)"""
+    none runs 5 s later, and none of the System V memory they shared is left. (A graceful SIGTERM: the group test
+    above.)"""
     run = tmp_path / "run"
     args = train_args(colour_images, run, "--mode", mode, "--epoch_size", "3", "--batch_size", "4", "--log_interval",
                       "1", "--auto_augment", "randaug-m7-mstd0.5", "--re_prob", "0.25", "--python_multiprocessing",
@@ -90,6 +92,7 @@ def test_no_process_of_the_job_outlives_the_training_process(colour_images, tmp_
             assert wait_for(lambda: len(_forked_copies(proc.pid)) >= 3, timeout=300), "no worker processes started"
             if moment == "mid-epoch":
                 assert wait_for(lambda: _logged(run, "epoch 1 step 2/"), timeout=300)
+            workers = _forked_copies(proc.pid)
             for name in signals:  # one at a time: a second SIGTERM still pending would merge with the first
                 os.kill(proc.pid, getattr(signal, name))
                 assert name == "SIGKILL" or wait_for(lambda: _logged(run, f"{name} received"), timeout=60)
@@ -98,6 +101,9 @@ def test_no_process_of_the_job_outlives_the_training_process(colour_images, tmp_
                 assert not _logged(run, "epoch 1 step 1/"), f"killed after the first step, not while {moment}"
             assert wait_for(lambda: not session_processes(proc.pid), timeout=5), \
                 f"left running: {[open(f'/proc/{pid}/cmdline').read() for pid in session_processes(proc.pid)]}"
+            # ... and MindSpore's shared memory and message queues of the job are gone too
+            assert wait_for(lambda: job_objects([proc.pid, *workers]) == {"shm": [], "msg": []}, timeout=5)
+            assert wait_for(lambda: not sweepers_of(proc.pid), timeout=5), "the job's sweeper outlived it"
         finally:
             for pid in session_processes(proc.pid):
                 os.kill(pid, signal.SIGKILL)
