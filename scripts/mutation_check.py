@@ -170,11 +170,16 @@ MUTATIONS: List[Mutation] = [
        "self.saved: List[Dict] = _epoch_files(run_dir, model_name) if is_main else []",
        "self.saved: List[Dict] = []", "tests/engine/test_checkpoints.py"),
     _m("the sweeper takes attached segments too", "mindcv/engine/ipc_sweeper.py",
-       'row["cpid"] in job and row["nattch"] == 0', 'row["cpid"] in job', "tests/engine/test_ipc_sweeper.py"),
-    _m("forked processes are not registered with the sweeper", "mindcv/engine/signals.py",
-       "    register_process()", "    pass", "tests/engine/test_ipc_sweeper.py"),
+       'if row["nattch"] == 0 and not _running(row["cpid"])]', 'if not _running(row["cpid"])]',
+       "tests/engine/test_ipc_sweeper.py"),
+    _m("the sweeper takes queues a running process uses", "mindcv/engine/ipc_sweeper.py",
+       'if not (_running(row["lspid"]) or _running(row["lrpid"]))', "if True", "tests/engine/test_ipc_sweeper.py"),
+    _m("the start-up sweep takes queues used a moment ago", "mindcv/engine/ipc_sweeper.py",
+       'now - max(row["stime"], row["rtime"]) > QUIET_SECONDS', "True", "tests/engine/test_ipc_sweeper.py"),
     _m("the sweeper is never started", "mindcv/engine/signals.py", "    start_sweeper()", "    pass",
        "tests/engine/test_ipc_sweeper.py"),
+    _m("a full /dev/shm is not checked before the workers start", "mindcv/data/loader.py",
+       "    if processes:\n        check_shared_memory(processes)", "    pass", "tests/test_train.py"),
 ]
 
 

@@ -199,6 +199,16 @@ class BusyCores:
             proc.wait()
 
 
+def with_dev_shm(size: str, command, full: bool = False, **run_args) -> subprocess.CompletedProcess:
+    """Run ``command`` with a ``/dev/shm`` of ``size`` (a tmpfs in a mount namespace of its own, as a container's
+    ``--shm-size`` gives), filled up first when ``full``."""
+    fill = "&& cat /dev/zero > /dev/shm/fill 2>/dev/null; " if full else "&& "
+    script = f'mount -t tmpfs -o size={size} tmpfs /dev/shm {fill}exec "$@"'
+    return subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh",
+                           *[str(c) for c in command]], cwd=ROOT, env=venv_env(), capture_output=True, text=True,
+                          **run_args)
+
+
 def wait_for(predicate, timeout: float = 300.0, interval: float = 0.1) -> bool:
     """Poll ``predicate`` until it is true (True) or ``timeout`` seconds pass (False)."""
     deadline = time.monotonic() + timeout

@@ -2,6 +2,8 @@
 import json
 import logging
 import random
+import re
+import sys
 
 import mindspore as ms
 import mindspore.dataset as ds
@@ -10,6 +12,7 @@ import pytest
 
 import train
 from mindcv.utils.checkpoint import checkpoint_metadata, read_checkpoint
+from tests.helpers import ROOT, train_args, with_dev_shm
 from tests.helpers import TRAIN_ARGS as COMMON
 
 TINY = COMMON + ["--dataset", "fashion_mnist", "--num_classes", "10", "--num_samples", "48", "--val_num_samples", "20"]
@@ -110,3 +113,34 @@ def test_a_file_as_run_directory_is_one_line(tmp_path, capsys):
     (tmp_path / "file").write_text("x")
     assert train.main(TINY + ["--ckpt_save_dir", str(tmp_path / "file")]) == 2
     assert "is a file; choose a folder for the run" in capsys.readouterr().err
+
+
+def test_a_full_dev_shm_is_refused_in_one_line_before_anything_is_written(colour_images, tmp_path):
+    """Worker processes need /dev/shm for their locks: where it is full the run stops at once, naming both fixes,
+    instead of failing inside MindSpore's first iteration; in threads the same run needs none."""
+    args = train_args(colour_images, tmp_path / "run", "--auto_augment", "autoaug", "--epoch_size", "1",
+                      "--num_samples", "8")
+    refused = with_dev_shm("64k", [sys.executable, ROOT / "train.py", *args], full=True, timeout=600)
+    errors = [line for line in refused.stderr.splitlines() if line.startswith("error:")]
+    assert refused.returncode == 2 and len(errors) == 1, refused.stderr[-2000:]
+    assert "/dev/shm (0 KiB free" in errors[0] and "--shm-size" in errors[0] and \
+        "python_multiprocessing False" in errors[0]
+    assert not (tmp_path / "run").exists()
+    threads = with_dev_shm("64k", [sys.executable, ROOT / "train.py", *args, "--python_multiprocessing", "False"],
+                           full=True, timeout=600)
+    assert threads.returncode == 0, threads.stderr[-2000:]
+
+
+@pytest.mark.slow
+def test_worker_processes_train_at_299_px_in_a_64_mib_dev_shm(colour_images, tmp_path):
+    """Docker's default /dev/shm (64 MiB): train.py with AutoAugment and erasing in worker processes at 299 px ends
+    with bitwise the weights of the same run on this machine's /dev/shm."""
+    args = ["--image_resize", "299", "--batch_size", "2", "--num_samples", "4", "--epoch_size", "1",
+            "--auto_augment", "autoaug", "--re_prob", "0.5", "--python_multiprocessing", "True"]
+    small = with_dev_shm("64m", [sys.executable, ROOT / "train.py", *train_args(colour_images, tmp_path / "small",
+                                                                                *args)], timeout=1200)
+    assert small.returncode == 0, small.stderr[-3000:]
+    assert train.main(train_args(colour_images, tmp_path / "large", *args)) == 0
+    digests = [re.search(r"final weights sha256 (\w+)", (tmp_path / run / "train.log").read_text()).group(1)
+               for run in ("small", "large")]
+    assert digests[0] == digests[1]

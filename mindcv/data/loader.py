@@ -11,8 +11,14 @@ together with batch mixing (:class:`BatchAugment`): one Python call per batch in
 Python reader of the image files. Each image still gets its own generators, so the batches are the same either
 way. A transform list that ends in ``Normalize`` (and ``HWC2CHW``), as MindCV's do, is normalised in that same
 per-batch map with numpy (:class:`BatchNormalize`): bitwise MindSpore's values, at a third of the CPU time.
+
+MindSpore's worker processes pass samples through System V shared memory, but their locks are POSIX semaphores,
+which live in ``/dev/shm``: where that is full (or tiny, as in some containers) the first iteration fails deep in
+``multiprocessing``. :func:`create_loader` tries the locks its workers will need first and refuses in one line.
 """
 import logging
+import multiprocessing
+import shutil
 from typing import Callable, List, Optional, Sequence, Tuple, Union
 
 import mindspore as ms
@@ -103,6 +109,39 @@ class BatchAugment:
         if self.mixer is not None:
             return self.mixer(images, labels, keys) if keys is not None else self.mixer(images, labels)
         return (images, labels) if keys is None else (images, labels, keys)
+
+
+SEMAPHORES_PER_WORKER = 4  # measured: 17 for two maps of two workers and their two watcher processes
+
+
+def check_shared_memory(worker_processes: int) -> None:
+    """Refuse in one line when ``/dev/shm`` cannot hold the semaphores of ``worker_processes`` processes."""
+    try:
+        context = multiprocessing.get_context("fork")
+        locks = [context.Semaphore() for _ in range(SEMAPHORES_PER_WORKER * worker_processes)]
+    except OSError as exc:
+        try:
+            free = f"{shutil.disk_usage('/dev/shm').free // 1024} KiB free"
+        except OSError:
+            free = "missing"
+        raise ConfigError(f"python_multiprocessing runs the Python augmentation in {worker_processes} worker "
+                          f"processes, whose locks live in /dev/shm ({free}; {exc.strerror}): give the machine or "
+                          "container a larger /dev/shm (docker run --shm-size=256m) or set python_multiprocessing "
+                          "False (the same batches, computed in threads).") from None
+    del locks
+
+
+def worker_processes(dataset: ds.Dataset) -> int:
+    """The processes MindSpore starts for a pipeline: each map with ``python_multiprocessing`` that holds a Python
+    callable (not only MindSpore's C++ transforms) runs its workers and one watcher."""
+    count, nodes = 0, [dataset]
+    while nodes:
+        node = nodes.pop()
+        if isinstance(node, ds.MapDataset) and node.python_multiprocessing and \
+                any(not isinstance(op, transforms.transforms.TensorOperation) for op in node.operations):
+            count += (node.num_parallel_workers or ds.config.get_num_parallel_workers()) + 1
+        nodes.extend(node.children)
+    return count
 
 
 def _map_transforms(dataset: ds.Dataset, ops: Sequence[Callable], column: str, keyed: bool, workers: Optional[int],
@@ -213,4 +252,7 @@ def create_loader(dataset: ds.Dataset, batch_size: int, drop_remainder: bool = F
                               python_multiprocessing=python_multiprocessing)
     if keyed:
         dataset = dataset.project(["image", "label"])
+    processes = worker_processes(dataset)
+    if processes:
+        check_shared_memory(processes)
     return dataset

@@ -1,90 +1,119 @@
-"""Removes the System V shared memory and message queues of a training job whose training process was killed.
+"""Removes the System V shared memory and message queues that MindSpore's data pipelines of ended training
+processes left behind.
 
-MindSpore hands samples to its data worker processes through System V shared memory segments and message queues,
-which outlive every process that used them until someone removes them. A training process that ends normally
-removes them itself; one that is killed (``kill -9``, the OOM killer, a scheduler's hard kill) cannot, and its
-workers, which MindSpore would have remove them on a SIGTERM, die with it (:mod:`.signals`). Each such kill would
-leave a segment and a queue per worker and pipeline stage until the machine reboots: memory nobody can use, and
-the kernel allows 4,096 segments in all (after which every new pipeline fails).
+MindSpore hands samples to its data worker processes through a System V message queue and shared memory segment
+per worker, keyed by ``ftok`` of a file it creates, ``/tmp/dataset_ipc_<pid of the training process>_...``. They
+outlive every process that used them until someone removes them. A training process that ends normally removes
+them itself; one that is killed (``kill -9``, the OOM killer, a scheduler's hard kill) cannot, and its workers,
+which MindSpore would have remove them on a SIGTERM, die with it (:mod:`.signals`). What is left holds memory until
+the machine reboots (the kernel allows 4,096 segments in all), and the key files' inodes come back: a later
+pipeline that draws a leftover queue's key opens that queue, and its worker takes a stale message for a sample
+and dies ("Dataset worker process ... has already exited"), failing a correct run.
 
 :func:`start_sweeper` (called by :func:`.signals.install_worker_guard`, i.e. by ``train.py``) starts this file as
-a small process of its own (its own session, standard library only) holding the read end of a pipe. The training
-process and every process it forks hold the write end, and forked processes write their pid into it. When the
-last of them has ended the pipe reaches its end; the sweeper then removes the segments the training process
-created that nothing has attached, and the queues the job's processes used last, and exits.
+a small process of its own (its own session, standard library only). It first removes what ended training
+processes left (their key file names a process that no longer runs, and no running process used the queue in
+the last minute). Then it waits on the read end of a pipe whose write end the training process and every process
+it forks hold; when the last of them has ended, it removes what this job's pipelines left, and exits.
 """
 import ctypes
 import os
+import re
 import subprocess
 import sys
+import time
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Set
+from typing import Dict, List, Optional
 
-__all__ = ["start_sweeper", "register_process", "job_objects"]
+__all__ = ["start_sweeper", "leftovers", "sweep", "KEY_FILES"]
 
 IPC_RMID = 0
-_registry_fd: Optional[int] = None
+KEY_FILES = Path("/tmp")  # where MindSpore creates dataset_ipc_<pid>_<id>_<n>, the files its keys come from
+_KEY_FILE = re.compile(r"dataset_ipc_(\d+)_\d+_\d+")
+QUIET_SECONDS = 60.0  # a queue of an ended process that something used this recently is left alone
+_libc = ctypes.CDLL(None, use_errno=True)
+_job_pipe: Optional[int] = None  # the write end; forked processes inherit it
 _sweeper: Optional[subprocess.Popen] = None  # kept referenced: the training process never waits for it
 
 
-def _table(name: str) -> List[Dict[str, int]]:
-    """The rows of ``/proc/sysvipc/<name>`` (``shm`` or ``msg``) as dicts of their integer columns."""
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+
+
+def _table(name: str) -> Dict[int, List[Dict[str, int]]]:
+    """The rows of ``/proc/sysvipc/<name>`` (``shm`` or ``msg``) by key, as dicts of their integer columns."""
     try:
         lines = Path(f"/proc/sysvipc/{name}").read_text().splitlines()
     except OSError:
-        return []
+        return {}
     header = lines[0].split() if lines else []
-    return [dict(zip(header, map(int, line.split()))) for line in lines[1:] if line.strip()]
+    rows: Dict[int, List[Dict[str, int]]] = {}
+    for line in lines[1:]:
+        if line.strip():
+            row = dict(zip(header, map(int, line.split())))
+            rows.setdefault(row["key"], []).append(row)
+    return rows
 
 
-def job_objects(pids: Iterable[int]) -> Dict[str, List[int]]:
-    """The segment and queue ids a job of these processes left: segments they created that nothing has attached,
-    queues one of them sent or received on last (a worker is always one side of a queue)."""
-    job = set(pids)
-    return {"shm": [row["shmid"] for row in _table("shm") if row["cpid"] in job and row["nattch"] == 0],
-            "msg": [row["msqid"] for row in _table("msg") if row["lspid"] in job or row["lrpid"] in job]}
+def leftovers(trainer: Optional[int] = None) -> Dict[str, List]:
+    """What the pipelines of training process ``trainer`` (of every ended one, when None) left under the keys of
+    their key files: segments nothing attaches, queues no running process used (for None: not in the last
+    ``QUIET_SECONDS`` either), and the key files under which nothing else is left."""
+    shm, msg, now = _table("shm"), _table("msg"), time.time()
+    found: Dict[str, List] = {"files": [], "shm": [], "msg": []}
+    for path in KEY_FILES.glob("dataset_ipc_*"):
+        match = _KEY_FILE.fullmatch(path.name)
+        if not match or (int(match.group(1)) != trainer if trainer is not None else _running(int(match.group(1)))):
+            continue
+        key = _libc.ftok(str(path).encode(), 0)
+        segments = [row["shmid"] for row in shm.get(key, []) if row["nattch"] == 0 and not _running(row["cpid"])]
+        queues = [row["msqid"] for row in msg.get(key, [])
+                  if not (_running(row["lspid"]) or _running(row["lrpid"]))
+                  and (trainer is not None or now - max(row["stime"], row["rtime"]) > QUIET_SECONDS)]
+        found["shm"] += segments
+        found["msg"] += queues
+        if len(segments) == len(shm.get(key, [])) and len(queues) == len(msg.get(key, [])):
+            found["files"].append(path)
+    return found
 
 
-def _sweep(pids: Set[int]) -> None:
-    libc = ctypes.CDLL(None, use_errno=True)
-    found = job_objects(pids)
+def sweep(trainer: Optional[int] = None) -> None:
+    """Remove :func:`leftovers` (``trainer`` as there)."""
+    found = leftovers(trainer)
     for shmid in found["shm"]:
-        libc.shmctl(shmid, IPC_RMID, None)
+        _libc.shmctl(shmid, IPC_RMID, None)
     for msqid in found["msg"]:
-        libc.msgctl(msqid, IPC_RMID, None)
+        _libc.msgctl(msqid, IPC_RMID, None)
+    for path in found["files"]:
+        try:
+            path.unlink()
+        except OSError:  # another user's, or gone meanwhile
+            pass
 
 
 def start_sweeper() -> None:
     """Start the sweeper of this process's job (once, before the data pipeline starts)."""
-    global _registry_fd, _sweeper
-    if _registry_fd is not None or not sys.platform.startswith("linux"):
+    global _job_pipe, _sweeper
+    if _job_pipe is not None or not sys.platform.startswith("linux"):
         return
-    read_end, write_end = os.pipe()
+    read_end, _job_pipe = os.pipe()
     _sweeper = subprocess.Popen([sys.executable, "-I", str(Path(__file__)), str(os.getpid()), str(read_end)],
                                 pass_fds=(read_end,), start_new_session=True, stdin=subprocess.DEVNULL,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     os.close(read_end)
-    os.set_blocking(write_end, False)  # a registration never waits, even if the sweeper is gone
-    _registry_fd = write_end
-
-
-def register_process() -> None:
-    """In a process just forked from the training process: tell the sweeper it belongs to the job."""
-    if _registry_fd is not None:
-        try:
-            os.write(_registry_fd, b"%d\n" % os.getpid())
-        except OSError:  # the sweeper is gone (its pipe closed or full): nothing to tell
-            pass
 
 
 def _main(argv: List[str]) -> int:
     trainer, read_end = int(argv[0]), int(argv[1])
-    pids = {trainer}
-    with os.fdopen(read_end, "rb") as registry:
-        for line in registry:  # until every process of the job has ended
-            if line.strip().isdigit():
-                pids.add(int(line))
-    _sweep(pids)
+    sweep()  # what ended jobs left
+    with os.fdopen(read_end, "rb") as pipe:
+        while pipe.read(4096):  # until every process of the job has ended
+            pass
+    sweep(trainer)
     return 0
 
 

@@ -29,7 +29,7 @@ from typing import Optional
 import numpy as np
 
 from .distributed import all_reduce_sum
-from .ipc_sweeper import register_process, start_sweeper
+from .ipc_sweeper import start_sweeper
 
 __all__ = ["StopSignals", "STOP_SIGNALS", "worker_after_fork", "install_worker_guard"]
 
@@ -116,7 +116,6 @@ def worker_after_fork() -> None:
     parent, from_main_thread = getattr(_fork_origin, "value", (os.getppid(), False))
     if from_main_thread and _prctl is not None:
         _die_with_parent(parent)
-    register_process()
     thread = threading.Thread(target=_worker_waits, args=(os.getpgrp(), parent), name="mindcv-worker-stop",
                               daemon=True)
     thread.start()
