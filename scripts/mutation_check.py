@@ -180,6 +180,9 @@ MUTATIONS: List[Mutation] = [
        "tests/engine/test_ipc_sweeper.py"),
     _m("a full /dev/shm is not checked before the workers start", "mindcv/data/loader.py",
        "    if processes:\n        check_shared_memory(processes)", "    pass", "tests/test_train.py"),
+    _m("the training process does not wait for the start-up sweep", "mindcv/engine/ipc_sweeper.py",
+       "    if select.select([_sweeper.stdout], [], [], READY_SECONDS)[0]:", "    if False:",
+       "tests/engine/test_ipc_sweeper.py"),
 ]
 
 

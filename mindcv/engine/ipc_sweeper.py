@@ -13,12 +13,13 @@ and dies ("Dataset worker process ... has already exited"), failing a correct ru
 :func:`start_sweeper` (called by :func:`.signals.install_worker_guard`, i.e. by ``train.py``) starts this file as
 a small process of its own (its own session, standard library only). It first removes what ended training
 processes left (their key file names a process that no longer runs, and no running process used the queue in
-the last minute). Then it waits on the read end of a pipe whose write end the training process and every process
+the last minute), while the training process waits. Then it waits on the read end of a pipe whose write end the training process and every process
 it forks hold; when the last of them has ended, it removes what this job's pipelines left, and exits.
 """
 import ctypes
 import os
 import re
+import select
 import subprocess
 import sys
 import time
@@ -31,6 +32,7 @@ IPC_RMID = 0
 KEY_FILES = Path("/tmp")  # where MindSpore creates dataset_ipc_<pid>_<id>_<n>, the files its keys come from
 _KEY_FILE = re.compile(r"dataset_ipc_(\d+)_\d+_\d+")
 QUIET_SECONDS = 60.0  # a queue of an ended process that something used this recently is left alone
+READY_SECONDS = 10.0  # the longest a training process waits for the sweep of what ended jobs left
 _libc = ctypes.CDLL(None, use_errno=True)
 _job_pipe: Optional[int] = None  # the write end; forked processes inherit it
 _sweeper: Optional[subprocess.Popen] = None  # kept referenced: the training process never waits for it
@@ -103,13 +105,19 @@ def start_sweeper() -> None:
     read_end, _job_pipe = os.pipe()
     _sweeper = subprocess.Popen([sys.executable, "-I", str(Path(__file__)), str(os.getpid()), str(read_end)],
                                 pass_fds=(read_end,), start_new_session=True, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     os.close(read_end)
+    # This job's pipelines start after the sweep of what ended jobs left (one of their queues could otherwise be
+    # drawn again); the sweeper says so by closing its output. A stuck sweeper delays the run by READY_SECONDS.
+    if select.select([_sweeper.stdout], [], [], READY_SECONDS)[0]:
+        _sweeper.stdout.read()
+    _sweeper.stdout.close()
 
 
 def _main(argv: List[str]) -> int:
     trainer, read_end = int(argv[0]), int(argv[1])
     sweep()  # what ended jobs left
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # closes the pipe: the job may go on
     with os.fdopen(read_end, "rb") as pipe:
         while pipe.read(4096):  # until every process of the job has ended
             pass

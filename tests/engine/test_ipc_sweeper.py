@@ -108,3 +108,17 @@ def test_what_ended_jobs_left_goes_unless_a_running_process_or_a_recent_use_hold
             alive.kill()
             alive.wait()
         sweep()
+
+
+def test_a_training_process_starts_its_pipelines_after_the_sweep_of_what_ended_jobs_left():
+    """start_sweeper returns once the sweeper has removed what ended jobs left, so no pipeline of the new job can
+    draw one of their keys first."""
+    code = f"KEY_FILES = {str(KEY_FILES)!r}\n" + _PIPELINE_OBJECTS + "print(*pipeline_objects(3)[:2])"
+    path, shmid = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                 check=True).stdout.split()
+    check = ("from mindcv.engine.ipc_sweeper import start_sweeper\nstart_sweeper()\n"
+             f"print(any(line.split()[1] == '{shmid}' for line in open('/proc/sysvipc/shm').readlines()[1:]))")
+    result = subprocess.run([sys.executable, "-c", check], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.stdout.split() == ["False"], result.stderr[-2000:]
+    sweep()  # the queue, used a moment ago, and the key file stay for the next quiet sweep
+    assert os.path.exists(path)
