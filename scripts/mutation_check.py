@@ -1,4 +1,4 @@
-"""Mutation check: does the suite notice a one-line bug in the numerical core?
+"""Mutation check: does the suite notice a one-line bug in the numerical core or the fault handling?
 
     python scripts/mutation_check.py                 # every mutation, table on stdout
     python scripts/mutation_check.py --only ema      # mutations whose description or file contains "ema"

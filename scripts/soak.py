@@ -59,13 +59,18 @@ def _digests(run: Path) -> List[str]:
     return found
 
 
-def _steps_logged(run: Path) -> int:
-    """Global steps the run's log has reported so far (over all its launches: the highest position)."""
+def _steps_logged(run: Path, since: int = 0) -> int:
+    """The furthest global step the run's log reports after its first ``since`` characters (0 if none)."""
     log = run / "train.log"
     best = 0
-    for epoch, step, total in STEP_LINE.findall(log.read_text(errors="replace") if log.exists() else ""):
+    for epoch, step, total in STEP_LINE.findall(log.read_text(errors="replace")[since:] if log.exists() else ""):
         best = max(best, (int(epoch) - 1) * int(total) + int(step))
     return best
+
+
+def _log_length(run: Path) -> int:
+    log = run / "train.log"
+    return len(log.read_text(errors="replace")) if log.exists() else 0
 
 
 def _saved_position(checkpoint: Path, steps_per_epoch: int) -> int:
@@ -128,12 +133,15 @@ def preempt(args) -> Dict:
     steps_per_epoch = _steps_logged(reference) // args.epochs
     total = steps_per_epoch * args.epochs
     rng = random.Random(args.seed)
-    targets = sorted(rng.sample(range(1, total), args.stops))
+    targets = sorted(rng.sample(range(1, total - args.stops), args.stops))
     run, stops, failures = log_dir / "preempted", [], []
     for target in targets:
+        # each launch trains at least one step before its stop (a stop during start-up only repeats the last)
+        target = max(target, _saved_position(run / "latest.ckpt", steps_per_epoch) + 1)
         resume = ["--ckpt_path", run / "latest.ckpt", "--resume_opt", "True"] if (run / "latest.ckpt").exists() else []
+        since = _log_length(run)
         proc = launcher.start(run, *resume)
-        while proc.poll() is None and _steps_logged(run) < target:
+        while proc.poll() is None and _steps_logged(run, since) < target:
             time.sleep(0.05)
         try:
             os.killpg(proc.pid, signal.SIGTERM)
