@@ -115,6 +115,7 @@ def test_a_file_as_run_directory_is_one_line(tmp_path, capsys):
     assert "is a file; choose a folder for the run" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_a_full_dev_shm_is_refused_in_one_line_before_anything_is_written(colour_images, tmp_path):
     """Worker processes need /dev/shm for their locks: where it is full the run stops at once, naming both fixes,
     instead of failing inside MindSpore's first iteration; in threads the same run needs none."""
