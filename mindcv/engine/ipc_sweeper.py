@@ -13,8 +13,9 @@ and dies ("Dataset worker process ... has already exited"), failing a correct ru
 :func:`start_sweeper` (called by :func:`.signals.install_worker_guard`, i.e. by ``train.py``) starts this file as
 a small process of its own (its own session, standard library only). It first removes what ended training
 processes left (their key file names a process that no longer runs, and no running process used the queue in
-the last minute), while the training process waits. Then it waits on the read end of a pipe whose write end the training process and every process
-it forks hold; when the last of them has ended, it removes what this job's pipelines left, and exits.
+the last minute), while the training process waits. Then it waits on the read end of a pipe whose write end the
+training process and every process it forks hold; when the last of them has ended, it removes what this job's
+pipelines left, and exits.
 """
 import ctypes
 import os
