@@ -121,7 +121,8 @@ def stress() -> str:
     lines = _header(header)
     kinds = sorted({key.rsplit(" ", 1)[0] for key in data["by_kind"]})
     for kind in kinds:
-        lines.append(f"| {kind} | {data['by_kind'].get(f'{kind} ok', 0)} | {data['by_kind'].get(f'{kind} failed', 0)} |")
+        ok, failed = (data["by_kind"].get(f"{kind} {outcome}", 0) for outcome in ("ok", "failed"))
+        lines.append(f"| {kind} | {ok} | {failed} |")
     intro = (f"{data['runs']} jobs at a time for {data['minutes']} minutes on {data['cpu']} ({data['cores']} cores), "
              f"load average at the end {data['load_average_at_end'][0]:.1f}: {data['jobs']} jobs, {data['failed']} "
              f"failed, {data['left_processes']} processes left behind.\n\n")
@@ -136,8 +137,9 @@ def soak() -> str:
         row = data.get(f"preempt_{ranks}rank")
         if row:
             job = "one process" if ranks == 1 else "2 ranks under msrun"
+            weights = "bitwise equal" if row["bitwise_equal"] else "DIFFERENT"
             lines.append(f"| {row['stops']} SIGTERMs at random steps of a {row['steps']}-step run, {job}, resumed "
-                         f"each time ({row['minutes']} min) | final weights {'bitwise equal' if row['bitwise_equal'] else 'DIFFERENT'} "
+                         f"each time ({row['minutes']} min) | final weights {weights} "
                          f"to the uninterrupted run | {len(row['epoch_files'])} epoch files (keep 2), "
                          f"{len(row['temporary_files'])} temporary files, {row['processes_left']} processes left |")
     row = data.get("memory")
@@ -145,7 +147,8 @@ def soak() -> str:
         rss = [epoch["trainer_rss_mb"] for epoch in row["per_epoch"]]
         lines.append(f"| the README's main job for {row['epochs']} epochs ({row['minutes']} min) | training process "
                      f"{rss[1]:.0f} MB after epoch 2, {rss[-1]:.0f} MB after epoch {len(rss)}: "
-                     f"{100 * row['growth_after_epoch_2']:+.1f}% (limit +2%) | peak {row['peak_trainer_rss_mb']:.0f} MB |")
+                     f"{100 * row['growth_after_epoch_2']:+.1f}% (limit +2%) | peak "
+                     f"{row['peak_trainer_rss_mb']:.0f} MB |")
     cpu = next((section["cpu"] for section in data.values() if "cpu" in section), "?")
     return f"On {cpu}.\n\n" + "\n".join(lines) + "\n"
 
