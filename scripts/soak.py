@@ -199,7 +199,8 @@ def memory(args) -> Dict:
     log_dir.mkdir(parents=True, exist_ok=True)
     run = log_dir / "run"
     config = ROOT / "configs" / "xception" / "xception_cpu_fashion_mnist.yaml"
-    command = [sys.executable, str(ROOT / "train.py"), "-c", str(config), "--epoch_size", str(args.epochs), "--decay_epochs", str(args.epochs), "--ckpt_save_dir", str(run)]
+    command = [sys.executable, str(ROOT / "train.py"), "-c", str(config), "--epoch_size", str(args.epochs),
+               "--decay_epochs", str(args.epochs), "--ckpt_save_dir", str(run)]
     with open(log_dir / "train.out", "w") as out:
         proc = subprocess.Popen(command, cwd=ROOT, env=venv_env(), stdout=out, stderr=subprocess.STDOUT)
     latest = {"trainer": 0.0, "workers": 0.0}
