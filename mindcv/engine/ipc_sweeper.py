@@ -34,6 +34,7 @@ KEY_FILES = Path("/tmp")  # where MindSpore creates dataset_ipc_<pid>_<id>_<n>, 
 _KEY_FILE = re.compile(r"dataset_ipc_(\d+)_\d+_\d+")
 QUIET_SECONDS = 60.0  # a queue of an ended process that something used this recently is left alone
 READY_SECONDS = 10.0  # the longest a training process waits for the sweep of what ended jobs left
+EXIT_SECONDS = 5.0  # the longest the sweeper waits for its job's processes to finish exiting
 _libc = ctypes.CDLL(None, use_errno=True)
 _job_pipe: Optional[int] = None  # the write end; forked processes inherit it
 _sweeper: Optional[subprocess.Popen] = None  # kept referenced: the training process never waits for it
@@ -120,9 +121,14 @@ def _main(argv: List[str]) -> int:
     sweep()  # what ended jobs left
     os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # closes the pipe: the job may go on
     with os.fdopen(read_end, "rb") as pipe:
-        while pipe.read(4096):  # until every process of the job has ended
+        while pipe.read(4096):  # until every process of the job has closed it, on its way out
             pass
+    # a process that closed the pipe may still be finishing its exit (and count as running) for a moment
+    deadline = time.monotonic() + EXIT_SECONDS
     sweep(trainer)
+    while list(KEY_FILES.glob(f"dataset_ipc_{trainer}_*")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+        sweep(trainer)
     return 0
 
 
