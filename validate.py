@@ -2,17 +2,20 @@
 import json
 import os
 import sys
+from pathlib import Path
 
 os.environ.setdefault("GLOG_v", "3")
 
 from mindcv.cli import run_cli  # noqa: E402
 from mindcv.engine.builder import build_model, build_val_loader, eval_network  # noqa: E402
+from mindcv.engine.calibration import TEMPERATURE_RANGE, at_range_edge, plot_reliability  # noqa: E402
 from mindcv.engine.config import ConfigError, dump_config, parse_config  # noqa: E402
 from mindcv.engine.evaluate import evaluate  # noqa: E402
 from mindcv.engine.runtime import setup_runtime  # noqa: E402
 from mindcv.engine.serving import checked_on_first_batch, create_runner  # noqa: E402
-from mindcv.utils.checkpoint import checkpoint_metadata, read_checkpoint  # noqa: E402
+from mindcv.utils.checkpoint import checkpoint_metadata, read_checkpoint, store_temperature  # noqa: E402
 from mindcv.utils.logger import console_logging  # noqa: E402
+from mindcv.utils.training_curves import PlotError  # noqa: E402
 
 
 def _validate(argv) -> int:
@@ -46,11 +49,40 @@ def _evaluate(config, runtime) -> int:
         scorer, backend = checked_on_first_batch(runner, network, config.batch_size), \
             f" ({runner.name}, {runner.precision})"
     metrics = evaluate(scorer, loader, config.batch_size, runtime.distributed, progress=runtime.is_main,
-                       total=batches)
+                       total=batches, calibrate=config.calibrate)
     if runtime.is_main:
         print(f"validation: top-1 {metrics['top1']:.2f}%  top-5 {metrics['top5']:.2f}%  loss {metrics['loss']:.4f}  "
-              f"{metrics['num_images']} images  {metrics['images_per_second']:.1f} images/s{backend}")
+              f"ECE {metrics['ece']:.2f}%  {metrics['num_images']} images  {metrics['images_per_second']:.1f} "
+              f"images/s{backend}")
+        if config.calibrate:
+            _report_calibration(config, metrics, written_by_train="kind" in meta)
     return 0
+
+
+def _report_calibration(config, metrics, written_by_train: bool) -> None:
+    """Print the fitted temperature, store it in the checkpoint (one of train.py's: a published file keeps its
+    hash) and draw the reliability diagram beside it."""
+    after, temperature = metrics["calibrated"], metrics["temperature"]
+    print(f"calibration: temperature {temperature:.4f}  NLL {metrics['nll']:.4f} -> {after['nll']:.4f}  "
+          f"ECE {metrics['ece']:.2f}% -> {after['ece']:.2f}% (fitted to these {metrics['num_images']} images: judge "
+          "it on another split)")
+    if at_range_edge(temperature):
+        print(f"calibration: warning: the temperature stopped at the end of its range {TEMPERATURE_RANGE}: these "
+              "images cannot pin it down (are they all classified right?); calibrate on a harder or larger split.",
+              file=sys.stderr)
+    if not written_by_train:
+        print("calibration: not stored: only checkpoints written by train.py carry a temperature (a published "
+              "file keeps its hash).", file=sys.stderr)
+        return
+    store_temperature(config.ckpt_path, temperature, f"{config.data_dir or config.dataset}:{config.val_split}")
+    print(f"calibration: temperature stored in {config.ckpt_path}")
+    try:
+        path = plot_reliability(dict(metrics, temperature=1.0), dict(after, temperature=temperature),
+                                Path(config.ckpt_path).resolve().parent / "reliability.png",
+                                f"{Path(config.ckpt_path).name} on {config.val_split}")
+        print(f"calibration: reliability diagram {path}")
+    except PlotError as exc:
+        print(f"calibration: no reliability diagram: {exc}", file=sys.stderr)
 
 
 def main(argv=None) -> int:

@@ -110,7 +110,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         check = run.get("check")
         checked = (f"; first batch vs MindSpore: max |logit diff| {check['max_abs_logit_diff']:.2e}, max |probability "
                    f"diff| {check['max_probability_diff']:.2e}" if check else "")
-        print(f"{len(files)} images, backend {run['backend']} ({run['precision']}){speed}{checked}", file=sys.stderr)
+        calibrated = (f"; probabilities calibrated (temperature {predictor.temperature:.3f})"
+                      if predictor.temperature != 1.0 else "")
+        print(f"{len(files)} images, backend {run['backend']} ({run['precision']}){speed}{checked}{calibrated}",
+              file=sys.stderr)
         for entry in results:
             shown = entry.get("error") or ", ".join(f"{p['label']} {p['probability']:.3f}"
                                                     for p in entry["predictions"])

@@ -183,6 +183,16 @@ MUTATIONS: List[Mutation] = [
     _m("the training process does not wait for the start-up sweep", "mindcv/engine/ipc_sweeper.py",
        "    if select.select([_sweeper.stdout], [], [], READY_SECONDS)[0]:", "    if False:",
        "tests/engine/test_ipc_sweeper.py"),
+    _m("ECE sums signed gaps", "mindcv/engine/calibration.py", "np.abs(confidence - correct).sum()",
+       "(confidence - correct).sum()", "tests/engine/test_calibration.py"),
+    _m("the temperature search moves the wrong way", "mindcv/engine/calibration.py", "if value_a <= value_b:",
+       "if value_a >= value_b:", "tests/engine/test_calibration.py"),
+    _m("ECE bins are 1/14 wide", "mindcv/engine/calibration.py", "(confidence * ECE_BINS).astype(np.int64)",
+       "(confidence * (ECE_BINS - 1)).astype(np.int64)", "tests/engine/test_calibration.py"),
+    _m("predict ignores the calibration temperature", "mindcv/engine/inference.py",
+       "probs = softmax(logits / self.temperature)", "probs = softmax(logits)", "tests/test_validate.py"),
+    _m("storing the temperature drops the checkpoint's metadata", "mindcv/utils/checkpoint.py",
+       "dict(meta, temperature=float(temperature)", "dict(temperature=float(temperature)", "tests/test_validate.py"),
 ]
 
 

@@ -113,3 +113,42 @@ def test_medium_matmul_precision_is_for_mindspore_runs(capsys):
     assert validate.main(TINY + ["--float32_matmul_precision", "medium", "--backend", "onnxruntime",
                                  "--ckpt_path", "x.ckpt"]) == 2
     assert "'float32_matmul_precision' medium is for MindSpore's own run" in capsys.readouterr().err
+
+
+def test_calibrate_stores_a_temperature_that_predict_applies(trained_run, colour_images, tmp_path, capsys):
+    """--calibrate fits the temperature minimising the NLL of the validated images, reports NLL and ECE before and
+    after, stores it in the checkpoint (every other entry unchanged) and draws reliability.png beside it;
+    predict's probabilities become softmax(logits / T): the same ranking, other confidences."""
+    import shutil
+
+    from mindcv.engine.calibration import at_range_edge
+    from mindcv.engine.inference import Predictor
+    from mindcv.utils.checkpoint import checkpoint_metadata, read_checkpoint
+
+    checkpoint = tmp_path / "latest.ckpt"
+    shutil.copyfile(trained_run / "latest.ckpt", checkpoint)
+    assert validate.main(_colour_args(colour_images, "--ckpt_path", checkpoint, "--calibrate", "True")) == 0
+    captured = capsys.readouterr()
+    found = re.search(r"temperature ([\d.]+)  NLL ([\d.]+) -> ([\d.]+)  ECE ([\d.]+)% -> ([\d.]+)%", captured.out)
+    temperature, nll_before, nll_after = (float(found.group(i)) for i in (1, 2, 3))
+    assert nll_after <= nll_before and temperature != 1.0
+    # a set all classified right cannot pin the temperature down (sharper is always better): said, not hidden
+    assert ("stopped at the end of its range" in captured.err) == at_range_edge(temperature)
+    state, original = read_checkpoint(checkpoint), read_checkpoint(trained_run / "latest.ckpt")
+    meta = checkpoint_metadata(state)
+    assert round(meta["temperature"], 4) == temperature and meta["temperature_fitted_on"].endswith(":val")
+    assert {k: v for k, v in meta.items() if not k.startswith("temperature")} == checkpoint_metadata(original)
+    weights = [k for k in original if not k.startswith("mindcv_meta.")]
+    assert weights == [k for k in state if not k.startswith("mindcv_meta.")]
+    assert all(np.array_equal(state[k].asnumpy(), original[k].asnumpy()) for k in weights)
+    assert (tmp_path / "reliability.png").read_bytes()[:4] == b"\x89PNG"
+    image = sorted(colour_images.glob("val/red/*.png"))[:2]
+    plain = Predictor.from_checkpoint(str(trained_run / "latest.ckpt")).predict(image, topk=3, progress=False)
+    calibrated = Predictor.from_checkpoint(str(checkpoint))
+    assert calibrated.temperature == meta["temperature"]
+    for a, b in zip(plain, calibrated.predict(image, topk=3, progress=False)):
+        log_p = np.log([p["probability"] for p in sorted(a["predictions"], key=lambda p: p["index"])])
+        expected = np.exp(log_p / meta["temperature"]) / np.exp(log_p / meta["temperature"]).sum()
+        got = [p["probability"] for p in sorted(b["predictions"], key=lambda p: p["index"])]
+        assert np.allclose(got, expected, rtol=1e-5, atol=1e-7)
+        assert [p["index"] for p in a["predictions"]] == [p["index"] for p in b["predictions"]]

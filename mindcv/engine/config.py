@@ -69,6 +69,9 @@ OPTIONS: List[Option] = [
                                              "it), fp32 or bf16 (added here)", PRECISIONS, any_case=True),
     _o("export_dir", "", "str", "system", "validate.py: folder of the cached exports (empty: beside the checkpoint; "
                                           "added here)"),
+    _o("calibrate", False, "bool", "system", "validate.py: fit a temperature to the validated images, store it in "
+                                             "the checkpoint (predict divides the logits by it) and draw "
+                                             "reliability.png beside it (added here)"),
     _o("seed", 42, "int", "system", "random seed (weights, data order, augmentation, dropout)",
        bounds=(0, 2**32 - 1)),
     _o("device_target", "auto", "str", "system", "auto (Ascend, then GPU, then CPU), Ascend, GPU or CPU",

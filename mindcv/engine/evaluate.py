@@ -1,4 +1,5 @@
-"""Evaluation: top-1 / top-5 / loss over a loader, every image counted exactly once (across ranks too)."""
+"""Evaluation: top-1 / top-5 / loss and calibration over a loader, every image counted exactly once (across ranks
+too)."""
 import time
 from contextlib import contextmanager, nullcontext
 from typing import Callable, Dict, Iterator, Optional, Union
@@ -9,15 +10,10 @@ from mindspore import nn
 from tqdm import tqdm
 
 from ..utils.errors import DataError
+from .calibration import ECE_BINS, calibration_metrics, calibration_sums, fit_temperature
 from .distributed import all_reduce_sum
 
 __all__ = ["evaluate", "eval_mode", "pad_batch"]
-
-
-def _softmax_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-    return -log_probs[np.arange(len(labels)), labels]
 
 
 def pad_batch(images: np.ndarray, batch: int) -> np.ndarray:
@@ -43,18 +39,21 @@ def eval_mode(network: nn.Cell) -> Iterator[None]:
 
 def evaluate(network: Union[nn.Cell, Callable[[np.ndarray], np.ndarray]], loader, batch_size: int,
              distributed: bool = False, progress: bool = True, desc: str = "validate",
-             total: Optional[int] = None) -> Dict[str, float]:
-    """Top-1/top-5 accuracy (%), mean cross-entropy, image count and images/s of ``network`` on ``loader``.
+             total: Optional[int] = None, calibrate: bool = False) -> Dict:
+    """Top-1/top-5 accuracy (%), mean cross-entropy (``loss``, also ``nll``), expected calibration error (``ece``,
+    %, with its ``reliability`` table), image count and images/s of ``network`` on ``loader``.
 
     ``network`` is a MindSpore cell, or a function from a uint8 batch to logits (an exported backend, see
     :func:`~mindcv.engine.serving.checked_on_first_batch`). For a cell the last, smaller batch is padded to
     ``batch_size`` (one compiled shape); the padding and unreadable images (label -1) are excluded from every
-    metric. With ``distributed`` the sums are
-    all-reduced across ranks. ``total`` is the number of batches (for the progress bar). No image at all is an
-    error (an accuracy over nothing would be meaningless).
+    metric. With ``distributed`` the sums are all-reduced across ranks. ``total`` is the number of batches (for
+    the progress bar). With ``calibrate`` the logits are kept (on each rank its shard's) and a temperature is
+    fitted to them (:mod:`.calibration`): ``temperature`` and the metrics at it (``calibrated``) are added. No
+    image at all is an error (an accuracy over nothing would be meaningless).
     """
     is_cell = isinstance(network, nn.Cell)
-    sums = np.zeros(4)  # correct top-1, correct top-5, loss sum, images
+    sums = np.zeros(3 + 1 + 3 * ECE_BINS)  # correct top-1, correct top-5, images; then calibration_sums
+    kept_logits, kept_labels = [], []
     start = time.perf_counter()
     with eval_mode(network) if is_cell else nullcontext(), \
             tqdm(total=total, desc=desc, unit="batch", disable=not progress, leave=False) as bar:
@@ -67,13 +66,26 @@ def evaluate(network: Union[nn.Cell, Callable[[np.ndarray], np.ndarray]], loader
             readable = labels >= 0
             logits, labels, count = logits[readable], labels[readable], int(readable.sum())
             top5 = np.argsort(-logits, axis=1)[:, :5]
-            sums += [np.sum(top5[:, 0] == labels), np.sum((top5 == labels[:, None]).any(axis=1)),
-                     _softmax_cross_entropy(logits, labels).sum(), count]
+            sums[:3] += [np.sum(top5[:, 0] == labels), np.sum((top5 == labels[:, None]).any(axis=1)), count]
+            sums[3:] += calibration_sums(logits, labels)
+            if calibrate:
+                kept_logits.append(logits.astype(np.float32))
+                kept_labels.append(labels)
             bar.update(1)
     elapsed = time.perf_counter() - start
-    if distributed:
-        sums = all_reduce_sum(sums)
-    if sums[3] == 0:
+    reduce = all_reduce_sum if distributed else (lambda values: values)
+    sums = reduce(sums)
+    images = sums[2]
+    if images == 0:
         raise DataError("Validation saw no images: the split is empty or none of its images could be read.")
-    return {"top1": 100.0 * sums[0] / sums[3], "top5": 100.0 * sums[1] / sums[3], "loss": sums[2] / sums[3],
-            "num_images": int(sums[3]), "images_per_second": sums[3] / elapsed if elapsed > 0 else 0.0}
+    calibration = calibration_metrics(sums[3:])
+    metrics = {"top1": 100.0 * sums[0] / images, "top5": 100.0 * sums[1] / images, "loss": calibration["nll"],
+               **calibration, "num_images": int(images),
+               "images_per_second": images / elapsed if elapsed > 0 else 0.0}
+    if calibrate:
+        logits = np.concatenate(kept_logits) if kept_logits else np.zeros((0, 1), np.float32)
+        labels = np.concatenate(kept_labels) if kept_labels else np.zeros(0, np.int64)
+        temperature = fit_temperature(lambda t: float(reduce(calibration_sums(logits, labels, t)[:1])[0]))
+        metrics.update(temperature=temperature,
+                       calibrated=calibration_metrics(reduce(calibration_sums(logits, labels, temperature))))
+    return metrics

@@ -39,16 +39,19 @@ class Preprocessing:
 
 
 class Predictor:
-    """A model in eval mode with its class names and evaluation preprocessing."""
+    """A model in eval mode with its class names, evaluation preprocessing and calibration temperature."""
 
     def __init__(self, model: ms.nn.Cell, class_names: List[str], preprocessing: Preprocessing,
-                 weights_file: Optional[str] = None):
+                 weights_file: Optional[str] = None, temperature: float = 1.0):
         if len(class_names) != model.num_classes:
             raise ConfigError(f"{len(class_names)} class names for a {model.num_classes}-class model.")
+        if not temperature > 0:
+            raise ConfigError(f"The calibration temperature must be positive, got {temperature}.")
         self.model = model
         self.class_names = class_names
         self.preprocessing = preprocessing
         self.weights_file = weights_file
+        self.temperature = temperature  # probabilities are softmax(logits / temperature) (validate.py --calibrate)
         self.network = NormalizeInput(model, preprocessing.mean, preprocessing.std)
         self.network.set_train(False)
         self.last_run: Dict = {}
@@ -80,7 +83,7 @@ class Predictor:
             interpolation=config.get("interpolation", cfg.interpolation if cfg else "bilinear"),
             mean=config.get("mean", cfg.mean if cfg else IMAGENET_MEAN),
             std=config.get("std", cfg.std if cfg else IMAGENET_STD))
-        return cls(model, class_names, preprocessing, checkpoint_path)
+        return cls(model, class_names, preprocessing, checkpoint_path, float(meta.get("temperature", 1.0)))
 
     @classmethod
     def from_pretrained(cls, model_name: str, tag: str = "", checkpoint_path: str = "",
@@ -135,7 +138,7 @@ class Predictor:
             else:
                 timed_images += len(indices)
             logits = runner(images)
-            probs = softmax(logits)
+            probs = softmax(logits / self.temperature)
             for index, row in zip(range(position, position + len(indices)), probs):
                 entry = {"file": str(files[index]), "predictions": []}
                 if indices[index - position] < 0:  # unreadable: the source gave a placeholder

@@ -12,7 +12,7 @@ from .errors import CheckpointError
 from .fileio import atomic_path
 
 __all__ = ["CheckpointError", "read_checkpoint", "save_checkpoint_atomic", "checkpoint_metadata", "METADATA_PREFIX",
-           "weights_digest", "is_training_extra", "CheckpointManager"]
+           "weights_digest", "is_training_extra", "CheckpointManager", "store_temperature"]
 
 METADATA_PREFIX = "mindcv_meta."
 _logger = logging.getLogger(__name__)
@@ -73,6 +73,15 @@ def checkpoint_metadata(state: Dict[str, Any]) -> Dict[str, Any]:
         if key.startswith(METADATA_PREFIX):
             meta[key[len(METADATA_PREFIX):]] = value if isinstance(value, str) else value.asnumpy().item()
     return meta
+
+
+def store_temperature(path: Union[str, os.PathLike], temperature: float, fitted_on: str) -> None:
+    """Rewrite checkpoint ``path`` (atomically) with its calibration temperature (``mindcv_meta.temperature``) and
+    what it was fitted to; every other entry is kept as it was."""
+    state = read_checkpoint(path)
+    meta = checkpoint_metadata(state)
+    entries = [{"name": name, "data": value} for name, value in state.items() if not name.startswith(METADATA_PREFIX)]
+    save_checkpoint_atomic(entries, path, dict(meta, temperature=float(temperature), temperature_fitted_on=fitted_on))
 
 
 def weights_digest(model: ms.nn.Cell) -> str:

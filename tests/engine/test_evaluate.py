@@ -67,3 +67,23 @@ def test_evaluation_leaves_a_training_model_training():
     assert not evaluation.training  # the wrapper's own mode (False) is kept too
     model(batch)
     assert not np.allclose(model.norm.moving_mean.asnumpy(), moving_before)  # training again: statistics move
+
+
+def test_calibrating_evaluation_fits_the_temperature_of_its_logits():
+    """evaluate(calibrate=True) fits the temperature to the logits it saw (padding and unreadable images left out)
+    and reports NLL/ECE at it; top-1/top-5 stay those of the raw logits."""
+    from mindcv.engine.calibration import calibration_metrics, calibration_sums, fit_temperature
+
+    labels = [1, 2, 3, -1, 2, 1, 3, 0, 1, 2]
+    metrics = evaluate(OneHotOfFirstPixel(), _loader(labels, 3), 3, progress=False, calibrate=True)
+    readable = np.array([v for v in labels if v >= 0])
+    predicted = np.array([0 if i % 3 == 1 else abs(v) for i, v in enumerate(labels) if v >= 0])
+    logits = np.eye(4)[predicted] * 5.0  # what OneHotOfFirstPixel gives
+    expected = fit_temperature(lambda t: calibration_sums(logits, readable, t)[0])
+    assert metrics["temperature"] == pytest.approx(expected, rel=1e-9)
+    at, raw = (calibration_metrics(calibration_sums(logits, readable, t)) for t in (expected, 1.0))
+    for key in ("nll", "ece"):
+        assert metrics["calibrated"][key] == pytest.approx(at[key]) and metrics[key] == pytest.approx(raw[key])
+    assert metrics["calibrated"]["reliability"]["images"] == at["reliability"]["images"]
+    assert metrics["loss"] == metrics["nll"]
+    assert metrics["top1"] == pytest.approx(100 * np.mean(predicted == readable))
