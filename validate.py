@@ -48,12 +48,17 @@ def _evaluate(config, runtime) -> int:
                                cache_dir=config.export_dir or None, precision=config.precision)
         scorer, backend = checked_on_first_batch(runner, network, config.batch_size), \
             f" ({runner.name}, {runner.precision})"
+    stored = meta.get("temperature")
     metrics = evaluate(scorer, loader, config.batch_size, runtime.distributed, progress=runtime.is_main,
-                       total=batches, calibrate=config.calibrate)
+                       total=batches, calibrate=config.calibrate, temperature=stored)
     if runtime.is_main:
         print(f"validation: top-1 {metrics['top1']:.2f}%  top-5 {metrics['top5']:.2f}%  loss {metrics['loss']:.4f}  "
               f"ECE {metrics['ece']:.2f}%  {metrics['num_images']} images  {metrics['images_per_second']:.1f} "
               f"images/s{backend}")
+        if stored is not None:
+            at = metrics["at_temperature"]
+            print(f"with the checkpoint's temperature {stored:.4f} (fitted on {meta.get('temperature_fitted_on')}): "
+                  f"NLL {at['nll']:.4f}  ECE {at['ece']:.2f}%")
         if config.calibrate:
             _report_calibration(config, metrics, written_by_train="kind" in meta)
     return 0

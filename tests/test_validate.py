@@ -142,6 +142,9 @@ def test_calibrate_stores_a_temperature_that_predict_applies(trained_run, colour
     assert weights == [k for k in state if not k.startswith("mindcv_meta.")]
     assert all(np.array_equal(state[k].asnumpy(), original[k].asnumpy()) for k in weights)
     assert (tmp_path / "reliability.png").read_bytes()[:4] == b"\x89PNG"
+    assert validate.main(_colour_args(colour_images, "--ckpt_path", checkpoint)) == 0  # judged with the stored T
+    judged = re.search(r"with the checkpoint's temperature ([\d.]+) .*: NLL ([\d.]+)", capsys.readouterr().out)
+    assert float(judged.group(1)) == temperature and float(judged.group(2)) == nll_after  # the same images
     image = sorted(colour_images.glob("val/red/*.png"))[:2]
     plain = Predictor.from_checkpoint(str(trained_run / "latest.ckpt")).predict(image, topk=3, progress=False)
     calibrated = Predictor.from_checkpoint(str(checkpoint))

@@ -39,7 +39,7 @@ def eval_mode(network: nn.Cell) -> Iterator[None]:
 
 def evaluate(network: Union[nn.Cell, Callable[[np.ndarray], np.ndarray]], loader, batch_size: int,
              distributed: bool = False, progress: bool = True, desc: str = "validate",
-             total: Optional[int] = None, calibrate: bool = False) -> Dict:
+             total: Optional[int] = None, calibrate: bool = False, temperature: Optional[float] = None) -> Dict:
     """Top-1/top-5 accuracy (%), mean cross-entropy (``loss``, also ``nll``), expected calibration error (``ece``,
     %, with its ``reliability`` table), image count and images/s of ``network`` on ``loader``.
 
@@ -48,11 +48,12 @@ def evaluate(network: Union[nn.Cell, Callable[[np.ndarray], np.ndarray]], loader
     ``batch_size`` (one compiled shape); the padding and unreadable images (label -1) are excluded from every
     metric. With ``distributed`` the sums are all-reduced across ranks. ``total`` is the number of batches (for
     the progress bar). With ``calibrate`` the logits are kept (on each rank its shard's) and a temperature is
-    fitted to them (:mod:`.calibration`): ``temperature`` and the metrics at it (``calibrated``) are added. No
+    fitted to them (:mod:`.calibration`): ``temperature`` and the metrics at it (``calibrated``) are added. A
+    given ``temperature`` (one stored by an earlier calibration) adds the metrics at it (``at_temperature``). No
     image at all is an error (an accuracy over nothing would be meaningless).
     """
     is_cell = isinstance(network, nn.Cell)
-    sums = np.zeros(3 + 1 + 3 * ECE_BINS)  # correct top-1, correct top-5, images; then calibration_sums
+    sums = np.zeros(3 + 2 * (1 + 3 * ECE_BINS))  # correct top-1, correct top-5, images; calibration_sums at 1, at T
     kept_logits, kept_labels = [], []
     start = time.perf_counter()
     with eval_mode(network) if is_cell else nullcontext(), \
@@ -67,7 +68,7 @@ def evaluate(network: Union[nn.Cell, Callable[[np.ndarray], np.ndarray]], loader
             logits, labels, count = logits[readable], labels[readable], int(readable.sum())
             top5 = np.argsort(-logits, axis=1)[:, :5]
             sums[:3] += [np.sum(top5[:, 0] == labels), np.sum((top5 == labels[:, None]).any(axis=1)), count]
-            sums[3:] += calibration_sums(logits, labels)
+            sums[3:] += np.concatenate([calibration_sums(logits, labels, t) for t in (1.0, temperature or 1.0)])
             if calibrate:
                 kept_logits.append(logits.astype(np.float32))
                 kept_labels.append(labels)
@@ -78,10 +79,13 @@ def evaluate(network: Union[nn.Cell, Callable[[np.ndarray], np.ndarray]], loader
     images = sums[2]
     if images == 0:
         raise DataError("Validation saw no images: the split is empty or none of its images could be read.")
-    calibration = calibration_metrics(sums[3:])
+    raw, at_temperature = np.split(sums[3:], 2)
+    calibration = calibration_metrics(raw)
     metrics = {"top1": 100.0 * sums[0] / images, "top5": 100.0 * sums[1] / images, "loss": calibration["nll"],
                **calibration, "num_images": int(images),
                "images_per_second": images / elapsed if elapsed > 0 else 0.0}
+    if temperature is not None:
+        metrics["at_temperature"] = calibration_metrics(at_temperature)
     if calibrate:
         logits = np.concatenate(kept_logits) if kept_logits else np.zeros((0, 1), np.float32)
         labels = np.concatenate(kept_labels) if kept_labels else np.zeros(0, np.int64)

@@ -86,4 +86,6 @@ def test_calibrating_evaluation_fits_the_temperature_of_its_logits():
         assert metrics["calibrated"][key] == pytest.approx(at[key]) and metrics[key] == pytest.approx(raw[key])
     assert metrics["calibrated"]["reliability"]["images"] == at["reliability"]["images"]
     assert metrics["loss"] == metrics["nll"]
+    again = evaluate(OneHotOfFirstPixel(), _loader(labels, 3), 3, progress=False, temperature=expected)
+    assert again["at_temperature"]["nll"] == pytest.approx(at["nll"]) and "temperature" not in again
     assert metrics["top1"] == pytest.approx(100 * np.mean(predicted == readable))
