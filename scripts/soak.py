@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.machine import cpu_name  # noqa: E402
-from tests.helpers import left_behind, make_colour_folder, venv_env  # noqa: E402
+from tests.helpers import left_behind, make_colour_folder, process_running, venv_env  # noqa: E402
 
 PREEMPT_OPTIONS = ["--model", "xception", "--dataset", "imagefolder", "--num_classes", "3", "--image_resize", "71",
                    "--batch_size", "4", "--num_parallel_workers", "2", "--python_multiprocessing", "True",
@@ -103,18 +103,18 @@ class Launcher:
         return subprocess.Popen(command, cwd=ROOT, env=venv_env(), stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True)
 
-    def finish(self, proc: subprocess.Popen, timeout: float = 1800) -> Dict:
-        """Wait for a launch; every process of its session (and, under msrun, the ranks' own sessions: msrun puts
-        each rank in one) must be gone 5 s later."""
+    def finish(self, proc: subprocess.Popen, run: Path, timeout: float = 1800) -> Dict:
+        """Wait for a launch: for train.py itself, for msrun and then its ranks (which run in sessions of their own
+        and stop after msrun, saving first); every process of the job must be gone 5 s after that."""
         code = proc.wait(timeout=timeout)
-        return {"code": code, "left": left_behind(proc.pid)}
-
-
-def _rank_sessions_gone(run: Path) -> int:
-    """Under msrun the ranks lead sessions of their own (their pids are in the logs): what of them is left."""
-    pids = {int(p) for name in ("train.log", "train_rank1.log") if (run / name).exists()
-            for p in re.findall(r"rank \d+, pid (\d+)", (run / name).read_text(errors="replace"))}
-    return sum(left_behind(pid) for pid in pids)
+        if self.ranks == 1:
+            return {"code": code, "left": left_behind(proc.pid)}
+        ranks = {int(pid) for name in ("train.log", "train_rank1.log") if (run / name).exists()
+                 for pid in re.findall(r"rank \d+, pid (\d+)", (run / name).read_text(errors="replace"))}
+        deadline = time.monotonic() + timeout
+        while any(process_running(pid) for pid in ranks) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        return {"code": code, "left": left_behind(proc.pid) + sum(left_behind(pid) for pid in ranks)}
 
 
 def preempt(args) -> Dict:
@@ -126,7 +126,7 @@ def preempt(args) -> Dict:
     launcher = Launcher(data, log_dir, args.ranks, args.epochs)
     started = time.monotonic()
     reference = log_dir / "uninterrupted"
-    outcome = launcher.finish(launcher.start(reference))
+    outcome = launcher.finish(launcher.start(reference), reference)
     expected = _digests(reference)
     if outcome["code"] != 0 or not expected or len(set(expected)) != 1:
         raise SystemExit(f"the uninterrupted run failed: {outcome}, digests {expected}")
@@ -147,15 +147,13 @@ def preempt(args) -> Dict:
             os.killpg(proc.pid, signal.SIGTERM)
         except ProcessLookupError:  # it ended on its own: the check below reports how
             pass
-        result = launcher.finish(proc)
-        result["left"] += _rank_sessions_gone(run) if args.ranks > 1 else 0
+        result = launcher.finish(proc, run)
         saved_at = _saved_position(run / "latest.ckpt", steps_per_epoch)
         stops.append({"target_step": target, "saved_after_step": saved_at, **result})
         # msrun dies of the signal at once; its ranks then see it gone, save and exit 143
         if result["code"] != (-signal.SIGTERM if args.ranks > 1 else 143) or result["left"] or saved_at < target:
             failures.append(f"stop at step {target}: {result}, checkpoint after step {saved_at}")
-    final = launcher.finish(launcher.start(run, "--ckpt_path", run / "latest.ckpt", "--resume_opt", "True"))
-    final["left"] += _rank_sessions_gone(run) if args.ranks > 1 else 0
+    final = launcher.finish(launcher.start(run, "--ckpt_path", run / "latest.ckpt", "--resume_opt", "True"), run)
     digests = _digests(run)
     epoch_files = sorted(p.name for p in run.glob("xception-*.ckpt"))
     temporary = sorted(p.name for p in run.iterdir() if ".tmp" in p.name)

@@ -15,6 +15,7 @@ from ..data import SplitDataset, create_dataset, create_loader, create_transform
 from ..data.dataset_factory import SPLIT_DATASETS, check_split_folder
 from ..loss import create_loss
 from ..models import create_model, load_model_checkpoint
+from ..models.layers import freeze_batch_norm
 from ..optim import create_optimizer
 from ..scheduler import create_scheduler
 from ..utils.errors import ConfigError
@@ -187,6 +188,9 @@ def build_training(c: Namespace, runtime: Runtime) -> TrainingParts:
                      gradient_accumulation_steps=c.gradient_accumulation_steps, ema=c.ema, ema_decay=c.ema_decay,
                      rng_step=network.rng_step)
     step.set_train(True)
+    if c.freeze_bn:
+        _logger.info("freeze_bn: %d BatchNorm layers normalise with their moving statistics and keep them.",
+                     freeze_batch_norm(model))
     return TrainingParts(model=model, eval_network=NormalizeInput(amp_network, c.mean, c.std), step=step,
                          schedule=schedule, train_data=data, train_loader=loader, val_loader=val_loader,
                          val_batches=val_batches, class_names=class_names, steps_per_epoch=steps_per_epoch)

@@ -143,6 +143,9 @@ OPTIONS: List[Option] = [
     _o("bn_momentum", None, "float_or_none", "model", "BatchNorm moving-statistics momentum (weight of the old "
                                                        "value; empty: the model's default; added here)",
        bounds=_PROBABILITY),
+    _o("freeze_bn", False, "bool", "model", "BatchNorm layers keep their (pretrained) moving statistics and "
+                                            "normalise with them while the rest trains, as in evaluation; their "
+                                            "scale and shift still learn (fine-tuning on small data; added here)"),
     _o("pretrained", False, "bool_or_str", "model", "load pretrained weights (True, or a tag such as keras_in1k)"),
     _o("ckpt_path", "", "str", "model", "checkpoint to start from (with resume_opt: to resume; validate.py: the one "
                                         "to evaluate)"),

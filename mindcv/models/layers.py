@@ -18,7 +18,8 @@ from ..utils.errors import ConfigError
 from .fusion import fold_conv_bn
 
 __all__ = ["MIN_INPUT_SIZE", "MATMUL_PRECISIONS", "check_input", "resolve_cpu_kernels", "CpuKernelLayer", "BatchNorm2d",
-           "DepthwiseConv2d", "PointwiseConv2d", "SeparableConv2d", "MaxPool3x3S2", "ClassifierHead"]
+           "DepthwiseConv2d", "PointwiseConv2d", "SeparableConv2d", "MaxPool3x3S2", "ClassifierHead",
+           "freeze_batch_norm"]
 
 MIN_INPUT_SIZE = 71  # smallest input on which every Xception variant's feature maps stay non-empty
 MATMUL_PRECISIONS = ("highest", "medium")  # PyTorch's names: float32 products; bf16 inputs, float32 accumulation
@@ -98,6 +99,16 @@ class BatchNorm2d(CpuKernelLayer, nn.BatchNorm2d):
         y = ops.depend(y, ops.assign(self.moving_mean, self.moving_mean * (1.0 - update) + mean * update))
         y = ops.depend(y, ops.assign(self.moving_variance, self.moving_variance * (1.0 - update) + var * update))
         return y.astype(x.dtype)
+
+
+def freeze_batch_norm(model: nn.Cell) -> int:
+    """Put every BatchNorm layer of ``model`` in evaluation mode (normalise with, and keep, the moving statistics;
+    gamma and beta still get gradients); returns how many. A later ``set_train`` of the whole model undoes it
+    (:func:`~mindcv.engine.evaluate.eval_mode` puts each layer back as it was)."""
+    layers = [cell for _, cell in model.cells_and_names() if isinstance(cell, nn.BatchNorm2d)]
+    for layer in layers:
+        layer.set_train(False)
+    return len(layers)
 
 
 class DepthwiseConv2d(CpuKernelLayer, nn.Conv2d):

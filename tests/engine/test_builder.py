@@ -92,3 +92,24 @@ def test_pipeline_settings_hold_for_a_run_and_are_put_back():
         assert ds.config.get_prefetch_size() == TRAINING_QUEUE_CAPACITY != before[0]
         ds.config.set_seed(before[1] + 5)  # as a run reseeds every epoch
     assert (ds.config.get_prefetch_size(), ds.config.get_seed()) == before
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("frozen", [True, False])
+def test_freeze_bn_keeps_the_moving_statistics_and_trains_the_rest(ten_classes, frozen):
+    """With freeze_bn a training step normalises with the moving statistics and leaves them as they are, while
+    gamma/beta and the convolutions learn; without it the statistics move."""
+    import numpy as np
+
+    config = _recipe(ten_classes, "--drop_rate", "0", "--freeze_bn", str(frozen), "--loss_scale", "1", "--scheduler",
+                     "constant", "--warmup_epochs", "0", "--lr", "0.01", "--amp_level", "O0")
+    parts = build_training(config, Runtime("CPU"))
+    before = {p.name: p.asnumpy().copy() for p in parts.model.get_parameters()}
+    images, labels = next(parts.train_loader.create_tuple_iterator(num_epochs=1))
+    parts.step(images, labels)
+    after = {p.name: p.asnumpy() for p in parts.model.get_parameters()}
+    moved = {name for name in before if not np.array_equal(before[name], after[name])}
+    statistics = {name for name in before if "moving_" in name}
+    assert len(statistics) == 2 * 40  # every BatchNorm of Xception
+    assert (moved & statistics == set()) if frozen else (statistics <= moved)
+    assert {"bn1.gamma", "bn1.beta", "conv1.weight", "classifier.weight"} <= moved
