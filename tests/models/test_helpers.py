@@ -147,6 +147,28 @@ def test_pretrained_download_and_cache(weights_server, published, tmp_path, monk
     assert sorted(p.name for p in (tmp_path / "models").iterdir() if p.is_file()) == ["xception_test.ckpt"]
 
 
+def test_a_released_checkpoint_with_optimizer_state_fine_tunes_with_another_head(training_checkpoint, published,
+                                                                                tmp_path, monkeypatch, info_logs):
+    """MindCV issue #697: a released checkpoint that carries optimizer moments, step counters and EMA copies,
+    downloaded as a pretrained tag (from 127.0.0.1), loads into a 10-class model: every weight but the head is the
+    checkpoint's own (not its EMA copy), the head is new and the log says so."""
+    model, _ = published
+    body = training_checkpoint.read_bytes()
+    monkeypatch.setenv("MINDCV_CACHE_DIR", str(tmp_path))
+    server = FileServer()
+    server.routes["/released.ckpt"] = (body, "ok")
+    try:
+        overlay = {"url": server.url("/released.ckpt"), "file_hash": hashlib.sha256(body).hexdigest(),
+                   "filename": "released.ckpt"}
+        net = create_model("xception", pretrained=True, num_classes=10, pretrained_cfg_overlay=overlay)
+    finally:
+        server.stop()
+    ours, source = state_of(net), state_of(model)
+    assert net.classifier.weight.shape == (10, 2048) and server.hits["/released.ckpt"] == 1
+    assert all(np.array_equal(ours[k], source[k]) for k in ours if not k.startswith("classifier."))
+    assert "1000-class classifier" in info_logs.text and "10 classes" in info_logs.text
+
+
 def test_pretrained_download_failure_never_gives_random_weights(tmp_path, monkeypatch):
     monkeypatch.setenv("MINDCV_CACHE_DIR", str(tmp_path))
     with pytest.raises(DownloadError, match="put it at .*xception-174_5004_v2.ckpt"):
