@@ -65,7 +65,8 @@ def _table(name: str) -> Dict[int, List[Dict[str, int]]]:
 
 def leftovers(trainer: Optional[int] = None) -> Dict[str, List]:
     """What the pipelines of training process ``trainer`` (of every ended one, when None) left under the keys of
-    their key files: segments nothing attaches, queues no running process used (for None: not in the last
+    their key files, where no process attaches a segment under the key (a pipeline uses it, maybe one in another
+    PID namespace): the segments, the queues no running process used (for None: not in the last
     ``QUIET_SECONDS`` either), and the key files under which nothing else is left."""
     shm, msg, now = _table("shm"), _table("msg"), time.time()
     found: Dict[str, List] = {"files": [], "shm": [], "msg": []}
@@ -74,7 +75,9 @@ def leftovers(trainer: Optional[int] = None) -> Dict[str, List]:
         if not match or (int(match.group(1)) != trainer if trainer is not None else _running(int(match.group(1)))):
             continue
         key = _libc.ftok(str(path).encode(), 0)
-        segments = [row["shmid"] for row in shm.get(key, []) if row["nattch"] == 0 and not _running(row["cpid"])]
+        if any(row["nattch"] for row in shm.get(key, [])):  # a process attaches its segment: the key is in use
+            continue
+        segments = [row["shmid"] for row in shm.get(key, []) if not _running(row["cpid"])]
         queues = [row["msqid"] for row in msg.get(key, [])
                   if not (_running(row["lspid"]) or _running(row["lrpid"]))
                   and (trainer is not None or now - max(row["stime"], row["rtime"]) > QUIET_SECONDS)]

@@ -25,10 +25,11 @@ _PIPELINE_OBJECTS = textwrap.dedent("""
         open(path, "w").close()
         key = libc.ftok(path.encode(), 0)
         shmid, msqid = libc.shmget(key, 4096, 0o1600), libc.msgget(key, 0o1600)
-        assert shmid >= 0 and msqid >= 0 and libc.shmat(shmid, None, 0) not in (None, 2 ** 64 - 1)
+        address = libc.shmat(shmid, None, 0)
+        assert shmid >= 0 and msqid >= 0 and address not in (None, 2 ** 64 - 1)
         message = (ctypes.c_long * 2)(999, 0)
         assert libc.msgsnd(msqid, message, 8, 0) == 0
-        return path, shmid, msqid, message
+        return path, shmid, msqid, message, address
 """)
 
 _TRAINER = _PIPELINE_OBJECTS + textwrap.dedent("""
@@ -36,7 +37,7 @@ _TRAINER = _PIPELINE_OBJECTS + textwrap.dedent("""
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
     from mindcv.engine.signals import install_worker_guard
     install_worker_guard()
-    path, shmid, msqid, message = pipeline_objects(1)
+    path, shmid, msqid, message, _ = pipeline_objects(1)
     worker = os.fork()
     if worker == 0:  # takes the sample and answers, as a data worker does; keeps the segment attached
         libc.msgrcv(msqid, message, 8, 0, 0)
@@ -75,34 +76,43 @@ def test_a_killed_jobs_segments_queues_and_key_files_go_when_its_last_process_en
 
 
 def test_what_ended_jobs_left_goes_unless_a_running_process_or_a_recent_use_holds_it(monkeypatch):
-    """The sweep at start-up: objects under the key file of a process that has ended go (the file last), once no
-    running process attaches the segment and the queue has been quiet for QUIET_SECONDS; a running process's
-    own objects stay."""
-    code = f"KEY_FILES = {str(KEY_FILES)!r}\n" + _PIPELINE_OBJECTS + textwrap.dedent("""
-        import sys
-        path, shmid, msqid, message = pipeline_objects(7)
-        libc.msgrcv(msqid, message, 8, 0, 0)
-        for other in sys.argv[1:]:  # attach another process's segment too
-            assert libc.shmat(int(other), None, 0) not in (None, 2 ** 64 - 1)
-        print(path, shmid, msqid, flush=True)
+    """The sweep at start-up: objects under the key files of a process that has ended go (the files last), once no
+    running process attaches a segment under the key or used the queue, and the queue has been quiet for
+    QUIET_SECONDS; a running process's own objects stay."""
+    ended_code = f"KEY_FILES = {str(KEY_FILES)!r}\n" + _PIPELINE_OBJECTS + textwrap.dedent("""
+        for tag in (7, 8):
+            path, shmid, msqid, message, _ = pipeline_objects(tag)
+            libc.msgrcv(msqid, message, 8, 0, 0)
+            print(path, shmid, msqid)
     """)
-    ended = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
-    path, shmid, msqid = ended[0], int(ended[1]), int(ended[2])
-    alive = subprocess.Popen([sys.executable, "-c", code + "time.sleep(600)", str(shmid)], stdout=subprocess.PIPE,
-                             text=True)
+    lines = subprocess.run([sys.executable, "-c", ended_code], capture_output=True, text=True, check=True).stdout
+    (path7, shm7, msq7), (path8, shm8, msq8) = [(p, int(a), int(b)) for p, a, b in map(str.split, lines.splitlines())]
+    # a running process that attaches the segment under key 7 and sends on the queue under key 8, and has its own
+    alive_code = f"KEY_FILES = {str(KEY_FILES)!r}\n" + _PIPELINE_OBJECTS + textwrap.dedent(f"""
+        assert libc.shmat({shm7}, None, 0) not in (None, 2 ** 64 - 1)
+        assert libc.msgsnd({msq8}, (ctypes.c_long * 2)(999, 0), 8, 0) == 0
+        path, shmid, msqid, message, _ = pipeline_objects(9)
+        print(path, shmid, msqid, flush=True)
+        time.sleep(600)
+    """)
+    alive = subprocess.Popen([sys.executable, "-c", alive_code], stdout=subprocess.PIPE, text=True)
     own = alive.stdout.readline().split()
+    everything = {("shm", shm7), ("msg", msq7), ("shm", shm8), ("msg", msq8), ("shm", int(own[1])),
+                  ("msg", int(own[2]))}
+
+    def left():
+        return {(table, ident) for table, ident in everything if ident in _ids(table)}
+
     try:
-        sweep()  # the ended process's segment is attached by a running one, its queue was used a moment ago
-        assert shmid in _ids("shm") and msqid in _ids("msg") and os.path.exists(path)
+        sweep()  # used a moment ago: every queue stays, so do the key files; the detached segment 8 goes
+        assert left() == everything - {("shm", shm8)} and os.path.exists(path7) and os.path.exists(path8)
         monkeypatch.setattr(ipc_sweeper, "QUIET_SECONDS", 0.0)
-        sweep()  # the queue goes; the attached segment stays, and so does the key file it is under
-        assert msqid not in _ids("msg") and shmid in _ids("shm") and os.path.exists(path)
-        assert int(own[1]) in _ids("shm") and int(own[2]) in _ids("msg") and os.path.exists(own[0])
+        sweep()  # quiet now: key 7 is in use (attached), queue 8 was used last by a running process
+        assert left() == everything - {("shm", shm8)} and os.path.exists(path7) and os.path.exists(path8)
         alive.kill()
         alive.wait()
-        sweep()  # now nothing holds either process's objects
-        assert shmid not in _ids("shm") and not os.path.exists(path)
-        assert int(own[1]) not in _ids("shm") and int(own[2]) not in _ids("msg") and not os.path.exists(own[0])
+        sweep()  # now nothing holds any of them
+        assert left() == set() and not any(os.path.exists(p) for p in (path7, path8, own[0]))
     finally:
         if alive.poll() is None:
             alive.kill()
