@@ -153,8 +153,37 @@ def soak() -> str:
     return f"On {cpu}.\n\n" + "\n".join(lines) + "\n"
 
 
+def calibration() -> str:
+    """Temperature scaling of the README's main job, judged on held-out halves (benchmarks/calibration.py)."""
+    data = _load("calibration")
+    lines = _header(["temperature fitted on", "judged on", "T", "top-1 (%)", "NLL before -> after",
+                     "ECE (%) before -> after"])
+    rows = [(f"{fold['fitted_on']} images", f"the other {fold['images_judged']}", fold) for fold in data["held_out"]]
+    rows.append(("all images", "the same images (what validate.py --calibrate prints)",
+                 data["fitted_and_judged_on_all"]))
+    for fitted, judged, row in rows:
+        lines.append(f"| {fitted} | {judged} | {row['temperature']:.3f} | {row['top1']:.1f} | {row['nll_before']:.4f} "
+                     f"-> {row['nll_after']:.4f} | {row['ece_before']:.2f} -> {row['ece_after']:.2f} |")
+    return (f"The main job's {data['images']} validation images, on {data['cpu']}; top-1 is the same before and "
+            "after (the ranking of the classes is kept).\n\n" + "\n".join(lines) + "\n")
+
+
+def fine_tuning() -> str:
+    """Top-1 per epoch on B, fine-tuned from A against from scratch (benchmarks/fine_tuning.py)."""
+    data = _load("fine_tuning")
+    epochs = range(1, data["epochs"] + 1)
+    lines = _header(["start", *[f"epoch {e}" for e in epochs]])
+    for name, key in (("A's checkpoint (fine-tuned)", "fine_tuned_top1_per_epoch"),
+                      ("random weights (from scratch)", "scratch_top1_per_epoch")):
+        lines.append(f"| {name} | " + " | ".join(f"{v:.1f}" for v in data[key]) + " |")
+    return (f"{data['b_training_images']} training images of B ({data['per_class']} per class), on {data['cpu']}; A "
+            f"was trained for {data['pretrain_epochs']} epochs (top-1 on A's validation images "
+            f"{data['a_top1_per_epoch'][-1]:.1f}%).\n\n" + "\n".join(lines) + "\n")
+
+
 TABLES = {"model_speed": model_speed, "data_pipeline": data_pipeline, "dataset_listing": dataset_listing,
-          "eval_backends": eval_backends, "stress": stress, "soak": soak}
+          "eval_backends": eval_backends, "stress": stress, "soak": soak, "calibration": calibration,
+          "fine_tuning": fine_tuning}
 
 
 def main(argv: List[str]) -> int:
