@@ -14,7 +14,8 @@ ROOT = Path(__file__).resolve().parents[2]
 MINDCV_OPTIONS = json.loads((FIXTURES / "mindcv_options.json").read_text())
 RECIPES = json.loads((FIXTURES / "mindcv_recipes.json").read_text())
 ADDED_HERE = {"jit_level", "val_num_samples", "bn_momentum", "overwrite", "max_nonfinite_steps",
-              "python_multiprocessing", "backend", "precision", "export_dir", "float32_matmul_precision"}
+              "python_multiprocessing", "backend", "precision", "export_dir", "float32_matmul_precision",
+              "calibrate", "freeze_bn"}
 DIFFERENT_DEFAULTS = {"device_target": "auto"}  # the only MindCV default changed (README, Differences)
 
 
@@ -138,7 +139,8 @@ def test_every_option_has_a_refused_value_besides_its_type():
                          "dataset_download", "python_multiprocessing", "shuffle", "drop_remainder", "interpolation",
                          "auto_augment", "model", "pretrained", "ckpt_path", "resume_opt", "ckpt_save_dir",
                          "overwrite", "dataset_sink_mode", "ema", "clip_grad", "use_nesterov", "lr_epoch_stair",
-                         "amp_cast_list", "drop_overflow_update", "eval_shuffle", "export_dir"}
+                         "amp_cast_list", "drop_overflow_update", "eval_shuffle", "export_dir", "calibrate",
+                         "freeze_bn"}
 
 
 @pytest.mark.parametrize("name, what, value", CASES, ids=[f"{n}-{w}" for n, w, _ in CASES])
