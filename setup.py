@@ -31,12 +31,17 @@ setup(
         "openvino": ["openvino>=2024.0"],
         # Training plots (python -m mindcv.plot, and plot.png at the end of training).
         "plot": ["matplotlib>=3.5"],
+        # Experiment tracking: TensorBoard event files of every run (tensorboardX writes them; TensorBoard itself
+        # only views them) and MLflow runs with --mlflow True (the full package: its local SQLite store).
+        "tracking": ["tensorboardX>=2.6", "mlflow>=2.10"],
         # The documentation site (mkdocs build -f docs/mkdocs.yml).
         "docs": ["mkdocs>=1.6", "mkdocs-material>=9.5", "mkdocstrings[python]>=0.26"],
         # The tests use all of the above but docs, pytest-randomly (every run in a new order: no test depends on
-        # another's leftovers), and Keras 3 on JAX as the reference for the parity test (jax < 0.5 keeps
+        # another's leftovers), TensorBoard (its reader checks our event files), MLflow's server (run on 127.0.0.1),
+        # and Keras 3 on JAX as the reference for the parity test (jax < 0.5 keeps
         # numpy < 2, which MindSpore 2.7 needs).
         "test": ["pytest>=7", "pytest-randomly>=3.15", "keras>=3.0", "jax<0.5", "jaxlib<0.5", "h5py>=3.0",
-                 "safetensors>=0.4", "onnx>=1.14", "onnxruntime>=1.16", "openvino>=2024.0", "matplotlib>=3.5"],
+                 "safetensors>=0.4", "onnx>=1.14", "onnxruntime>=1.16", "openvino>=2024.0", "matplotlib>=3.5",
+                 "tensorboardX>=2.6", "mlflow>=2.10", "tensorboard>=2.15"],
     },
 )

@@ -3,6 +3,7 @@
 ``train.py`` runs its own loop and does not use them."""
 import logging
 import os
+from pathlib import Path
 from time import time
 from typing import Optional, Sequence
 
@@ -14,6 +15,7 @@ from mindspore.train import Callback
 from ..utils.checkpoint import CheckpointManager, save_checkpoint_atomic
 from .distributed import AllReduceSum
 from .summary import ScalarSummary
+from .tracking import Trackers, open_tensorboard
 
 __all__ = ["StateMonitor", "ValCallback"]
 
@@ -36,7 +38,8 @@ class StateMonitor(Callback):
     validation improves, every ``ckpt_save_interval`` epochs ``<model_name>-<epoch>_<batch>.ckpt`` (kept by
     ``ckpt_save_policy``, ``ckpt_keep_max`` files) with ``optim_<model_name>.ckpt``, and a line per epoch in
     ``result.log``; scalars go to a MindSpore summary in ``summary_dir`` (written in this process: see
-    :mod:`.summary`). MindCV's signature and file names;
+    :mod:`.summary`) and, with tensorboardX installed, to TensorBoard events in ``summary_dir/tensorboard``.
+    MindCV's signature and file names;
     checkpoints are written atomically. ``last_epoch`` offsets the epoch numbers of a resumed run.
     """
 
@@ -70,6 +73,7 @@ class StateMonitor(Callback):
         self.step_start = self.epoch_start = 0.0
         self.step_time = 0.0
         self.summary_record = None
+        self.trackers = Trackers()  # TensorBoard events beside the summary, on rank 0 inside ``with``
         self.log_file = os.path.join(ckpt_save_dir, "result.log")
         if self.rank_id == 0:
             os.makedirs(ckpt_save_dir, exist_ok=True)
@@ -83,10 +87,13 @@ class StateMonitor(Callback):
 
     def __enter__(self):
         self.summary_record = ScalarSummary(self.summary_dir)
+        if self.rank_id == 0:
+            self.trackers = open_tensorboard(Path(self.summary_dir))
         return self
 
     def __exit__(self, *exc_args):
         self.summary_record.close()
+        self.trackers.close()
 
     def _positions(self, cb_params):
         batches = cb_params.batch_num
@@ -182,6 +189,9 @@ class StateMonitor(Callback):
             for name, value in zip(self.metric_name, results):
                 self.summary_record.add_value("scalar", f"val_{name}_{self.rank_id}", Tensor(value, ms.float32))
             self.summary_record.record(step)
+        self.trackers.metrics({f"train_loss_{self.rank_id}": loss, **{f"val_{name}_{self.rank_id}": float(value)
+                                                                     for name, value in zip(self.metric_name,
+                                                                                            results)}}, step)
 
     def on_train_end(self, run_context):
         _logger.info("Finish training!")

@@ -20,13 +20,15 @@ from ..models.helpers import load_weights
 from ..utils.checkpoint import checkpoint_metadata, read_checkpoint, save_checkpoint_atomic
 from ..utils.errors import CheckpointError, ConfigError
 from ..utils.fileio import RunLock, describe_os_error
+from .tracking import MLFLOW_RUN_FILE, TENSORBOARD_DIR
 
 __all__ = ["RunDirectory", "RunCheckpoints", "ResumeState", "RUN_FILES", "RANK_STATE_PREFIX"]
 
 _logger = logging.getLogger(__name__)
 
 RANK_STATE_PREFIX = "rank_state."  # + "<rank>.<name>": a rank's own BN statistics in a mid-epoch checkpoint
-RUN_FILES = ("config.yaml", "metrics.jsonl", "train.log", "latest.ckpt", "best.ckpt", "plot.png")
+RUN_FILES = ("config.yaml", "metrics.jsonl", "train.log", "latest.ckpt", "best.ckpt", "plot.png", TENSORBOARD_DIR,
+             MLFLOW_RUN_FILE)
 TRAINING_STATE = "training_state"  # ``mindcv_meta.kind`` of resumable checkpoints (``weights`` for best.ckpt)
 
 
@@ -109,12 +111,11 @@ class RunDirectory:
             if failed and self.created and all(p.name in _RUN_START_FILES or
                                                (p.name.startswith("train") and p.suffix == ".log")
                                                for p in self.path.iterdir()):
-                for item in self.path.iterdir():
-                    item.unlink()
-                self.path.rmdir()
+                shutil.rmtree(self.path)
 
 
-_RUN_START_FILES = (".lock", "config.yaml")  # written before the first step (with the logs)
+# written before the first step (with the logs and the trackers' records)
+_RUN_START_FILES = (".lock", "config.yaml", TENSORBOARD_DIR, MLFLOW_RUN_FILE)
 
 
 def _remove_stale_temporary_files(path: Path) -> None:
@@ -127,7 +128,7 @@ def _remove_stale_temporary_files(path: Path) -> None:
 def _clear_run_files(path: Path) -> None:
     removed = [p for p in path.iterdir() if p.name in RUN_FILES or p.suffix == ".ckpt"]
     for item in removed:
-        item.unlink()
+        shutil.rmtree(item) if item.is_dir() else item.unlink()
     if removed:
         _logger.warning("overwrite: removed %d files of the previous run in %s.", len(removed), path)
 

@@ -6,6 +6,7 @@ keys (YAML or command line), values of the wrong type and values out of range ra
 naming the key and the fix, before anything is built.
 """
 import argparse
+import importlib.util
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,6 +63,13 @@ OPTIONS: List[Option] = [
     _o("val_while_train", False, "bool", "system", "validate during training"),
     _o("val_interval", 1, "int", "system", "epochs between validations", bounds=_POSITIVE),
     _o("log_interval", 100, "int", "system", "steps between log lines", bounds=_POSITIVE),
+    _o("tensorboard", True, "bool", "system", "write TensorBoard event files to <run directory>/tensorboard when "
+                                             "tensorboardX is installed (added here)"),
+    _o("mlflow", False, "bool", "system", "log the options, metrics, best.ckpt and plot.png to an MLflow run (added "
+                                         "here)"),
+    _o("mlflow_tracking_uri", "", "str", "system", "MLflow tracking server or store (empty: MLflow's default, "
+                                                   "MLFLOW_TRACKING_URI or its local store; added here)"),
+    _o("mlflow_experiment", "mindcv", "str", "system", "MLflow experiment of the run (added here)"),
     _o("backend", "mindspore", "str", "system", "validate.py: mindspore, or onnxruntime / openvino running the "
                                                 "checkpoint's cached ONNX export, checked against MindSpore on the "
                                                 "first batch (added here)", BACKENDS, any_case=True),
@@ -334,6 +342,11 @@ def _check_together(config: Dict[str, Any]) -> None:
     if config["float32_matmul_precision"] == "medium" and config["backend"] != "mindspore":
         raise ConfigError("Option 'float32_matmul_precision' medium is for MindSpore's own run; an exported backend "
                           f"({config['backend']}) takes --precision instead.")
+    if config["mlflow"] and importlib.util.find_spec("mlflow") is None:
+        raise ConfigError("Option 'mlflow' True needs MLflow: pip install mlflow (or mindcv-xception[tracking]), or "
+                          "set mlflow False.")
+    if not config["mlflow_experiment"].strip():
+        raise ConfigError("Option 'mlflow_experiment' must name an experiment, got an empty name.")
     channels = config["in_channels"]
     for name in ("mean", "std", "re_value"):
         value = config[name]

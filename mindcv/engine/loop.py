@@ -10,7 +10,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterable, List
+from typing import Callable, Dict, Iterable, List
 
 from tqdm import tqdm
 
@@ -57,10 +57,13 @@ class StepWindow:
 @dataclass
 class LoopHooks:
     """What the loop calls: ``epoch_end(epoch, losses, seconds, global_step)`` and ``interrupt(epoch, steps_done,
-    global_step)`` (saves and raises :class:`TrainingInterrupted`); ``lr(global_step)`` for the log."""
+    global_step)`` (saves and raises :class:`TrainingInterrupted`); ``lr(global_step)`` for the log;
+    ``reading({"train/loss": ..., "train/lr": ..., "train/images_per_second": ...}, global_step)`` at each reading
+    of the step statistics (the trackers)."""
     epoch_end: Callable
     interrupt: Callable
     lr: Callable[[int], float]
+    reading: Callable[[Dict[str, float], int], None] = lambda values, global_step: None
 
 
 @dataclass
@@ -123,6 +126,8 @@ def _epochs(step, batches, plan: LoopPlan, hooks: LoopHooks, stop: StopSignals, 
                 _logger.info("epoch %d step %d/%d loss %.4f lr %.3e %.1f img/s%s", epoch + 1, done, steps_per_epoch,
                              mean, hooks.lr(global_step - 1), rate,
                              f" ({int(window.skipped)} updates skipped: overflow)" if window.skipped else "")
+                hooks.reading({"train/loss": mean, "train/lr": hooks.lr(global_step - 1),
+                               "train/images_per_second": rate}, global_step)
                 if window.nonfinite_run >= max_nonfinite or (done == steps_per_epoch and window.nonfinite_run):
                     raise TrainingStopped(f"Loss was non-finite in {int(window.nonfinite_run)} consecutive step(s) "
                                           f"(epoch {epoch + 1}, step {done}); stopping before saving anything. Lower "

@@ -24,6 +24,7 @@ from .distributed import all_reduce_sum, average_parameters, gather_parameters
 from .evaluate import evaluate
 from .loop import LoopHooks, LoopPlan, LoopSettings, StepWindow, TrainingInterrupted, train_epochs
 from .signals import StopSignals
+from .tracking import Trackers, open_trackers, run_artifacts
 from .runtime import Runtime
 
 __all__ = ["run_training"]
@@ -59,6 +60,7 @@ class _Run:
         self.metrics: Dict[str, float] = {}
         self.config_yaml = dump_config(c)
         self.stop = StopSignals(runtime.distributed, runtime.is_main)
+        self.trackers = Trackers()  # TensorBoard and MLflow (rank 0), opened once the resumed step is known
 
     def metadata(self, epoch: int, global_step: int) -> Dict:
         return epoch_metadata(epoch, global_step, self.parts.class_names, self.best_top1, self.c.model,
@@ -123,6 +125,7 @@ class _Run:
         else:
             _logger.info("epoch %d: train loss %.4f, %.0f s", done, row["train_loss"], seconds)
         self.write_metrics(row)
+        self.trackers.metrics({f"epoch/{key}": value for key, value in row.items() if key != "step"}, global_step)
         if done % c.ckpt_save_interval == 0 or done == c.epoch_size:
             self.checkpoints.save_epoch(self.training_state(), self.metadata(done, global_step), done,
                                         self.parts.steps_per_epoch, top1)
@@ -205,15 +208,25 @@ def _train(c: Namespace, runtime: Runtime, run_dir: Path) -> Dict[str, float]:
     if start_epoch >= c.epoch_size:
         _logger.info("Nothing to train: the checkpoint already finished epoch %d of %d.", start_epoch, c.epoch_size)
         return {}
+    run.trackers = open_trackers(c, run_dir, global_step, vars(c)) if runtime.is_main else Trackers()
     hooks = LoopHooks(epoch_end=run.epoch_end, interrupt=run.interrupt,
-                      lr=lambda step: parts.schedule[min(step, len(parts.schedule) - 1)])
+                      lr=lambda step: parts.schedule[min(step, len(parts.schedule) - 1)], reading=run.trackers.metrics)
     plan = LoopPlan(range(start_epoch, c.epoch_size), parts.steps_per_epoch, resume_steps, global_step)
     settings = LoopSettings(c.log_interval, c.max_nonfinite_steps, c.batch_size * runtime.group_size,
                             runtime.is_main)
-    train_epochs(parts.step, run.batches, plan, hooks, run.stop, settings)
-    _logger.info("rank %d final weights sha256 %s", runtime.rank, weights_digest(parts.model))
-    if runtime.is_main:
-        _plot(run_dir)
+    status = "FAILED"
+    try:
+        train_epochs(parts.step, run.batches, plan, hooks, run.stop, settings)
+        _logger.info("rank %d final weights sha256 %s", runtime.rank, weights_digest(parts.model))
+        if runtime.is_main:
+            _plot(run_dir)
+            run.trackers.artifacts(run_artifacts(run_dir))
+        status = "FINISHED"
+    except TrainingInterrupted:
+        status = "KILLED"
+        raise
+    finally:
+        run.trackers.close(status)
     return run.metrics
 
 

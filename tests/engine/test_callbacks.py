@@ -46,11 +46,16 @@ def test_state_monitor_logs_validates_and_keeps_checkpoints(tmp_path, caplog):
     logged = caplog.text
     assert "Epoch: [1/3], batch: [2/4], loss: " in logged and "lr: 0.100000" in logged
     assert "Epoch: [3/3], batch: [4/4]" in logged and "Finish training!" in logged
-    (events_file,) = (tmp_path / "summary").iterdir()  # MindSpore summary events: its first one, then one per epoch
+    (events_file,) = (tmp_path / "summary").glob("events.*")  # MindSpore summary: its first event, one per epoch
     events = read_events(events_file)
     last = {value.tag: value.scalar_value for value in events[-1].summary.value}
     assert f"{last['train_loss_0']:.6f}" == lines[3].split()[1]
     assert last["val_Top_1_Accuracy_0"] == pytest.approx(top1) and len(events) == 4
+    accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
+    tensorboard = accumulator.EventAccumulator(str(tmp_path / "summary" / "tensorboard")).Reload()
+    for tag in ("train_loss_0", "val_Top_1_Accuracy_0", "val_Top_5_Accuracy_0"):  # the same scalars, same steps
+        summary = [(e.step, {v.tag: v.scalar_value for v in e.summary.value}[tag]) for e in events[1:]]
+        assert [(e.step, e.value) for e in tensorboard.Scalars(tag)] == summary, tag
 
 
 @pytest.mark.slow

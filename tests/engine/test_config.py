@@ -15,7 +15,7 @@ MINDCV_OPTIONS = json.loads((FIXTURES / "mindcv_options.json").read_text())
 RECIPES = json.loads((FIXTURES / "mindcv_recipes.json").read_text())
 ADDED_HERE = {"jit_level", "val_num_samples", "bn_momentum", "overwrite", "max_nonfinite_steps",
               "python_multiprocessing", "backend", "precision", "export_dir", "float32_matmul_precision",
-              "calibrate", "freeze_bn"}
+              "calibrate", "freeze_bn", "tensorboard", "mlflow", "mlflow_tracking_uri", "mlflow_experiment"}
 DIFFERENT_DEFAULTS = {"device_target": "auto"}  # the only MindCV default changed (README, Differences)
 
 
@@ -140,7 +140,7 @@ def test_every_option_has_a_refused_value_besides_its_type():
                          "auto_augment", "model", "pretrained", "ckpt_path", "resume_opt", "ckpt_save_dir",
                          "overwrite", "dataset_sink_mode", "ema", "clip_grad", "use_nesterov", "lr_epoch_stair",
                          "amp_cast_list", "drop_overflow_update", "eval_shuffle", "export_dir", "calibrate",
-                         "freeze_bn"}
+                         "freeze_bn", "tensorboard", "mlflow", "mlflow_tracking_uri", "mlflow_experiment"}
 
 
 @pytest.mark.parametrize("name, what, value", CASES, ids=[f"{n}-{w}" for n, w, _ in CASES])

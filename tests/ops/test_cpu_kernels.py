@@ -112,11 +112,16 @@ def test_pointwise_bf16_products_are_bf16_inputs_with_float32_accumulation(mode,
         assert np.abs(got - exact).max() > 1e-4 * np.abs(exact).max(), what  # really bf16, not float32
 
 
-def test_pointwise_keeps_mindspore_op_without_onednn(monkeypatch):
+def test_pointwise_keeps_mindspore_op_without_onednn(monkeypatch, tmp_path):
     monkeypatch.setattr(cpu_kernels, "onednn_library", lambda: None)
-    assert not cpu_kernels.pointwise_conv_available()
-    assert PointwiseConv2d(4, 8, use_cpu_kernels=True).fast_op is None
-    assert "pointwise_conv.cc" not in " ".join(cpu_kernels._build_command("g++", cpu_kernels.Path("out")))
+    monkeypatch.setenv("MINDCV_CACHE_DIR", str(tmp_path))
+    kernel_library.cache_clear()  # the library built here has no pointwise kernel: no later test may get it
+    try:
+        assert not cpu_kernels.pointwise_conv_available()
+        assert PointwiseConv2d(4, 8, use_cpu_kernels=True).fast_op is None
+        assert "pointwise_conv.cc" not in " ".join(cpu_kernels._build_command("g++", cpu_kernels.Path("out")))
+    finally:
+        kernel_library.cache_clear()
 
 
 @pytest.mark.parametrize("padding", ["same", "symmetric"])
