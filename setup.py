@@ -34,6 +34,8 @@ setup(
         # Experiment tracking: TensorBoard event files of every run (tensorboardX writes them; TensorBoard itself
         # only views them) and MLflow runs with --mlflow True (the full package: its local SQLite store).
         "tracking": ["tensorboardX>=2.6", "mlflow>=2.10"],
+        # Weights from the Hugging Face Hub: create_model(..., pretrained="hf-hub:ORG/NAME") downloads and caches.
+        "hub": ["huggingface_hub>=0.23"],
         # The documentation site (mkdocs build -f docs/mkdocs.yml).
         "docs": ["mkdocs>=1.6", "mkdocs-material>=9.5", "mkdocstrings[python]>=0.26"],
         # The tests use all of the above but docs, pytest-randomly (every run in a new order: no test depends on
@@ -42,6 +44,6 @@ setup(
         # numpy < 2, which MindSpore 2.7 needs).
         "test": ["pytest>=7", "pytest-randomly>=3.15", "keras>=3.0", "jax<0.5", "jaxlib<0.5", "h5py>=3.0",
                  "safetensors>=0.4", "onnx>=1.14", "onnxruntime>=1.16", "openvino>=2024.0", "matplotlib>=3.5",
-                 "tensorboardX>=2.6", "mlflow>=2.10", "tensorboard>=2.15"],
+                 "tensorboardX>=2.6", "mlflow>=2.10", "tensorboard>=2.15", "huggingface_hub>=0.23"],
     },
 )

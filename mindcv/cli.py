@@ -12,6 +12,7 @@ import mindspore.dataset as ds
 import numpy as np
 
 from .engine.inference import Predictor
+from .models.hub import hub_pretrained_cfg, is_hub_source
 from .utils.errors import MindcvError
 from .utils.logger import console_logging
 
@@ -65,7 +66,8 @@ def add_weight_arguments(parser: argparse.ArgumentParser) -> None:
     """The options that say which weights to use: ``--ckpt_path`` or ``--pretrained`` (+ ``--checkpoint``)."""
     parser.add_argument("--model", default="", help="model name (default: from the checkpoint, else xception)")
     parser.add_argument("--ckpt_path", default="", help="a checkpoint written by train.py")
-    parser.add_argument("--pretrained", default="", help="a pretrained tag, e.g. mindcv_in1k or keras_in1k")
+    parser.add_argument("--pretrained", default="", help="a pretrained tag, e.g. mindcv_in1k or keras_in1k; "
+                                                         "hf-hub:ORG/NAME or a folder exported for the Hub")
     parser.add_argument("--checkpoint", default="", help="local file for --pretrained (offline use)")
 
 
@@ -83,4 +85,7 @@ def predictor_from_arguments(args: argparse.Namespace, **model_kwargs) -> Predic
     """The :class:`~mindcv.engine.inference.Predictor` the weight options name."""
     if args.ckpt_path:
         return Predictor.from_checkpoint(args.ckpt_path, args.model, DEFAULT_MODEL, **model_kwargs)
-    return Predictor.from_pretrained(args.model or DEFAULT_MODEL, args.pretrained, args.checkpoint, **model_kwargs)
+    model = args.model or DEFAULT_MODEL
+    if not args.model and is_hub_source(args.pretrained):  # the architecture the exported weights name
+        model = hub_pretrained_cfg(args.pretrained).architecture
+    return Predictor.from_pretrained(model, args.pretrained, args.checkpoint, **model_kwargs)

@@ -1,5 +1,7 @@
-"""A throw-away HTTP server on 127.0.0.1 for download tests."""
+"""Throw-away HTTP servers on 127.0.0.1 for download tests: plain files, and a Hugging Face Hub's file routes."""
+import hashlib
 import threading
+from pathlib import Path
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Dict, Iterator, Tuple
@@ -51,3 +53,61 @@ def serving(files: Dict[str, bytes]) -> Iterator[FileServer]:
         yield server
     finally:
         server.stop()
+
+
+class HubServer:
+    """The file routes of a Hugging Face Hub that ``huggingface_hub.hf_hub_download`` uses, on 127.0.0.1 (its
+    ``endpoint``): HEAD and GET of ``/<org>/<name>/resolve/<revision>/<file>`` for the folders in ``repos``, with
+    the Hub's headers (``X-Repo-Commit``; ``ETag`` the sha256 of ``.safetensors`` files, as for LFS files, the
+    sha1 of others). ``tampered[(repo, file)]`` is served instead of the file, under the file's own ETag."""
+
+    def __init__(self, repos: Dict[str, Path]):
+        self.repos = repos
+        self.tampered: Dict[Tuple[str, str], bytes] = {}
+        self.hits = 0
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _answer(self, with_body: bool):
+                server.hits += 1
+                parts = self.path.split("?")[0].strip("/").split("/")
+                repo, rest = "/".join(parts[:2]), parts[2:]
+                path = server.repos[repo] / "/".join(rest[2:]) if repo in server.repos and rest[:1] == ["resolve"] \
+                    else None
+                if path is None or not path.is_file():
+                    self.send_response(404)
+                    self.send_header("Content-Length", "0")
+                    self.send_header("X-Error-Code", "EntryNotFound")
+                    self.end_headers()
+                    return
+                body = path.read_bytes()
+                digest = hashlib.sha256(body).hexdigest() if path.suffix == ".safetensors" \
+                    else hashlib.sha1(body).hexdigest()
+                body = server.tampered.get((repo, path.name), body)
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("ETag", f'"{digest}"')
+                self.send_header("X-Repo-Commit", hashlib.sha1(repo.encode()).hexdigest())
+                self.end_headers()
+                if with_body:
+                    self.wfile.write(body)
+
+            def do_HEAD(self):  # noqa: N802 (http.server API)
+                self._answer(False)
+
+            def do_GET(self):  # noqa: N802 (http.server API)
+                self._answer(True)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.endpoint = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()

@@ -1,26 +1,36 @@
-"""Exporting a model to MindIR or ONNX, and proving that the file computes what the model computes.
+"""Exporting a model to MindIR or ONNX, or as a folder for the Hugging Face Hub, and proving that what was
+written computes what the model computes.
 
 MindSpore's own ``mindspore.export`` writes the file (one static input of shape (batch, channels, size, size),
 float32, already normalised; the logits as output); :func:`export_model` then loads it back (MindIR through
 ``mindspore.load`` and ``nn.GraphCell``, ONNX through onnxruntime) and runs a seeded random batch through both
 the file and the model. Above ``atol + rtol * max|logits|`` nothing is written. Files are written atomically.
+:func:`export_for_hub` writes the folder of :mod:`mindcv.models.hub` with a model card from what the
+checkpoint's run recorded, loads it back as ``create_model`` would, and keeps it only when the logits are
+bitwise the model's.
 """
+import json
 import os
+import shutil
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Dict, Iterator
+from typing import Dict, Iterator, List, Optional, Tuple
 
 import mindspore as ms
 import numpy as np
+import yaml
 from mindspore import nn
 
+from ..models import create_model
+from ..models.hub import save_hub_folder
+from ..utils.checkpoint import checkpoint_metadata, read_checkpoint
 from ..utils.errors import MindcvError
 from ..utils.fileio import atomic_path, describe_os_error
 from ..utils.suggest import install_hint
 
-__all__ = ["export_model", "compare_logits", "ExportError", "FORMATS", "mindspore_operators"]
+__all__ = ["export_model", "export_for_hub", "compare_logits", "ExportError", "FORMATS", "mindspore_operators"]
 
-FORMATS = {"MINDIR": ".mindir", "ONNX": ".onnx"}
+FORMATS = {"MINDIR": ".mindir", "ONNX": ".onnx"}  # graphs (export_model); safetensors folders: export_for_hub
 
 
 @contextmanager
@@ -123,3 +133,86 @@ def _write_and_check(model: nn.Cell, target: Path, file_format: str, shape, batc
         if verify:
             report.update(_compare(_run_exported(tmp, file_format, batch), reference, atol, rtol, file_format))
     return report
+
+
+def _run_facts(checkpoint: Optional[str], cfg) -> Dict:
+    """What the model card says about weights: where they come from, their scores and recipe."""
+    if not checkpoint:
+        tag = cfg.source or "a pretrained tag"
+        metrics = [(f"ImageNet-1K top-{k} (as published)", value)
+                   for k, value in ((1, cfg.top1), (5, cfg.top5)) if value is not None]
+        return {"source": f"the pretrained weights {tag}", "metrics": metrics,
+                "scores": {"top1": cfg.top1, "top5": cfg.top5}}
+    meta = checkpoint_metadata(read_checkpoint(checkpoint))
+    path = Path(checkpoint)
+    facts = {"name": f"{meta.get('model', 'model')} ({path.parent.name})", "recipe": meta.get("config", ""),
+             "source": f"checkpoint `{path.name}`" + (f" (epoch {meta['epoch']})" if "epoch" in meta else "")}
+    rows = _metrics_rows(path.parent / "metrics.jsonl")
+    row = next((r for r in rows if r.get("epoch") == meta.get("epoch") and "val_top1" in r), None)
+    if row is not None:
+        facts["metrics"] = [("validation top-1 (%)", f"{row['val_top1']:.2f}"),
+                            ("validation top-5 (%)", f"{row['val_top5']:.2f}"),
+                            ("validation loss", f"{row['val_loss']:.4f}"), ("epoch", row["epoch"])]
+        facts["scores"] = {"top1": row["val_top1"], "top5": row["val_top5"]}
+    if facts["recipe"]:
+        config = yaml.safe_load(facts["recipe"])
+        facts["data"] = (f"Data set `{config.get('dataset')}`, splits `{config.get('train_split')}` (training) and "
+                         f"`{config.get('val_split')}` (validation).")
+    return facts
+
+
+def _metrics_rows(path: Path) -> List[Dict]:
+    try:
+        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    except (OSError, ValueError):
+        return []
+
+
+def export_for_hub(predictor, output: str, checkpoint: Optional[str] = None, seed: int = 0) -> Dict:
+    """Write ``predictor``'s model as a Hub folder at ``output`` and prove it: loaded back as ``create_model``
+    loads it, a seeded batch gives bitwise the same logits and the preprocessing, class names and temperature
+    are the same; otherwise the folder is removed and :class:`ExportError` raised."""
+    model, prep = predictor.model, predictor.preprocessing
+    cfg = model.pretrained_cfg
+    size, channels = prep.image_size, model.in_channels
+    preprocessing = {"input_size": [channels, size, size], "crop_pct": prep.crop_pct,
+                     "interpolation": prep.interpolation, "mean": list(prep.mean), "std": list(prep.std)}
+    architecture = _architecture(model)
+    folder = save_hub_folder(model, output, architecture=architecture, label_names=predictor.class_names,
+                             preprocessing=preprocessing, facts=_run_facts(checkpoint, cfg),
+                             temperature=predictor.temperature, model_args=cfg.model_args if cfg else {})
+    try:
+        loaded = create_model(architecture, pretrained=str(folder))
+        mismatch = _round_trip_mismatch(model, loaded, predictor, (2, channels, size, size), seed)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    if mismatch:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise ExportError(f"The exported folder does not reproduce the model ({mismatch}); nothing was kept. Report "
+                          f"this with the MindSpore version ({ms.__version__}).")
+    return {"folder": str(folder), "architecture": architecture, "num_classes": len(predictor.class_names),
+            "input_shape": [channels, size, size]}
+
+
+def _architecture(model: nn.Cell) -> str:
+    name = getattr(model, "architecture", "")
+    if not name:
+        raise ExportError(f"{type(model).__name__} was not built by create_model; only registered models are "
+                          "exported for the Hub.")
+    return name
+
+
+def _round_trip_mismatch(model: nn.Cell, loaded: nn.Cell, predictor, shape: Tuple[int, ...], seed: int) -> str:
+    batch = ms.Tensor(np.random.default_rng(seed).normal(0.0, 1.0, shape).astype(np.float32))
+    model.set_train(False)
+    loaded.set_train(False)
+    if not np.array_equal(model(batch).asnumpy(), loaded(batch).asnumpy()):
+        return "logits differ"
+    cfg, prep = loaded.pretrained_cfg, predictor.preprocessing
+    if (cfg.input_size[-1], cfg.crop_pct, cfg.interpolation, list(cfg.mean), list(cfg.std)) != \
+            (prep.image_size, prep.crop_pct, prep.interpolation, list(prep.mean), list(prep.std)):
+        return "preprocessing differs"
+    if list(cfg.label_names) != list(predictor.class_names) or cfg.temperature != predictor.temperature:
+        return "class names or temperature differ"
+    return ""

@@ -88,13 +88,14 @@ class Predictor:
     @classmethod
     def from_pretrained(cls, model_name: str, tag: str = "", checkpoint_path: str = "",
                         **model_kwargs) -> "Predictor":
-        """Published weights (``tag`` or the default), downloaded or read from ``checkpoint_path``; a file whose
-        classifier does not match the tag's is an error."""
+        """Published weights (``tag`` or the default; ``hf-hub:ORG/NAME`` or an exported folder with their class
+        names and temperature), downloaded or read from ``checkpoint_path``; a file whose classifier does not match
+        the tag's is an error."""
         model = create_model(model_name, pretrained=tag or True, checkpoint_path=checkpoint_path, **model_kwargs)
         cfg = model.pretrained_cfg
-        return cls(model, _default_names(cfg.num_classes),
+        return cls(model, list(cfg.label_names) or _default_names(cfg.num_classes),
                    Preprocessing(cfg.input_size[-1], cfg.crop_pct, cfg.interpolation, cfg.mean, cfg.std),
-                   checkpoint_path or None)
+                   checkpoint_path or None, cfg.temperature)
 
     def _runner(self, backend: str, images: np.ndarray, batch_size: int, precision: str,
                 cache_dir: Optional[str]) -> Runner:

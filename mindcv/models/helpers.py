@@ -19,6 +19,7 @@ from ..utils.download import cached_download, get_default_download_root
 from ..utils.errors import CheckpointError, ConfigError
 from ..utils.environment import warn_if_slow_cpu_build
 from .features import FeatureExtractor, FeatureExtractWrapper
+from .hub import hub_pretrained_cfg, is_hub_source
 from .pretrained import PretrainedCfg
 
 __all__ = ["build_model_with_cfg", "build_registered_model", "load_pretrained", "load_model_checkpoint",
@@ -205,24 +206,32 @@ def load_pretrained(model: nn.Cell, default_cfg: Union[PretrainedCfg, Mapping], 
 
 def _resolve_pretrained_cfg(name: str, tag: str,
                             pretrained_cfg_overlay: Optional[Dict[str, Any]]) -> Optional[PretrainedCfg]:
-    """The config of ``tag``, else the model's default tag; None for a model without pretrained configs."""
+    """The config of ``tag`` (a Hub repository or exported folder, see :mod:`.hub`), else the model's default tag;
+    None for a model without pretrained configs."""
     from .registry import get_pretrained_cfg, list_pretrained
 
+    if is_hub_source(tag):
+        cfg = hub_pretrained_cfg(tag)
+        if cfg.architecture != name:
+            raise ConfigError(f"{tag} holds {cfg.architecture} weights, not {name}: create_model('{cfg.architecture}', "
+                              f"pretrained='{tag}').")
+        return cfg.overlay(pretrained_cfg_overlay)
     if not tag and not list_pretrained(name):
         return None
     return get_pretrained_cfg(name, tag or None).overlay(pretrained_cfg_overlay)
 
 
 def build_registered_model(model_cls: Callable[..., nn.Cell], variant: str, pretrained: Union[bool, str] = False, *,
-                           pretrained_tag: str = "", num_classes: int = 1000, in_channels: int = 3,
+                           pretrained_tag: str = "", num_classes: Optional[int] = 1000, in_channels: int = 3,
                            checkpoint_path: str = "", ema: bool = False, features_only: bool = False,
                            out_indices: Optional[Sequence[int]] = None,
                            pretrained_cfg_overlay: Optional[Dict[str, Any]] = None, **kwargs: Any) -> nn.Cell:
     """Build ``model_cls`` for the registered name ``variant`` and load weights (what the registered constructors
     call; timm's ``build_model_with_cfg``).
 
-    ``pretrained`` is False, True (``pretrained_tag`` or the default tag) or a tag name; a named tag
-    also applies the model options its weights need (``PretrainedCfg.model_args``). ``checkpoint_path`` is a
+    ``pretrained`` is False, True (``pretrained_tag`` or the default tag), a tag name, ``hf-hub:ORG/NAME`` or an
+    exported folder; a named source also applies the model options its weights need (``PretrainedCfg.model_args``).
+    ``num_classes`` None means the classes of those weights (1000 without). ``checkpoint_path`` is a
     local file: with ``pretrained`` it replaces the download, otherwise it is loaded strictly as the model's own
     weights (a classifier of another size is an error). Nothing ever falls back to random weights.
     """
@@ -236,8 +245,11 @@ def build_registered_model(model_cls: Callable[..., nn.Cell], variant: str, pret
             _logger.warning("%s=%r overrides %r, the value the pretrained weights were trained with.",
                             key, value, model_args[key])
     model_args.update(kwargs)
+    if num_classes is None:
+        num_classes = cfg.num_classes if cfg is not None and (pretrained or pretrained_tag) else 1000
     model = model_cls(num_classes=num_classes, in_channels=in_channels, **model_args)
     model.pretrained_cfg = cfg
+    model.architecture = variant  # the registered name (what an export for the Hub records)
     if pretrained:
         load_pretrained(model, cfg, checkpoint_path=checkpoint_path, ema=ema)
     elif checkpoint_path:

@@ -1,9 +1,10 @@
 """``create_model``: the one entry point from a model name to a built, optionally pretrained, model."""
 import logging
-from typing import Any, Union
+from typing import Any, Optional, Union
 
 from mindspore import nn
 
+from .hub import HUB_PREFIX, hub_pretrained_cfg
 from .registry import model_entrypoint, split_model_name_tag
 
 __all__ = ["create_model"]
@@ -11,15 +12,19 @@ __all__ = ["create_model"]
 _logger = logging.getLogger(__name__)
 
 
-def create_model(model_name: str, num_classes: int = 1000, pretrained: Union[bool, str] = False, in_channels: int = 3,
-                 checkpoint_path: str = "", ema: bool = False, auto_mapping: bool = False, **kwargs: Any) -> nn.Cell:
+def create_model(model_name: str, num_classes: Optional[int] = None, pretrained: Union[bool, str] = False,
+                 in_channels: int = 3, checkpoint_path: str = "", ema: bool = False, auto_mapping: bool = False,
+                 **kwargs: Any) -> nn.Cell:
     """Create a registered model (MindCV's signature and argument order).
 
     Args:
-        model_name: ``name`` or ``name.tag`` (the tag picks a pretrained config, see ``list_pretrained``).
-        num_classes: classifier outputs. With pretrained weights of another size the classifier is fresh
-            (logged); a ``checkpoint_path`` of another size is an error naming both shapes.
-        pretrained: False, True (the name's tag or the default tag) or a tag name.
+        model_name: ``name`` or ``name.tag`` (the tag picks a pretrained config, see ``list_pretrained``), or
+            ``hf-hub:ORG/NAME`` (timm's form: the architecture named in the repository's ``config.json``).
+        num_classes: classifier outputs; None (default): the pretrained weights' classes, else 1000 (MindCV's
+            default). With pretrained weights of another size the classifier is fresh (logged); a
+            ``checkpoint_path`` of another size is an error naming both shapes.
+        pretrained: False, True (the name's tag or the default tag), a tag name, ``hf-hub:ORG/NAME[@REVISION]``
+            or the folder ``python -m mindcv.export --format safetensors`` wrote.
         in_channels: input channels; the pretrained first conv is adapted when it differs.
         checkpoint_path: local checkpoint file. With ``pretrained`` it replaces the download (offline use;
             MindCV refuses the combination); alone, it is loaded strictly as the model's weights.
@@ -33,6 +38,10 @@ def create_model(model_name: str, num_classes: int = 1000, pretrained: Union[boo
     if auto_mapping:
         _logger.info("auto_mapping has no effect: parameter names are matched exactly and mismatches are errors.")
     kwargs = {key: value for key, value in kwargs.items() if value is not None}
+    if model_name.startswith(HUB_PREFIX):
+        cfg = hub_pretrained_cfg(model_name)
+        pretrained = model_name if pretrained else False
+        model_name, num_classes = cfg.architecture, cfg.num_classes if num_classes is None else num_classes
     entrypoint = model_entrypoint(model_name)
     tag = split_model_name_tag(model_name)[1]
     if tag and pretrained is True:

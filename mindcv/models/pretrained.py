@@ -21,6 +21,8 @@ class PretrainedCfg(Mapping):
     prefix (timm's file names); it is checked after download and on every use of the cached file.
     ``converter`` is the :mod:`mindcv.convert` function that reads weights published in another framework's
     format (Keras, timm); such files are converted on load, ``.ckpt`` files are read as they are.
+    ``architecture``, ``label_names`` and ``temperature`` come with weights exported for the Hub (:mod:`.hub`):
+    the model they fit, their class names and their calibration temperature.
     """
 
     url: str = ""
@@ -40,6 +42,9 @@ class PretrainedCfg(Mapping):
     source: str = ""
     top1: Optional[float] = None
     top5: Optional[float] = None
+    architecture: str = ""
+    label_names: Tuple[str, ...] = ()
+    temperature: float = 1.0
 
     @classmethod
     def from_dict(cls, cfg: Mapping) -> "PretrainedCfg":

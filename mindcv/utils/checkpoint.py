@@ -37,7 +37,8 @@ def is_training_extra(name: str) -> bool:
 
 
 def read_checkpoint(path: Union[str, os.PathLike]) -> Dict[str, ms.Parameter]:
-    """Load every entry of a MindSpore checkpoint file; missing or corrupt files raise :class:`CheckpointError`."""
+    """Load every entry of a MindSpore checkpoint file (``.safetensors``: MindSpore's safetensors reader); missing
+    or corrupt files raise :class:`CheckpointError`."""
     path = Path(path).expanduser()
     if not path.exists():
         raise CheckpointError(f"Checkpoint file not found: {path}. Check the path (it is resolved from "
@@ -45,7 +46,7 @@ def read_checkpoint(path: Union[str, os.PathLike]) -> Dict[str, ms.Parameter]:
     if not path.is_file():
         raise CheckpointError(f"Checkpoint path {path} is not a file; pass the .ckpt file itself.")
     try:
-        return ms.load_checkpoint(str(path))
+        return ms.load_checkpoint(str(path), format="safetensors" if path.suffix == ".safetensors" else "ckpt")
     except (ValueError, RuntimeError, TypeError, OSError) as exc:
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else "no detail"
         raise CheckpointError(f"Checkpoint {path} could not be read ({type(exc).__name__}: {detail}). "
