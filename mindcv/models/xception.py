@@ -37,6 +37,20 @@ default_cfgs = {
         top1=76.31,
         top5=92.80,
     ),
+    # The file MindCV's own code still downloads for create_model("xception", pretrained=True) (mindcv/models/
+    # xception.py since 0.1), whose row (79.01 / 94.25) MindCV's model card listed until it moved to the file above.
+    "xception.mindcv_legacy_in1k": PretrainedCfg(
+        url="https://download.mindspore.cn/toolkits/mindcv/xception/xception-2c1e711df.ckpt",
+        filename="xception-2c1e711df.ckpt",
+        file_hash="2c1e711df",  # the sha256 prefix in the file name (MindCV's naming rule, configs/README.md)
+        num_classes=1000,
+        input_size=(3, 299, 299),
+        crop_pct=0.875,
+        interpolation="bilinear",
+        source="MindCV <= 0.4 ImageNet-1K weights (the file MindCV's create_model downloads), 8x Ascend 910",
+        top1=79.01,
+        top5=94.25,
+    ),
     # Chollet's own ImageNet weights, converted on load from Keras's HDF5 file (see mindcv.convert).
     "xception.keras_in1k": PretrainedCfg(
         url="https://storage.googleapis.com/tensorflow/keras-applications/xception/"

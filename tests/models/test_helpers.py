@@ -264,3 +264,20 @@ def test_load_model_checkpoint_takes_mindcv_positional_arguments(published, info
     load_model_checkpoint(fresh, str(path), False, True)  # checkpoint_path, ema, auto_mapping
     assert np.array_equal(state_of(fresh)["bn4.moving_mean"], state_of(model)["bn4.moving_mean"])
     assert "auto_mapping has no effect" in info_logs.text
+
+
+def test_mindcv_legacy_tag_checks_the_hash_in_its_file_name(weights_server, tmp_path, monkeypatch):
+    """The file MindCV's own create_model downloads: served from 127.0.0.1 under the tag's own name, a body whose
+    sha256 does not start with the name's '2c1e711df' is refused and nothing is cached."""
+    server, sha = weights_server
+    assert not sha.startswith("2c1e711df")
+    monkeypatch.setenv("MINDCV_CACHE_DIR", str(tmp_path))
+    cfg = create_model("xception").pretrained_cfg  # the default tag: the card's file, without a published hash
+    assert (cfg.filename, cfg.file_hash) == ("xception-174_5004_v2.ckpt", "")
+    legacy = create_model("xception.mindcv_legacy_in1k").pretrained_cfg
+    assert (legacy.url.rsplit("/", 1)[1], legacy.file_hash, legacy.top1, legacy.top5) == (
+        "xception-2c1e711df.ckpt", "2c1e711df", 79.01, 94.25)
+    with pytest.raises(DownloadError, match="2c1e711df"):
+        create_model("xception", pretrained="mindcv_legacy_in1k",
+                     pretrained_cfg_overlay={"url": server.url("/xception.ckpt")})
+    assert not [p for p in (tmp_path / "models").rglob("*") if p.is_file() and ".locks" not in p.parts]
