@@ -24,3 +24,12 @@ def test_the_readme_is_a_users_readme():
     assert "UTC" not in text and "load average" not in text and "session" not in text
     for section in ("Installation", "Quick start", "Commands", "Differences from MindCV", "Guarantees", "Tests"):
         assert f"\n## {section}\n" in text
+
+
+def test_the_options_added_here_are_the_ones_the_options_table_marks():
+    from mindcv.engine.config import OPTIONS
+
+    text = (ROOT / "README.md").read_text()
+    sentence = text.split("Added\nhere: ", 1)[1].split(". The global", 1)[0]
+    listed = {part.strip("` \n") for part in sentence.replace(", and for `validate.py`", ",").split(",")}
+    assert listed == {o.name for o in OPTIONS if "added here" in o.help} | {"print_config"}

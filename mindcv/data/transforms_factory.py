@@ -5,7 +5,7 @@ decoder only decodes the part of the image the random crop needs), evaluation wi
 yields decoded arrays, and gets the same pipelines with ``RandomResizedCrop`` / no decoding.
 
 With ``normalize=False`` (used by ``train.py`` and ``validate.py``) the pipeline stops at HWC uint8 images;
-the engine normalises and transposes them on the device (:class:`mindcv.engine.normalize.NormalizeInput`),
+the engine normalises and transposes them on the device (:class:`mindcv.engine.networks.NormalizeInput`),
 which halves the CPU work per image of the data pipeline.
 """
 from typing import Callable, List, Optional, Sequence, Tuple, Union

@@ -85,7 +85,8 @@ OPTIONS: List[Option] = [
     _o("device_target", "auto", "str", "system", "auto (Ascend, then GPU, then CPU), Ascend, GPU or CPU",
        ("auto", "Ascend", "GPU", "CPU")),
     _o("jit_level", "", "str", "system", "graph compile level O0/O1/O2 (empty: O2 in graph mode on Ascend, as "
-                                         "MindCV's train.py; MindSpore's default elsewhere)", ("", "O0", "O1", "O2")),
+                                         "MindCV's train.py; MindSpore's default elsewhere; added here)",
+       ("", "O0", "O1", "O2")),
     # dataset
     _o("dataset", "imagenet", "str", "dataset", "imagenet or '' (folders <data_dir>/<split>/<class>/<image>), "
                                                  "imagefolder, or fashion_mnist", any_case=True),
