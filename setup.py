@@ -32,8 +32,9 @@ setup(
         # Training plots (python -m mindcv.plot, and plot.png at the end of training).
         "plot": ["matplotlib>=3.5"],
         # Experiment tracking: TensorBoard event files of every run (tensorboardX writes them; TensorBoard itself
-        # only views them) and MLflow runs with --mlflow True (the full package: its local SQLite store).
-        "tracking": ["tensorboardX>=2.6", "mlflow>=2.10"],
+        # only views them) and MLflow runs with --mlflow True (the full package: its local SQLite store). MLflow's
+        # pandas would otherwise move numpy to 2.x, which MindSpore 2.7 cannot import.
+        "tracking": ["tensorboardX>=2.6", "mlflow>=2.10", "numpy<2"],
         # Weights from the Hugging Face Hub: create_model(..., pretrained="hf-hub:ORG/NAME") downloads and caches.
         "hub": ["huggingface_hub>=0.23"],
         # The documentation site (mkdocs build -f docs/mkdocs.yml).
