@@ -12,7 +12,7 @@ import mindspore.dataset as ds
 import numpy as np
 
 from .engine.inference import Predictor
-from .models.hub import hub_pretrained_cfg, is_hub_source
+from .models.hub import hub_config, is_hub_source
 from .utils.errors import MindcvError
 from .utils.logger import console_logging
 
@@ -87,5 +87,5 @@ def predictor_from_arguments(args: argparse.Namespace, **model_kwargs) -> Predic
         return Predictor.from_checkpoint(args.ckpt_path, args.model, DEFAULT_MODEL, **model_kwargs)
     model = args.model or DEFAULT_MODEL
     if not args.model and is_hub_source(args.pretrained):  # the architecture the exported weights name
-        model = hub_pretrained_cfg(args.pretrained).architecture
+        model = hub_config(args.pretrained)["architecture"]
     return Predictor.from_pretrained(model, args.pretrained, args.checkpoint, **model_kwargs)

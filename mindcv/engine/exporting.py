@@ -9,12 +9,11 @@ the file and the model. Above ``atol + rtol * max|logits|`` nothing is written. 
 checkpoint's run recorded, loads it back as ``create_model`` would, and keeps it only when the logits are
 bitwise the model's.
 """
-import json
 import os
 import shutil
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Tuple
+from typing import Dict, Iterator, Optional, Tuple
 
 import mindspore as ms
 import numpy as np
@@ -27,6 +26,7 @@ from ..utils.checkpoint import checkpoint_metadata, read_checkpoint
 from ..utils.errors import MindcvError
 from ..utils.fileio import atomic_path, describe_os_error
 from ..utils.suggest import install_hint
+from ..utils.training_curves import PlotError, read_metrics
 
 __all__ = ["export_model", "export_for_hub", "compare_logits", "ExportError", "FORMATS", "mindspore_operators"]
 
@@ -147,7 +147,10 @@ def _run_facts(checkpoint: Optional[str], cfg) -> Dict:
     path = Path(checkpoint)
     facts = {"name": f"{meta.get('model', 'model')} ({path.parent.name})", "recipe": meta.get("config", ""),
              "source": f"checkpoint `{path.name}`" + (f" (epoch {meta['epoch']})" if "epoch" in meta else "")}
-    rows = _metrics_rows(path.parent / "metrics.jsonl")
+    try:
+        rows = read_metrics(path.parent)  # a resumed run's re-logged epoch: its last row
+    except (PlotError, OSError):  # a checkpoint from outside a run, or a run that logged nothing
+        rows = []
     row = next((r for r in rows if r.get("epoch") == meta.get("epoch") and "val_top1" in r), None)
     if row is not None:
         facts["metrics"] = [("validation top-1 (%)", f"{row['val_top1']:.2f}"),
@@ -159,13 +162,6 @@ def _run_facts(checkpoint: Optional[str], cfg) -> Dict:
         facts["data"] = (f"Data set `{config.get('dataset')}`, splits `{config.get('train_split')}` (training) and "
                          f"`{config.get('val_split')}` (validation).")
     return facts
-
-
-def _metrics_rows(path: Path) -> List[Dict]:
-    try:
-        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    except (OSError, ValueError):
-        return []
 
 
 def export_for_hub(predictor, output: str, checkpoint: Optional[str] = None, seed: int = 0) -> Dict:

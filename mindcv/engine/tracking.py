@@ -25,7 +25,8 @@ from typing import Dict, Iterable, List, Optional
 
 from ..utils.fileio import write_text_atomic
 
-__all__ = ["Trackers", "TensorBoardEvents", "MLflowRun", "open_trackers", "open_tensorboard", "run_artifacts", "TENSORBOARD_DIR", "MLFLOW_RUN_FILE"]
+__all__ = ["Trackers", "TensorBoardEvents", "MLflowRun", "open_trackers", "open_tensorboard", "run_artifacts",
+           "TENSORBOARD_DIR", "MLFLOW_RUN_FILE"]
 
 _logger = logging.getLogger(__name__)
 
@@ -60,10 +61,6 @@ class TensorBoardEvents:
             self._writer.write_event(Event(step=start_step, wall_time=time.time(),
                                            session_log=SessionLog(status=SessionLog.START)))
         self._writer.flush()
-
-    @property
-    def file_name(self) -> str:
-        return self._writer._file_name  # events.out.tfevents.<time>.<host>.<pid>.<ns>
 
     def start(self, params: Dict) -> None:
         """The file is open; the options are in ``config.yaml``."""

@@ -12,7 +12,6 @@ Downloads go through ``huggingface_hub`` (the ``hub`` extra) into its cache, hon
 on every load: their sha256 must equal the one ``config.json`` records and, for a download, the one the Hub
 served them under (its ETag); anything else is refused before a parameter is loaded.
 """
-import hashlib
 import json
 import os
 import shutil
@@ -22,12 +21,13 @@ from typing import Any, Dict, Mapping, Optional, Sequence, Union
 
 import mindspore as ms
 
+from ..utils.download import sha256_file
 from ..utils.errors import CheckpointError, ConfigError
 from ..utils.fileio import fsync_directory
 from .pretrained import PretrainedCfg
 
-__all__ = ["HUB_PREFIX", "WEIGHTS_FILE", "CONFIG_FILE", "CARD_FILE", "is_hub_source", "hub_pretrained_cfg",
-           "read_hub_config", "save_hub_folder", "model_card"]
+__all__ = ["HUB_PREFIX", "WEIGHTS_FILE", "CONFIG_FILE", "CARD_FILE", "is_hub_source", "hub_config",
+           "hub_pretrained_cfg", "read_hub_config", "save_hub_folder", "model_card"]
 
 HUB_PREFIX = "hf-hub:"
 WEIGHTS_FILE = "model.safetensors"
@@ -52,16 +52,8 @@ def is_hub_source(pretrained: Any) -> bool:
     return pretrained.startswith(HUB_PREFIX) or (Path(pretrained).expanduser() / CONFIG_FILE).is_file()
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _download(source: str) -> Dict[str, Path]:
-    """``config.json`` and ``model.safetensors`` of ``hf-hub:ORG/NAME[@REVISION]``, through the Hub's cache."""
+def _download(source: str, names: Sequence[str]) -> Dict[str, Path]:
+    """The files ``names`` of ``hf-hub:ORG/NAME[@REVISION]``, through the Hub's cache."""
     try:
         from huggingface_hub import hf_hub_download
         from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
@@ -72,7 +64,7 @@ def _download(source: str) -> Dict[str, Path]:
     if repo.count("/") != 1 or not all(repo.split("/")):
         raise ConfigError(f"'{source}' is not a Hub repository: write hf-hub:ORG/NAME (or hf-hub:ORG/NAME@REVISION).")
     files = {}
-    for name in (CONFIG_FILE, WEIGHTS_FILE):
+    for name in names:
         try:
             files[name] = Path(hf_hub_download(repo, name, revision=revision or None,
                                                endpoint=os.environ.get("HF_ENDPOINT") or None,
@@ -103,7 +95,7 @@ def read_hub_config(path: Union[str, Path]) -> Dict[str, Any]:
 
 
 def _check_weights(weights: Path, expected: str, served: Optional[str], source: str) -> None:
-    actual = _sha256(weights)
+    actual = sha256_file(weights)
     if served is not None and actual != served:
         raise CheckpointError(f"{weights.name} of {source} has sha256 {actual}, but the Hub served it as {served}: "
                               "the download was changed or damaged. Delete it from the cache and download it again; "
@@ -120,11 +112,19 @@ def _served_sha256(cached: Path) -> Optional[str]:
     return blob if len(blob) == 64 and all(c in "0123456789abcdef" for c in blob) else None
 
 
+def hub_config(source: str) -> Dict[str, Any]:
+    """``config.json`` of a Hub repository or exported folder (its architecture, classes, ...), without fetching
+    the weights."""
+    if source.startswith(HUB_PREFIX):
+        return read_hub_config(_download(source, (CONFIG_FILE,))[CONFIG_FILE])
+    return read_hub_config(Path(source).expanduser() / CONFIG_FILE)
+
+
 def hub_pretrained_cfg(source: str) -> PretrainedCfg:
     """The pretrained config of a Hub repository or exported folder: its weights file (checked) and everything
     ``config.json`` says."""
     if source.startswith(HUB_PREFIX):
-        files = _download(source)
+        files = _download(source, (CONFIG_FILE, WEIGHTS_FILE))
         config_path, weights, served = files[CONFIG_FILE], files[WEIGHTS_FILE], _served_sha256(files[WEIGHTS_FILE])
     else:
         folder = Path(source).expanduser()
@@ -138,7 +138,8 @@ def hub_pretrained_cfg(source: str) -> PretrainedCfg:
     return PretrainedCfg(file=str(weights), num_classes=int(config["num_classes"]),
                          input_size=tuple(prep["input_size"]), crop_pct=float(prep["crop_pct"]),
                          interpolation=prep["interpolation"], mean=tuple(prep["mean"]), std=tuple(prep["std"]),
-                         first_conv=config.get("first_conv", "conv1"), classifier=config.get("classifier", "classifier"),
+                         first_conv=config.get("first_conv", "conv1"),
+                         classifier=config.get("classifier", "classifier"),
                          model_args=dict(config.get("model_args", {})), source=source,
                          label_names=tuple(config["label_names"]), temperature=float(config.get("temperature", 1.0)),
                          top1=config.get("top1"), top5=config.get("top5"), architecture=config["architecture"])
@@ -201,7 +202,7 @@ def save_hub_folder(model: ms.nn.Cell, folder: Union[str, Path], *, architecture
                   "model_args": dict(model_args or {}), "first_conv": "conv1", "classifier": "classifier",
                   "preprocessing": {key: (list(value) if isinstance(value, (tuple, list)) else value)
                                     for key, value in preprocessing.items()},
-                  "pixel_range": 255, "temperature": temperature, "weights_sha256": _sha256(weights)}
+                  "pixel_range": 255, "temperature": temperature, "weights_sha256": sha256_file(weights)}
         config.update({key: value for key, value in facts.get("scores", {}).items()})
         (staging / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
         (staging / CARD_FILE).write_text(model_card(config, facts), encoding="utf-8")

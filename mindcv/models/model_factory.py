@@ -4,7 +4,7 @@ from typing import Any, Optional, Union
 
 from mindspore import nn
 
-from .hub import HUB_PREFIX, hub_pretrained_cfg
+from .hub import HUB_PREFIX, hub_config
 from .registry import model_entrypoint, split_model_name_tag
 
 __all__ = ["create_model"]
@@ -39,9 +39,10 @@ def create_model(model_name: str, num_classes: Optional[int] = None, pretrained:
         _logger.info("auto_mapping has no effect: parameter names are matched exactly and mismatches are errors.")
     kwargs = {key: value for key, value in kwargs.items() if value is not None}
     if model_name.startswith(HUB_PREFIX):
-        cfg = hub_pretrained_cfg(model_name)
+        config = hub_config(model_name)  # the weights are fetched and checked once, when they are loaded
         pretrained = model_name if pretrained else False
-        model_name, num_classes = cfg.architecture, cfg.num_classes if num_classes is None else num_classes
+        model_name = config["architecture"]
+        num_classes = config["num_classes"] if num_classes is None else num_classes
     entrypoint = model_entrypoint(model_name)
     tag = split_model_name_tag(model_name)[1]
     if tag and pretrained is True:
