@@ -185,7 +185,7 @@ def main() -> None:
     plan = list(rows(str(args.folder), with_mindcv, args.epochs))
     best = {}
     for round_index in range(args.rounds):
-        for augmentation, label, python, worker_args, workers in plan:
+        for augmentation, label, python, worker_args, _workers in plan:
             rate, cpu_ms = _measure(python, worker_args)
             key = (augmentation, label)
             best[key] = max(best.get(key, (0.0, 0.0)), (rate, cpu_ms))

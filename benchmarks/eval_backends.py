@@ -42,26 +42,21 @@ def measure(root: str, checkpoint: str, backend: str, precision: str, export_dir
     """Inside a fresh process: validate.py's calls, timed per batch, then the runner's bare rate."""
     import mindspore as ms
 
-    from mindcv.engine.builder import build_model, build_val_loader, eval_network
     from mindcv.engine.config import parse_config
-    from mindcv.engine.evaluate import evaluate, pad_batch
+    from mindcv.engine.evaluate import pad_batch
     from mindcv.engine.runtime import setup_runtime
-    from mindcv.engine.serving import checked_on_first_batch, create_runner
+    from mindcv.engine.validation import build_validation, run_validation
 
     config = parse_config(["--model", "xception", "--data_dir", root, "--ckpt_path", checkpoint, "--backend", backend,
                            "--precision", precision, "--export_dir", export_dir, "--batch_size", str(BATCH),
                            "--image_resize", str(SIZE), "--num_classes", str(CLASSES), "--num_parallel_workers", "2"])
     runtime = setup_runtime(config.device_target, config.mode, config.jit_level, config.seed, config.distribute)
-    loader, _, _ = build_val_loader(config, runtime)
-    model = build_model(config, runtime, CLASSES, config.ckpt_path)
-    network = eval_network(model, config.mean, config.std, config.val_amp_level, config.amp_cast_list)
+    parts = build_validation(config, runtime)
     if backend == "mindspore":  # what evaluate does with a cell: pad to one compiled shape
         def score(images):
-            return network(ms.Tensor(pad_batch(images, BATCH))).asnumpy()[:len(images)]
+            return parts.network(ms.Tensor(pad_batch(images, BATCH))).asnumpy()[:len(images)]
     else:
-        runner = create_runner(backend, network, model, config.mean, config.std, BATCH, SIZE,
-                               weights_file=checkpoint, cache_dir=export_dir, precision=precision)
-        score = checked_on_first_batch(runner, network, BATCH)
+        score = parts.scorer
     stamps, kept = [], []
 
     def timed(images):
@@ -71,7 +66,7 @@ def measure(root: str, checkpoint: str, backend: str, precision: str, export_dir
             kept.append(images)
         return logits
 
-    metrics = evaluate(timed, loader, BATCH, progress=False)
+    metrics = run_validation(config, runtime, parts, scorer=timed)
     steady = BATCH * (len(stamps) - 2) / (stamps[-2] - stamps[0])  # the full batches after the first
     images = kept[1]
     repeats = max(3, len(stamps) // 4)

@@ -23,9 +23,9 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.machine import cpu_name  # noqa: E402
-from mindcv.data.constants import FASHION_MNIST_CLASSES  # noqa: E402
-from mindcv.data.dataset_factory import EMBEDDED_FASHION_MNIST  # noqa: E402
+from benchmarks.machine import cpu_name
+from mindcv.data.constants import FASHION_MNIST_CLASSES
+from mindcv.data.dataset_factory import EMBEDDED_FASHION_MNIST
 
 MAIN_JOB = ROOT / "configs" / "xception" / "xception_cpu_fashion_mnist.yaml"
 FINE_TUNE = ROOT / "configs" / "xception" / "xception_finetune.yaml"

@@ -27,16 +27,16 @@ from mindspore import nn
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
-import golden_cases as cases  # noqa: E402  (plain module: no mindcv import of its own)
+import golden_cases as cases  # (plain module: no mindcv import of its own)
 
-import mindcv  # noqa: E402  (MindCV's package in this venv)
-from mindcv.data import create_transforms  # noqa: E402
-from mindcv.data.mixup import Mixup  # noqa: E402
-from mindcv.loss import create_loss  # noqa: E402
-from mindcv.models import create_model  # noqa: E402
-from mindcv.optim import create_optimizer  # noqa: E402
-from mindcv.scheduler import create_scheduler, dynamic_lr  # noqa: E402
-from mindcv.utils import create_trainer, get_metrics  # noqa: E402
+import mindcv  # (MindCV's package in this venv)
+from mindcv.data import create_transforms
+from mindcv.data.mixup import Mixup
+from mindcv.loss import create_loss
+from mindcv.models import create_model
+from mindcv.optim import create_optimizer
+from mindcv.scheduler import create_scheduler, dynamic_lr
+from mindcv.utils import create_trainer, get_metrics
 
 
 def _guard(function):
@@ -49,12 +49,12 @@ def _guard(function):
 def record_schedules():
     out = []
     for case in cases.SCHEDULE_CASES:
-        out.append({"case": case, "result": _guard(lambda: [float(v) for v in create_scheduler(**case)])})
+        out.append({"case": case, "result": _guard(lambda case=case: [float(v) for v in create_scheduler(**case)])})
     return out
 
 
 def record_dynamic_lr():
-    return [{"case": case, "result": _guard(lambda: [float(v) for v in getattr(dynamic_lr, case["name"])(
+    return [{"case": case, "result": _guard(lambda case=case: [float(v) for v in getattr(dynamic_lr, case["name"])(
         *case["args"], **case["kwargs"])])} for case in cases.DYNAMIC_LR_CASES]
 
 
@@ -64,11 +64,11 @@ def _trajectory(case):
 
 
 def record_optimizers():
-    return [{"case": case, "result": _guard(lambda: _trajectory(case))} for case in cases.OPTIMIZER_CASES]
+    return [{"case": case, "result": _guard(lambda case=case: _trajectory(case))} for case in cases.OPTIMIZER_CASES]
 
 
 def record_losses():
-    return [{"case": case, "result": _guard(lambda: cases.run_loss_case(case, create_loss).tolist())}
+    return [{"case": case, "result": _guard(lambda case=case: cases.run_loss_case(case, create_loss).tolist())}
             for case in cases.LOSS_CASES]
 
 
@@ -87,7 +87,7 @@ def _run_transforms(case):
 
 
 def record_transforms():
-    return [{"case": case, "result": _guard(lambda: _run_transforms(case))} for case in cases.TRANSFORM_CASES]
+    return [{"case": case, "result": _guard(lambda case=case: _run_transforms(case))} for case in cases.TRANSFORM_CASES]
 
 
 def _run_mix(case):
@@ -103,7 +103,7 @@ def _run_mix(case):
 
 
 def record_mixing():
-    return [{"case": case, "result": _guard(lambda: _run_mix(case))} for case in cases.MIX_CASES]
+    return [{"case": case, "result": _guard(lambda case=case: _run_mix(case))} for case in cases.MIX_CASES]
 
 
 def record_models():

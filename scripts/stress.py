@@ -40,8 +40,8 @@ from typing import Dict, List, Optional
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.machine import cpu_name  # noqa: E402
-from tests.helpers import left_behind, make_colour_folder, venv_env  # noqa: E402
+from benchmarks.machine import cpu_name
+from tests.helpers import left_behind, make_colour_folder, venv_env
 
 TRAIN_OPTIONS = ["--model", "xception", "--dataset", "imagefolder", "--num_classes", "3", "--image_resize", "71",
                  "--batch_size", "4", "--num_parallel_workers", "2", "--python_multiprocessing", "True",

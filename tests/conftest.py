@@ -1,5 +1,5 @@
 """Shared test setup: MindSpore on CPU in PyNative mode unless a test asks for graph mode, shared fixtures,
-and the markers of the slow tests (all of which run in CI: ``-m "not slow"`` leaves them out locally)."""
+and the slow marker for every test of the trained run (markers are declared in pyproject.toml)."""
 import gc
 import logging
 import time
@@ -21,12 +21,6 @@ def pytest_sessionstart(session):
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     if seed is not None and reporter is not None and session.config.pluginmanager.has_plugin("randomly"):
         reporter.write_line(f"test order: random, --randomly-seed={seed}")
-
-
-def pytest_configure(config):
-    config.addinivalue_line("markers", "slow: anything that trains or exports end to end, or runs a reference "
-                                       "framework (CI runs them; -m 'not slow' is the quick loop)")
-    config.addinivalue_line("markers", "distributed: data-parallel runs under msrun (two CPU workers)")
 
 
 def pytest_collection_modifyitems(config, items):

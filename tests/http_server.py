@@ -16,7 +16,7 @@ class FileServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802 (http.server API)
+            def do_GET(self):
                 server.hits[self.path] = server.hits.get(self.path, 0) + 1
                 if self.path not in server.routes:
                     self.send_error(404)
@@ -94,10 +94,10 @@ class HubServer:
                 if with_body:
                     self.wfile.write(body)
 
-            def do_HEAD(self):  # noqa: N802 (http.server API)
+            def do_HEAD(self):
                 self._answer(False)
 
-            def do_GET(self):  # noqa: N802 (http.server API)
+            def do_GET(self):
                 self._answer(True)
 
             def log_message(self, *args):

@@ -3,7 +3,11 @@ import json
 import logging
 import random
 import re
+import signal
+import subprocess
 import sys
+from importlib import metadata
+from pathlib import Path
 
 import mindspore as ms
 import mindspore.dataset as ds
@@ -12,7 +16,7 @@ import pytest
 
 import train
 from mindcv.utils.checkpoint import checkpoint_metadata, read_checkpoint
-from tests.helpers import ROOT, train_args, with_dev_shm
+from tests.helpers import ROOT, train_args, wait_for, with_dev_shm
 from tests.helpers import TRAIN_ARGS as COMMON
 
 TINY = COMMON + ["--dataset", "fashion_mnist", "--num_classes", "10", "--num_samples", "48", "--val_num_samples", "20"]
@@ -145,3 +149,44 @@ def test_worker_processes_train_at_299_px_in_a_64_mib_dev_shm(colour_images, tmp
     digests = [re.search(r"final weights sha256 (\w+)", (tmp_path / run / "train.log").read_text()).group(1)
                for run in ("small", "large")]
     assert digests[0] == digests[1]
+
+
+def _blocked_in_every_thread(pid: int) -> bool:
+    """SIGINT and SIGTERM are in the blocked mask of every thread of ``pid``."""
+    wanted = (1 << (signal.SIGINT - 1)) | (1 << (signal.SIGTERM - 1))
+    masks = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        status = (task / "status").read_text()
+        masks.append(int(re.search(r"^SigBlk:\s*([0-9a-f]+)", status, re.M).group(1), 16))
+    return bool(masks) and all(mask & wanted == wanted for mask in masks)
+
+
+def test_python_m_mindcv_train_blocks_the_stop_signals_in_every_thread(tmp_path):
+    """Importing mindcv starts MindSpore's first thread with nothing blocked; ``python -m mindcv.train`` (what
+    ``mindcv-train`` runs) therefore starts again with SIGINT/SIGTERM blocked, so that they reach only the
+    thread that saves first."""
+    run = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "mindcv.train", *TINY, "--ckpt_save_dir", str(run),
+                             "--epoch_size", "3"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert wait_for(lambda: (run / "train.log").exists(), timeout=300), "the run never started"
+        assert _blocked_in_every_thread(proc.pid)
+        assert len(list(Path(f"/proc/{proc.pid}/task").iterdir())) >= 2  # MindSpore's first thread is there
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=120) == train.SIGNAL_EXIT_CODES["SIGTERM"]
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_console_scripts_are_the_commands_and_mindcv_train_runs():
+    installed = {entry.name: entry for entry in metadata.entry_points(group="console_scripts")
+                 if entry.name.startswith("mindcv-")}
+    commands = {"mindcv-train": "command", "mindcv-validate": "main", "mindcv-predict": "main",
+                "mindcv-export": "main", "mindcv-plot": "main", "mindcv-convert": "main"}
+    assert {name: entry.load().__name__ for name, entry in installed.items()} == commands
+    script = Path(sys.executable).parent / "mindcv-train"
+    done = subprocess.run([str(script), "-c", str(ROOT / "configs/xception/xception_cpu_fashion_mnist.yaml"),
+                           "--print_config"], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert "ckpt_save_dir: ./runs/xception_fashion_mnist" in done.stdout

@@ -23,7 +23,7 @@ from .amp import LossNetwork, auto_mixed_precision
 from .distributed import average_parameters
 from .networks import ClassificationNetwork, NormalizeInput
 from .runtime import Runtime
-from .train_step import TrainStep, create_loss_scale
+from .train_step import TrainStep, create_loss_scale, require_customized_train_step
 
 __all__ = ["TrainingParts", "build_training", "check_training_data", "build_val_loader", "build_model",
            "eval_network", "transforms_for", "pipeline_settings", "TRAINING_QUEUE_CAPACITY"]
@@ -173,7 +173,7 @@ def build_training(c: Namespace, runtime: Runtime) -> TrainingParts:
     drop_rate = model.drop_rate if c.drop_rate is None else c.drop_rate
     network = ClassificationNetwork(model, drop_rate, c.seed, runtime.rank)
     amp_network = auto_mixed_precision(network, c.amp_level, c.amp_cast_list)
-    custom_step = c.ema or c.clip_grad or c.gradient_accumulation_steps > 1 or bool(c.amp_cast_list)
+    custom_step = require_customized_train_step(c.ema, c.clip_grad, c.gradient_accumulation_steps, c.amp_cast_list)
     scale = create_loss_scale(c.loss_scale_type, c.loss_scale, c.drop_overflow_update, c.amp_level, custom_step)
     schedule = create_scheduler(steps_per_epoch, c.scheduler, lr=c.lr, min_lr=c.min_lr, warmup_epochs=c.warmup_epochs,
                                 warmup_factor=c.warmup_factor, decay_epochs=c.decay_epochs, decay_rate=c.decay_rate,

@@ -17,20 +17,16 @@ from typing import Callable, Dict
 import numpy as np
 
 from ..utils.fileio import atomic_path
+from ..utils.scores import log_softmax
 from ..utils.suggest import install_hint
 from ..utils.training_curves import PlotError
 
-__all__ = ["ECE_BINS", "log_softmax", "calibration_sums", "calibration_metrics", "fit_temperature",
+__all__ = ["ECE_BINS", "calibration_sums", "calibration_metrics", "fit_temperature",
            "plot_reliability", "TEMPERATURE_RANGE", "at_range_edge"]
 
 ECE_BINS = 15
 TEMPERATURE_RANGE = (0.05, 20.0)  # the fitted temperature lies in here (a wider one means broken logits)
 FIT_STEPS = 48  # golden-section steps on log T: the bracket ends 0.618**48 (~1e-10) of its width wide
-
-
-def log_softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
 
 
 def calibration_sums(logits: np.ndarray, labels: np.ndarray, temperature: float = 1.0) -> np.ndarray:

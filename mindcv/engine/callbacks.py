@@ -12,7 +12,7 @@ import numpy as np
 from mindspore import ParameterTuple, Tensor, ops
 from mindspore.train import Callback
 
-from ..utils.checkpoint import CheckpointManager, save_checkpoint_atomic
+from ..utils.checkpoint import EMA_PREFIX, CheckpointManager, save_checkpoint_atomic
 from .distributed import AllReduceSum
 from .summary import ScalarSummary
 from .tracking import Trackers, open_tensorboard
@@ -134,8 +134,8 @@ class StateMonitor(Callback):
     def _evaluate(self, cb_params) -> np.ndarray:
         if self.model_ema:  # evaluate the EMA weights, then put the trained ones back
             self.hyper_map(ops.assign, self.swap_params, self.online_params)
-            ema = {p.name[len("ema."):]: p.data for p in self._train_cell(cb_params).get_parameters()
-                   if p.name.startswith("ema.")}
+            ema = {p.name[len(EMA_PREFIX):]: p.data for p in self._train_cell(cb_params).get_parameters()
+                   if p.name.startswith(EMA_PREFIX)}
             ms.load_param_into_net(self.model.train_network.network, ema)
             results = self.model.eval(self.dataset_val, dataset_sink_mode=False)
             self.hyper_map(ops.assign, self.online_params, self.swap_params)

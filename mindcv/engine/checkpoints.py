@@ -17,7 +17,7 @@ from typing import Dict, List, Optional
 import mindspore as ms
 
 from ..models.helpers import load_weights
-from ..utils.checkpoint import checkpoint_metadata, read_checkpoint, save_checkpoint_atomic
+from ..utils.checkpoint import TRAINING_STATE, checkpoint_metadata, read_checkpoint, save_checkpoint_atomic
 from ..utils.errors import CheckpointError, ConfigError
 from ..utils.fileio import RunLock, describe_os_error
 from .tracking import MLFLOW_RUN_FILE, TENSORBOARD_DIR
@@ -29,7 +29,6 @@ _logger = logging.getLogger(__name__)
 RANK_STATE_PREFIX = "rank_state."  # + "<rank>.<name>": a rank's own BN statistics in a mid-epoch checkpoint
 RUN_FILES = ("config.yaml", "metrics.jsonl", "train.log", "latest.ckpt", "best.ckpt", "plot.png", TENSORBOARD_DIR,
              MLFLOW_RUN_FILE)
-TRAINING_STATE = "training_state"  # ``mindcv_meta.kind`` of resumable checkpoints (``weights`` for best.ckpt)
 
 
 def _run_of(checkpoint: Optional[str]) -> Optional[Path]:

@@ -19,8 +19,9 @@ from ..models import create_model
 from ..models.helpers import load_weights
 from ..utils.checkpoint import checkpoint_metadata, read_checkpoint
 from ..utils.errors import ConfigError
+from ..utils.scores import softmax
 from .networks import NormalizeInput
-from .serving import Runner, check_against, create_runner, softmax
+from .serving import Runner, check_against, create_runner
 
 __all__ = ["Predictor", "Preprocessing"]
 

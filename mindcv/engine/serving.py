@@ -19,12 +19,13 @@ from ..utils.checkpoint import weights_digest
 from ..utils.download import get_cache_dir
 from ..utils.errors import ConfigError, MindcvError
 from ..utils.fileio import describe_os_error, file_lock
+from ..utils.scores import softmax
 from ..utils.suggest import install_hint
 from .evaluate import pad_batch
 from .exporting import compare_logits, export_model
 from .networks import NormalizeInput
 
-__all__ = ["BACKENDS", "PRECISIONS", "BackendError", "Runner", "softmax", "create_runner", "check_against"]
+__all__ = ["BACKENDS", "PRECISIONS", "BackendError", "Runner", "create_runner", "check_against"]
 
 _logger = logging.getLogger(__name__)
 
@@ -39,12 +40,6 @@ BF16_MAX_PROBABILITY_DIFF = 0.02
 
 class BackendError(MindcvError):
     """A backend is not installed, or it does not reproduce MindSpore's predictions."""
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Row-wise softmax of a (batch, classes) array."""
-    exp = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return exp / exp.sum(axis=1, keepdims=True)
 
 
 class Runner:

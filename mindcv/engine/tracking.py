@@ -174,7 +174,7 @@ class Trackers:
             for tracker in list(self._trackers):
                 try:
                     getattr(tracker, method)(*args)
-                except Exception as exc:  # noqa: BLE001 -- any failure of a tracker: report once, train on
+                except Exception as exc:  # any failure of a tracker: report once, train on
                     self._trackers.remove(tracker)
                     _logger.warning("%s logging stopped: %s. Training goes on; metrics.jsonl has every value.",
                                     tracker.name, _one_line(exc))

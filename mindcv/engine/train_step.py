@@ -9,9 +9,10 @@ from typing import Optional, Union
 import mindspore as ms
 from mindspore import Parameter, ParameterTuple, Tensor, nn, ops
 
+from ..utils.checkpoint import EMA_PREFIX
 from ..utils.errors import ConfigError
 
-__all__ = ["TrainStep", "create_loss_scale", "LossScale"]
+__all__ = ["TrainStep", "create_loss_scale", "LossScale", "require_customized_train_step"]
 
 _unscale = ops.MultitypeFuncGraph("unscale")
 
@@ -48,6 +49,13 @@ def _clear_tensor(accum: Tensor) -> Tensor:
 @_ema_update.register("Tensor", "Tensor", "Tensor")
 def _ema_update_tensor(decay: Tensor, ema_param: Tensor, param: Tensor) -> Tensor:
     return ops.assign(ema_param, ema_param * decay + ops.cast(param, ops.dtype(ema_param)) * (1.0 - decay))
+
+
+def require_customized_train_step(ema: bool = False, clip_grad: bool = False, gradient_accumulation_steps: int = 1,
+                                  amp_cast_list: Optional[str] = None) -> bool:
+    """True when the options need :class:`TrainStep` rather than MindSpore's own training cell (MindCV's rule;
+    ``create_trainer`` and ``train.py``'s builder both ask it)."""
+    return bool(ema or clip_grad or gradient_accumulation_steps > 1 or amp_cast_list)
 
 
 class LossScale:
@@ -141,7 +149,7 @@ class TrainStep(nn.TrainOneStepCell):
         self.ema = ema
         if ema:
             self.model_params = ParameterTuple(list((model or network).get_parameters()))
-            self.ema_params = self.model_params.clone(prefix="ema", init="same")
+            self.ema_params = self.model_params.clone(prefix=EMA_PREFIX.rstrip("."), init="same")
             self.ema_decay = ema_decay
             self.ema_updates = Parameter(Tensor(0.0, ms.float32), name="ema_num_updates", requires_grad=False)
         self.rng_step = rng_step

@@ -12,7 +12,7 @@ from mindspore.train import DynamicLossScaleManager, FixedLossScaleManager, Mode
 
 from ..utils.errors import ConfigError
 from .amp import LossNetwork, auto_mixed_precision
-from .train_step import TrainStep, create_loss_scale
+from .train_step import TrainStep, create_loss_scale, require_customized_train_step
 
 __all__ = ["create_trainer", "get_metrics", "require_customized_train_step"]
 
@@ -25,12 +25,6 @@ def get_metrics(num_classes: int) -> Dict[str, nn.Metric]:
     if num_classes >= 5:
         metrics["Top_5_Accuracy"] = nn.Top5CategoricalAccuracy()
     return metrics
-
-
-def require_customized_train_step(ema: bool = False, clip_grad: bool = False, gradient_accumulation_steps: int = 1,
-                                  amp_cast_list: Optional[str] = None) -> bool:
-    """True when the options need :class:`TrainStep` rather than MindSpore's own training cell."""
-    return bool(ema or clip_grad or gradient_accumulation_steps > 1 or amp_cast_list)
 
 
 def _loss_scale_manager(loss_scale_type: str, loss_scale: float, drop_overflow_update: bool):

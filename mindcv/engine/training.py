@@ -12,7 +12,7 @@ import mindspore as ms
 import mindspore.dataset as ds
 import numpy as np
 
-from ..utils.checkpoint import weights_digest
+from ..utils.checkpoint import EMA_PREFIX, weights_digest
 from ..utils.errors import FileWriteError
 from ..utils.fileio import describe_os_error
 from ..utils.logger import log_file
@@ -32,6 +32,11 @@ __all__ = ["run_training"]
 _logger = logging.getLogger(__name__)
 
 
+def lr_at(schedule: List[float], step: int) -> float:
+    """The learning rate of (0-based) ``step``: the schedule's last one after its end."""
+    return schedule[min(step, len(schedule) - 1)]
+
+
 @contextmanager
 def _ema_weights(parts: TrainingParts, enabled: bool):
     """Put the EMA weights into the model for the block (validation scores them), then restore the raw ones."""
@@ -39,7 +44,7 @@ def _ema_weights(parts: TrainingParts, enabled: bool):
         yield
         return
     raw = {p.name: p.asnumpy().copy() for p in parts.model.get_parameters()}
-    ema = {p.name[len("ema."):]: p.asnumpy() for p in parts.step.ema_params}
+    ema = {p.name[len(EMA_PREFIX):]: p.asnumpy() for p in parts.step.ema_params}
     for param in parts.model.get_parameters():
         param.set_data(ms.Tensor(ema[param.name]))
     try:
@@ -73,7 +78,7 @@ class _Run:
         """The parameters each rank keeps for itself: BN moving statistics (raw and EMA)."""
         frozen = [p for p in self.parts.model.get_parameters() if not p.requires_grad]
         if self.c.ema:
-            names = {f"ema.{p.name}" for p in frozen}
+            names = {EMA_PREFIX + p.name for p in frozen}
             frozen += [p for p in self.parts.step.ema_params if p.name in names]
         return frozen
 
@@ -107,8 +112,7 @@ class _Run:
         self.sync_bn_statistics()
         finite = sum(w.finite for w in windows)
         steps = sum(w.finite + w.nonfinite for w in windows)
-        row = {"epoch": done, "step": global_step, "lr": self.parts.schedule[min(global_step, len(self.parts.schedule))
-                                                                              - 1],
+        row = {"epoch": done, "step": global_step, "lr": lr_at(self.parts.schedule, global_step - 1),
                "train_loss": sum(w.loss_sum for w in windows) / finite if finite else math.nan,
                "epoch_time": seconds, "images_per_second": c.batch_size * self.runtime.group_size * steps / seconds}
         top1 = None
@@ -133,7 +137,7 @@ class _Run:
     def save_best(self, epoch: int, global_step: int) -> None:
         """``best.ckpt`` holds the weights validation scored (the EMA weights when EMA is on)."""
         if self.c.ema:
-            entries = [{"name": p.name[len("ema."):], "data": p} for p in self.parts.step.ema_params]
+            entries = [{"name": p.name[len(EMA_PREFIX):], "data": p} for p in self.parts.step.ema_params]
         else:
             entries = [{"name": p.name, "data": p} for p in self.parts.model.get_parameters()]
         self.checkpoints.save_best(entries, self.metadata(epoch, global_step))
@@ -210,7 +214,7 @@ def _train(c: Namespace, runtime: Runtime, run_dir: Path) -> Dict[str, float]:
         return {}
     run.trackers = open_trackers(c, run_dir, global_step, vars(c)) if runtime.is_main else Trackers()
     hooks = LoopHooks(epoch_end=run.epoch_end, interrupt=run.interrupt,
-                      lr=lambda step: parts.schedule[min(step, len(parts.schedule) - 1)], reading=run.trackers.metrics)
+                      lr=lambda step: lr_at(parts.schedule, step), reading=run.trackers.metrics)
     plan = LoopPlan(range(start_epoch, c.epoch_size), parts.steps_per_epoch, resume_steps, global_step)
     settings = LoopSettings(c.log_interval, c.max_nonfinite_steps, c.batch_size * runtime.group_size,
                             runtime.is_main)

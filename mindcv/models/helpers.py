@@ -14,7 +14,7 @@ import mindspore as ms
 import numpy as np
 from mindspore import nn
 
-from ..utils.checkpoint import METADATA_PREFIX, is_training_extra, read_checkpoint
+from ..utils.checkpoint import EMA_PREFIX, METADATA_PREFIX, TRAINING_STATE, is_training_extra, read_checkpoint
 from ..utils.download import cached_download, get_default_download_root
 from ..utils.errors import CheckpointError, ConfigError
 from ..utils.environment import warn_if_slow_cpu_build
@@ -51,7 +51,7 @@ def _summarise(names: Sequence[str], limit: int = 12) -> str:
 
 def _is_training_state(state: Dict[str, Any]) -> bool:
     kind = state.get(f"{METADATA_PREFIX}kind")
-    return isinstance(kind, str) and kind == "training_state"
+    return isinstance(kind, str) and kind == TRAINING_STATE
 
 
 def _select_weights(state: Dict[str, ms.Parameter], ema: bool, source: str,
@@ -59,7 +59,7 @@ def _select_weights(state: Dict[str, ms.Parameter], ema: bool, source: str,
     """Model weights out of a checkpoint: the EMA copy when ``ema``, training extras dropped."""
     training_state = _is_training_state(state)
     if ema:
-        ema_state = {k[len("ema."):]: v for k, v in state.items() if k.startswith("ema.")}
+        ema_state = {k[len(EMA_PREFIX):]: v for k, v in state.items() if k.startswith(EMA_PREFIX)}
         if not ema_state:
             raise CheckpointError(f"ema=True but {source} holds no EMA weights ('ema.*' entries); "
                                   "load it with ema=False, or use a checkpoint saved with EMA enabled.")

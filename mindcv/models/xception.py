@@ -16,6 +16,7 @@ from ..convert import convert_keras_file, convert_timm_file
 from ..data.constants import INCEPTION_MEAN, INCEPTION_STD, imagenet_classes
 from ..data.transforms_factory import create_transforms
 from ..utils.errors import ConfigError, DataError
+from ..utils.scores import softmax
 from .helpers import build_registered_model
 from .layers import BatchNorm2d, ClassifierHead, MaxPool3x3S2, SeparableConv2d, check_input, resolve_cpu_kernels
 from .pretrained import PretrainedCfg
@@ -254,7 +255,6 @@ def decode_predictions(preds: Union[Tensor, np.ndarray], top: int = 5) -> List[L
     if values.ndim != 2 or values.shape[1] != 1000:
         raise ValueError(f"decode_predictions expects (batch, 1000) ImageNet predictions, got shape {values.shape}.")
     if not (np.all(values >= 0) and np.allclose(values.sum(axis=1), 1.0, atol=1e-3)):
-        values = np.exp(values - values.max(axis=1, keepdims=True))
-        values /= values.sum(axis=1, keepdims=True)
+        values = softmax(values)
     classes = imagenet_classes()
     return [[(*classes[index], float(row[index])) for index in np.argsort(-row)[:top]] for row in values]

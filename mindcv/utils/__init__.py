@@ -1,8 +1,9 @@
 """Utilities shared by models, data and training, and MindCV's ``mindcv.utils`` names.
 
 MindCV's training helpers (``create_trainer``, ``TrainStep``, ``StateMonitor``, ...) live in ``mindcv.engine``,
-the layer above, which imports these utilities; they are looked up there when first used (an import here would be
-circular).
+the layer above, which imports these utilities; this module hands them out by name (``__getattr__``: an import
+statement here would be circular). ``import mindcv`` exports them at the top level, as MindCV does, and so loads
+those engine modules; the layering test knows this one upward edge (``tests/test_layering.py``).
 """
 import importlib
 
@@ -17,7 +18,7 @@ from .environment import set_seed
 
 _ENGINE_NAMES = {
     "create_trainer": "trainer_factory", "get_metrics": "trainer_factory",
-    "require_customized_train_step": "trainer_factory", "TrainStep": "train_step", "StateMonitor": "callbacks",
+    "require_customized_train_step": "train_step", "TrainStep": "train_step", "StateMonitor": "callbacks",
     "ValCallback": "callbacks", "AllReduceSum": "distributed", "auto_mixed_precision": "amp",
     "AMP_WHITE_LIST": "amp", "AMP_BLACK_LIST": "amp",
 }

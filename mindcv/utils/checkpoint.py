@@ -12,16 +12,19 @@ from .errors import CheckpointError
 from .fileio import atomic_path
 
 __all__ = ["CheckpointError", "read_checkpoint", "save_checkpoint_atomic", "checkpoint_metadata", "METADATA_PREFIX",
-           "weights_digest", "is_training_extra", "CheckpointManager", "store_temperature"]
+           "EMA_PREFIX", "TRAINING_STATE", "weights_digest", "is_training_extra", "CheckpointManager",
+           "store_temperature"]
 
 METADATA_PREFIX = "mindcv_meta."
+EMA_PREFIX = "ema."  # the moving average of weight <name> is saved as "ema.<name>" (MindCV's TrainStep)
+TRAINING_STATE = "training_state"  # ``mindcv_meta.kind`` of resumable checkpoints (``weights`` for best.ckpt)
 _logger = logging.getLogger(__name__)
 
 # Entries a training checkpoint carries besides the weights: optimizer slots, step counters, loss scale.
 _TRAINING_SLOT_PREFIXES = (
     "moments.", "moment1.", "moment2.", "moment3.", "adam_m.", "adam_v.", "exp_avg.", "exp_avg_sq.", "accum.",
     "stat.", "mean_square.", "mean_grad.", "moment.", "lion_m.", "nadam_m.", "nadam_v.", "prev_gradient.",
-    "grad_accum.", "accu_grads.", "accum_grads.", "ema.", "stat_", "rank_state.",
+    "grad_accum.", "accu_grads.", "accum_grads.", EMA_PREFIX, "stat_", "rank_state.",
 )
 _TRAINING_SCALARS = frozenset({
     "global_step", "learning_rate", "momentum", "beta1_power", "beta2_power", "mu_schedule", "weight_decay",

@@ -3,20 +3,20 @@ import os
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
-import mindspore as ms  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+import mindspore as ms
+import numpy as np
+import pytest
+
+from mindcv.convert import ConversionError, convert_keras_xception, read_keras_h5
+from mindcv.convert.__main__ import main as convert_main
+from mindcv.models import create_model
+from mindcv.models.helpers import load_weights
+from mindcv.utils.errors import CheckpointError
+from mindcv.utils.checkpoint import checkpoint_metadata, read_checkpoint
+from tests.http_server import serving
 
 h5py = pytest.importorskip("h5py", reason="the convert extra")
 keras = pytest.importorskip("keras", reason="the test extra (Keras 3 on JAX, the parity reference)")
-
-from mindcv.convert import ConversionError, convert_keras_xception, read_keras_h5  # noqa: E402
-from mindcv.convert.__main__ import main as convert_main  # noqa: E402
-from mindcv.models import create_model  # noqa: E402
-from mindcv.models.helpers import load_weights  # noqa: E402
-from mindcv.utils.errors import CheckpointError  # noqa: E402
-from mindcv.utils.checkpoint import checkpoint_metadata, read_checkpoint  # noqa: E402
-from tests.http_server import serving  # noqa: E402
 
 MAX_ABS, MAX_REL = 1e-4, 1e-5
 

@@ -37,7 +37,10 @@ def test_ece_and_nll_in_closed_form():
 @pytest.mark.parametrize("true_temperature", [0.5, 2.5])
 def test_the_fitted_temperature_recovers_a_known_one_and_minimises_the_nll(true_temperature):
     logits, labels = _overconfident(true_temperature)
-    nll = lambda t: calibration_sums(logits, labels, t)[0]  # noqa: E731
+
+    def nll(t):
+        return calibration_sums(logits, labels, t)[0]
+
     fitted = fit_temperature(nll)
     assert fitted == pytest.approx(true_temperature, rel=0.05)
     assert nll(fitted) <= min(nll(fitted * 0.99), nll(fitted * 1.01))

@@ -111,8 +111,8 @@ class MlflowServer:
         pytest.importorskip("mlflow")
         self.port = _free_port()
         self.uri = f"http://127.0.0.1:{self.port}"
-        self.proc = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(self.port),
-                                      "--workers", "1", "--backend-store-uri", f"sqlite:///{root}/mlflow.db",
+        self.proc = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1",
+                                      "--port", str(self.port), "--workers", "1", "--backend-store-uri", f"sqlite:///{root}/mlflow.db",
                                       "--artifacts-destination", str(root / "artifacts")],
                                      env=venv_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                      start_new_session=True)

@@ -95,7 +95,7 @@ def test_no_process_of_the_job_outlives_the_training_process(colour_images, tmp_
             workers = _forked_copies(proc.pid)
             for name in signals:  # one at a time: a second SIGTERM still pending would merge with the first
                 os.kill(proc.pid, getattr(signal, name))
-                assert name == "SIGKILL" or wait_for(lambda: _logged(run, f"{name} received"), timeout=60)
+                assert name == "SIGKILL" or wait_for(lambda name=name: _logged(run, f"{name} received"), timeout=60)
             proc.communicate(timeout=120)
             if moment != "mid-epoch":
                 assert not _logged(run, "epoch 1 step 1/"), f"killed after the first step, not while {moment}"

@@ -1,0 +1,75 @@
+"""Evaluate a checkpoint: ``mindcv-validate -c <config.yaml> --data_dir ... --ckpt_path <file.ckpt>`` (also
+``python -m mindcv.validate`` and the repository's ``python validate.py``, MindCV's command)."""
+import sys
+from pathlib import Path
+
+from .cli import run_cli
+from .engine.calibration import TEMPERATURE_RANGE, at_range_edge, plot_reliability
+from .engine.config import dump_config, parse_config
+from .engine.runtime import setup_runtime
+from .engine.validation import build_validation, run_validation
+from .utils.checkpoint import store_temperature
+from .utils.logger import console_logging
+from .utils.training_curves import PlotError
+
+
+def _validate(argv) -> int:
+    config = parse_config(argv, description=__doc__.split("\n\n")[0])
+    if config.print_config:
+        print(dump_config(config), end="")
+        return 0
+    runtime = setup_runtime(config.device_target, config.mode, config.jit_level, config.seed, config.distribute)
+    with console_logging(runtime.rank):
+        parts = build_validation(config, runtime)
+        metrics = run_validation(config, runtime, parts)
+        if runtime.is_main:
+            _report(config, parts, metrics)
+    return 0
+
+
+def _report(config, parts, metrics) -> None:
+    backend = f" ({parts.backend})" if parts.backend else ""
+    print(f"validation: top-1 {metrics['top1']:.2f}%  top-5 {metrics['top5']:.2f}%  loss {metrics['loss']:.4f}  "
+          f"ECE {metrics['ece']:.2f}%  {metrics['num_images']} images  {metrics['images_per_second']:.1f} "
+          f"images/s{backend}")
+    meta = parts.checkpoint_meta
+    if "temperature" in meta:
+        at = metrics["at_temperature"]
+        print(f"with the checkpoint's temperature {meta['temperature']:.4f} (fitted on "
+              f"{meta.get('temperature_fitted_on')}): NLL {at['nll']:.4f}  ECE {at['ece']:.2f}%")
+    if config.calibrate:
+        _report_calibration(config, metrics, written_by_train="kind" in meta)
+
+
+def _report_calibration(config, metrics, written_by_train: bool) -> None:
+    """Print the fitted temperature, store it in the checkpoint (one of train.py's: a published file keeps its
+    hash) and draw the reliability diagram beside it."""
+    after, temperature = metrics["calibrated"], metrics["temperature"]
+    print(f"calibration: temperature {temperature:.4f}  NLL {metrics['nll']:.4f} -> {after['nll']:.4f}  "
+          f"ECE {metrics['ece']:.2f}% -> {after['ece']:.2f}% (fitted to these {metrics['num_images']} images: judge "
+          "it on another split)")
+    if at_range_edge(temperature):
+        print(f"calibration: warning: the temperature stopped at the end of its range {TEMPERATURE_RANGE}: these "
+              "images cannot pin it down (are they all classified right?); calibrate on a harder or larger split.",
+              file=sys.stderr)
+    if not written_by_train:
+        print("calibration: not stored: only checkpoints written by train.py carry a temperature (a published "
+              "file keeps its hash).", file=sys.stderr)
+        return
+    store_temperature(config.ckpt_path, temperature, f"{config.data_dir or config.dataset}:{config.val_split}")
+    print(f"calibration: temperature stored in {config.ckpt_path}")
+    try:
+        path = plot_reliability(dict(metrics, temperature=1.0), dict(after, temperature=temperature),
+                                Path(config.ckpt_path).resolve().parent / "reliability.png",
+                                f"{Path(config.ckpt_path).name} on {config.val_split}")
+        print(f"calibration: reliability diagram {path}")
+    except PlotError as exc:
+        print(f"calibration: no reliability diagram: {exc}", file=sys.stderr)
+
+
+def main(argv=None) -> int:
+    return run_cli(lambda: _validate(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
