@@ -10,7 +10,7 @@ import signal
 import sys
 
 from .cli import run_cli
-from .engine.config import ConfigError, dump_config, parse_config
+from .engine.config import dump_config, parse_config
 from .engine.loop import TrainingInterrupted
 from .engine.runtime import setup_runtime
 from .engine.signals import STOP_SIGNALS, install_worker_guard
@@ -26,8 +26,6 @@ def _train(argv) -> int:
     if config.print_config:
         print(dump_config(config), end="")
         return 0
-    if config.resume_opt and not config.ckpt_path:
-        raise ConfigError("resume_opt True needs --ckpt_path <checkpoint written by train.py>.")
     runtime = setup_runtime(config.device_target, config.mode, config.jit_level, config.seed, config.distribute)
     try:
         with console_logging(runtime.rank):

@@ -9,6 +9,9 @@ from PIL import Image
 
 from mindcv.data.constants import imagenet_class_names
 from mindcv.engine.inference import Predictor
+from mindcv.models import create_model
+from mindcv.utils.checkpoint import save_checkpoint_atomic
+from mindcv.utils.errors import ConfigError
 from mindcv.predict import collect_images, main, write_results
 from tests.helpers import COLOURS
 
@@ -49,6 +52,19 @@ def test_predictor_uses_the_training_preprocessing(trained_run):
     predictor = Predictor.from_checkpoint(str(trained_run / "best.ckpt"))
     assert predictor.class_names == ["blue", "green", "red"]
     assert predictor.preprocessing.image_size == 71 and predictor.preprocessing.crop_pct == 1.0
+
+
+def test_a_checkpoint_whose_saved_options_this_version_does_not_know_is_refused(tmp_path):
+    """The saved options are read through the options table: a renamed key is an error naming it, not a silent
+    fall-back to 299 px and ImageNet statistics."""
+    model = create_model("xception", num_classes=3)
+    path = save_checkpoint_atomic(model, tmp_path / "old.ckpt", {
+        "model": "xception", "class_names": json.dumps(["a", "b", "c"]), "config": "image_size: 96\ncrop_pct: 1.0\n"})
+    with pytest.raises(ConfigError, match=r"Unknown option 'image_size' in the options saved in .*old\.ckpt"):
+        Predictor.from_checkpoint(str(path))
+    save_checkpoint_atomic(model, path, {"model": "xception", "class_names": json.dumps(["a", "b", "c"]),
+                                         "config": "image_resize: 96\ncrop_pct: 1.0\n"})
+    assert Predictor.from_checkpoint(str(path)).preprocessing.image_size == 96
 
 
 def test_unreadable_file_is_reported_and_others_predicted(trained_run, photos, tmp_path):

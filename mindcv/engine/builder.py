@@ -8,8 +8,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterator, List, Optional, Tuple
 
+import mindspore as ms
 import mindspore.dataset as ds
-from mindspore import nn
+from mindspore import Parameter, Tensor, nn
 
 from ..data import SplitDataset, create_dataset, create_loader, create_transforms
 from ..data.dataset_factory import SPLIT_DATASETS, check_split_folder
@@ -21,7 +22,7 @@ from ..scheduler import create_scheduler
 from ..utils.errors import ConfigError
 from .amp import LossNetwork, auto_mixed_precision
 from .distributed import average_parameters
-from .networks import ClassificationNetwork, NormalizeInput
+from .networks import NormalizeInput
 from .runtime import Runtime
 from .train_step import TrainStep, create_loss_scale, require_customized_train_step
 
@@ -140,8 +141,6 @@ class TrainingParts:
 
 def build_training(c: Namespace, runtime: Runtime) -> TrainingParts:
     """Data, model, mixed-precision networks, schedule, optimizer, loss and train step of the options."""
-    if c.ckpt_save_policy == "top_k" and not c.val_while_train:
-        raise ConfigError("ckpt_save_policy top_k ranks checkpoints by validation top-1: set val_while_train True.")
     _check_dataset(c)
     data = create_dataset(c.dataset, c.data_dir, c.train_split, shuffle=c.shuffle, num_samples=c.num_samples,
                           num_shards=runtime.group_size, shard_id=runtime.rank,
@@ -166,13 +165,11 @@ def build_training(c: Namespace, runtime: Runtime) -> TrainingParts:
         if val_classes != class_names:
             raise ConfigError("Validation classes differ from training classes.")
     model = build_model(c, runtime, num_classes, "" if c.resume_opt else c.ckpt_path, fine_tune=True)
-    if c.image_resize < getattr(model, "min_input_size", 0):
-        raise ConfigError(f"image_resize {c.image_resize} is below {c.model}'s minimum input of "
-                          f"{model.min_input_size} pixels.")
     _log_options_without_effect(c, model)
-    drop_rate = model.drop_rate if c.drop_rate is None else c.drop_rate
-    network = ClassificationNetwork(model, drop_rate, c.seed, runtime.rank)
-    amp_network = auto_mixed_precision(network, c.amp_level, c.amp_cast_list)
+    # The dropout's masks are keyed by (seed, rank, step): the same run, also resumed, draws the same ones.
+    rng_step = Parameter(Tensor(0, ms.int64), name="rng_step", requires_grad=False)
+    model.use_keyed_dropout(c.seed + 1_000_003 * runtime.rank, rng_step)
+    amp_network = auto_mixed_precision(model, c.amp_level, c.amp_cast_list)
     custom_step = require_customized_train_step(c.ema, c.clip_grad, c.gradient_accumulation_steps, c.amp_cast_list)
     scale = create_loss_scale(c.loss_scale_type, c.loss_scale, c.drop_overflow_update, c.amp_level, custom_step)
     schedule = create_scheduler(steps_per_epoch, c.scheduler, lr=c.lr, min_lr=c.min_lr, warmup_epochs=c.warmup_epochs,
@@ -186,7 +183,7 @@ def build_training(c: Namespace, runtime: Runtime) -> TrainingParts:
     train_network = LossNetwork(NormalizeInput(amp_network, c.mean, c.std), loss)
     step = TrainStep(train_network, optimizer, scale, model=model, clip_grad=c.clip_grad, clip_value=c.clip_value,
                      gradient_accumulation_steps=c.gradient_accumulation_steps, ema=c.ema, ema_decay=c.ema_decay,
-                     rng_step=network.rng_step)
+                     rng_step=rng_step)
     step.set_train(True)
     if c.freeze_bn:
         _logger.info("freeze_bn: %d BatchNorm layers normalise with their moving statistics and keep them.",

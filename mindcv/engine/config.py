@@ -16,7 +16,7 @@ import yaml
 
 from ..data.constants import IMAGENET_MEAN, IMAGENET_STD
 from ..loss import LOSSES
-from ..models.layers import MATMUL_PRECISIONS
+from ..models.layers import MATMUL_PRECISIONS, MIN_INPUT_SIZE
 from ..optim.optim_factory import OPTIMIZERS, WEIGHT_DECAY_FILTERS
 from ..scheduler import SCHEDULERS
 from ..utils.errors import ConfigError, UnknownOptionError
@@ -26,7 +26,7 @@ from .amp import AMP_LEVELS
 from .serving import BACKENDS, PRECISIONS
 
 __all__ = ["ConfigError", "Option", "OPTIONS", "parse_config", "load_yaml", "save_config", "dump_config",
-           "build_parser"]
+           "build_parser", "parse_saved_config"]
 
 
 @dataclass(frozen=True)
@@ -336,7 +336,15 @@ def _check_range(option: Option, value: Any) -> Optional[str]:
 
 
 def _check_together(config: Dict[str, Any]) -> None:
-    """Checks that involve several options (what would otherwise fail inside graph compilation)."""
+    """Checks that involve several options, all of them here, so that ``--print_config`` refuses what a run would
+    (checks that need the data, such as ``num_classes`` against the folder's classes, run when it is read)."""
+    if config["image_resize"] < MIN_INPUT_SIZE:
+        raise ConfigError(f"image_resize {config['image_resize']} is below {config['model']}'s minimum input of "
+                          f"{MIN_INPUT_SIZE} pixels.")
+    if config["ckpt_save_policy"] == "top_k" and not config["val_while_train"]:
+        raise ConfigError("ckpt_save_policy top_k ranks checkpoints by validation top-1: set val_while_train True.")
+    if config["resume_opt"] and not config["ckpt_path"]:
+        raise ConfigError("resume_opt True needs --ckpt_path <checkpoint written by train.py>.")
     if config["precision"] == "bf16" and config["backend"] != "openvino":
         raise ConfigError(f"Option 'precision' bf16 needs --backend openvino (backend {config['backend']} runs "
                           "fp32).")
@@ -391,6 +399,27 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep)
 
 
+def _mapping(text: str, origin: str) -> Dict[str, Any]:
+    """The option: value mapping of YAML ``text``; a syntax error or a key set twice names ``origin`` (and line)."""
+    try:
+        loader = _UniqueKeyLoader(text)
+        loader.name = origin
+        try:
+            data = loader.get_single_data()
+        finally:
+            loader.dispose()
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"Config file {origin} is not valid YAML{where}: {problem}.") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"Config file {origin} must hold a mapping of option: value, not {type(data).__name__}.")
+    return data
+
+
 def load_yaml(path: str) -> Dict[str, Any]:
     """Read a YAML config; a missing file, bad encoding, syntax error or a key set twice names the file (and
     line)."""
@@ -398,26 +427,24 @@ def load_yaml(path: str) -> Dict[str, Any]:
     if not file.is_file():
         raise ConfigError(f"Config file not found: {file}.")
     try:
-        loader = _UniqueKeyLoader(file.read_text(encoding="utf-8"))
-        loader.name = str(file)
-        try:
-            data = loader.get_single_data()
-        finally:
-            loader.dispose()
+        text = file.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigError(f"Config file {file} is not UTF-8 text (byte {exc.start}); save it as UTF-8.") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"Config file {file} is not valid YAML{where}: {problem}.") from None
     except OSError as exc:
         raise ConfigError(f"Config file {file} could not be read: {exc.strerror or exc}.") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"Config file {file} must hold a mapping of option: value, not {type(data).__name__}.")
-    return data
+    return _mapping(text, str(file))
+
+
+def parse_saved_config(text: str, origin: str) -> argparse.Namespace:
+    """The options a run saved (its ``config.yaml``, or the copy in a checkpoint's metadata), read as a YAML file
+    given with ``--config`` is read: a key that is not an option of this version (renamed or removed) is an error
+    naming ``origin``, every value is checked, and an option the run did not save takes its default. The checks
+    on combinations of options are left out: they concern starting a run (e.g. an installed MLflow), not reading
+    what one used."""
+    config = {o.name: o.default for o in OPTIONS}
+    for key, value in _mapping(text, origin).items():
+        _set(config, str(key), value, origin)
+    return argparse.Namespace(**config)
 
 
 def build_parser(description: str) -> argparse.ArgumentParser:

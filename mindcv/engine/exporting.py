@@ -17,7 +17,6 @@ from typing import Dict, Iterator, Optional, Tuple
 
 import mindspore as ms
 import numpy as np
-import yaml
 from mindspore import nn
 
 from ..models import create_model
@@ -158,9 +157,11 @@ def _run_facts(checkpoint: Optional[str], cfg) -> Dict:
                             ("validation loss", f"{row['val_loss']:.4f}"), ("epoch", row["epoch"])]
         facts["scores"] = {"top1": row["val_top1"], "top5": row["val_top5"]}
     if facts["recipe"]:
-        config = yaml.safe_load(facts["recipe"])
-        facts["data"] = (f"Data set `{config.get('dataset')}`, splits `{config.get('train_split')}` (training) and "
-                         f"`{config.get('val_split')}` (validation).")
+        from .config import parse_saved_config  # here: the options module takes its backend choices from serving
+
+        config = parse_saved_config(facts["recipe"], f"the options saved in {path}")
+        facts["data"] = (f"Data set `{config.dataset}`, splits `{config.train_split}` (training) and "
+                         f"`{config.val_split}` (validation).")
     return facts
 
 

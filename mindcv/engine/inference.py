@@ -9,7 +9,6 @@ from typing import Dict, List, Optional, Sequence
 import mindspore as ms
 import mindspore.dataset as ds
 import numpy as np
-import yaml
 from tqdm import tqdm
 
 from ..data.constants import IMAGENET_MEAN, IMAGENET_STD, imagenet_class_names
@@ -20,6 +19,7 @@ from ..models.helpers import load_weights
 from ..utils.checkpoint import checkpoint_metadata, read_checkpoint
 from ..utils.errors import ConfigError
 from ..utils.scores import softmax
+from .config import parse_saved_config
 from .networks import NormalizeInput
 from .serving import Runner, check_against, create_runner
 
@@ -65,7 +65,8 @@ class Predictor:
         name; ``default_model`` names a checkpoint that does not say."""
         state = read_checkpoint(checkpoint_path)
         meta = checkpoint_metadata(state)
-        config = yaml.safe_load(meta["config"]) if "config" in meta else {}
+        config = parse_saved_config(meta["config"], f"the options saved in {checkpoint_path}") \
+            if "config" in meta else None
         name = model_name or meta.get("model") or default_model
         if not name:
             raise ConfigError(f"{checkpoint_path} does not say which model it holds; pass --model.")
@@ -74,16 +75,17 @@ class Predictor:
         else:
             weight = state.get("classifier.weight")
             class_names = _default_names(weight.shape[0] if weight is not None else 0)
-        model = create_model(name, num_classes=len(class_names), in_channels=config.get("in_channels", 3),
+        model = create_model(name, num_classes=len(class_names), in_channels=config.in_channels if config else 3,
                              **model_kwargs)
         load_weights(model, state, f"checkpoint {checkpoint_path}")
         cfg = model.pretrained_cfg
-        preprocessing = Preprocessing(
-            image_size=config.get("image_resize", cfg.input_size[-1] if cfg else 299),
-            crop_pct=config.get("crop_pct", cfg.crop_pct if cfg else 0.875),
-            interpolation=config.get("interpolation", cfg.interpolation if cfg else "bilinear"),
-            mean=config.get("mean", cfg.mean if cfg else IMAGENET_MEAN),
-            std=config.get("std", cfg.std if cfg else IMAGENET_STD))
+        if config is not None:  # what the run evaluated with
+            preprocessing = Preprocessing(config.image_resize, config.crop_pct, config.interpolation, config.mean,
+                                          config.std)
+        else:  # a checkpoint from outside train.py: the model's published preprocessing, or ImageNet's
+            preprocessing = Preprocessing(cfg.input_size[-1] if cfg else 299, cfg.crop_pct if cfg else 0.875,
+                                          cfg.interpolation if cfg else "bilinear", cfg.mean if cfg else IMAGENET_MEAN,
+                                          cfg.std if cfg else IMAGENET_STD)
         return cls(model, class_names, preprocessing, checkpoint_path, float(meta.get("temperature", 1.0)))
 
     @classmethod

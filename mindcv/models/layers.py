@@ -7,8 +7,9 @@ when the model asks for them; the parameters (names, shapes) are those of the pl
 import logging
 from typing import Optional, Sequence, Tuple
 
+import mindspore as ms
 import mindspore.common.initializer as init
-from mindspore import Tensor, nn, ops
+from mindspore import Parameter, Tensor, nn, ops
 from mindspore.common import dtype as mstype
 
 from ..ops import (batch_norm_eval_op, batch_norm_train_op, cpu_has_bf16, cpu_kernels_enabled, depthwise_conv3x3_op,
@@ -18,8 +19,8 @@ from ..utils.errors import ConfigError
 from .fusion import fold_conv_bn
 
 __all__ = ["MIN_INPUT_SIZE", "MATMUL_PRECISIONS", "check_input", "resolve_cpu_kernels", "CpuKernelLayer", "BatchNorm2d",
-           "DepthwiseConv2d", "PointwiseConv2d", "SeparableConv2d", "MaxPool3x3S2", "ClassifierHead",
-           "freeze_batch_norm"]
+           "DepthwiseConv2d", "PointwiseConv2d", "SeparableConv2d", "MaxPool3x3S2", "KeyedDropout",
+           "ClassifierHead", "freeze_batch_norm"]
 
 MIN_INPUT_SIZE = 71  # smallest input on which every Xception variant's feature maps stay non-empty
 MATMUL_PRECISIONS = ("highest", "medium")  # PyTorch's names: float32 products; bf16 inputs, float32 accumulation
@@ -177,6 +178,39 @@ class MaxPool3x3S2(CpuKernelLayer, nn.Cell):
         return self.pool(x)
 
 
+_MASK32 = 0xFFFFFFFF
+
+
+def _mix32(h: Tensor) -> Tensor:
+    h = ops.bitwise_and(ops.bitwise_xor(h, ops.bitwise_right_shift(h, 16)) * 0x45D9F3B, _MASK32)
+    h = ops.bitwise_and(ops.bitwise_xor(h, ops.bitwise_right_shift(h, 16)) * 0x45D9F3B, _MASK32)
+    return ops.bitwise_xor(h, ops.bitwise_right_shift(h, 16))
+
+
+class KeyedDropout(nn.Cell):
+    """Inverted dropout whose keep mask is a hash of (``seed``, ``step``, element position): the same seed and
+    step give the same mask in any process, mode or resumed run. ``step`` is a shared counter that the training
+    step advances after every forward pass (reading it has no side effect, so a recomputed forward pass sees
+    the same mask). The counter is read, not owned: it is not one of this cell's parameters, so a model holding
+    this dropout keeps exactly its weights (checkpoints, EMA, digests and export do not see the counter; the
+    training step that advances it saves it)."""
+
+    def __init__(self, p: float, seed: int, step: Parameter):
+        super().__init__()
+        self.p = p
+        self.seed = int(seed) & 0x7FFFFFFF
+        object.__setattr__(self, "step", step)  # not registered as a parameter (see above)
+
+    def construct(self, x: Tensor) -> Tensor:
+        if not self.training or self.p <= 0:
+            return x
+        position = ops.arange(0, x.size, dtype=ms.int64).reshape(x.shape)
+        key = ops.bitwise_and(position + self.step * 1000003 + self.seed * 7919, _MASK32)
+        uniform = _mix32(_mix32(key)).astype(ms.float32) * (1.0 / 4294967296.0)
+        keep = (uniform >= self.p).astype(x.dtype)
+        return x * keep / (1.0 - self.p)
+
+
 def _new_classifier(num_features: int, num_classes: int) -> nn.Cell:
     if num_classes <= 0:
         return nn.Identity()
@@ -187,10 +221,11 @@ class ClassifierHead:
     """What every model of the family shares after its last feature map, as a mixin of ``nn.Cell`` models.
 
     The model owns ``self.dropout`` and ``self.classifier`` (parameter names ``classifier.weight``/``.bias``,
-    as in the published checkpoints); :meth:`init_head` creates them. It also provides feature extraction over
-    ``feature_info`` (see :meth:`forward_intermediates`) and BatchNorm folding over ``conv_bn_pairs()``, which
-    lists ``(conv parent, conv attribute or index, bn parent, bn attribute or index)`` for every conv + BN.
-    Models implement ``forward_stem``, ``blocks``, ``forward_exit`` and ``stage_activation``.
+    as in the published checkpoints); :meth:`init_head` creates them, and training puts its reproducible dropout
+    into the slot (:meth:`use_keyed_dropout`): training and evaluation run the same head. It also provides
+    feature extraction over ``feature_info`` (see :meth:`forward_intermediates`) and BatchNorm folding over
+    ``conv_bn_pairs()``, which lists ``(conv parent, conv attribute or index, bn parent, bn attribute or index)``
+    for every conv + BN. Models implement ``forward_stem``, ``blocks``, ``forward_exit`` and ``stage_activation``.
     """
 
     min_input_size = MIN_INPUT_SIZE
@@ -211,6 +246,12 @@ class ClassifierHead:
         self.drop_rate = drop_rate
         self.dropout = nn.Dropout(p=drop_rate) if drop_rate > 0 else nn.Identity()
         self.classifier = _new_classifier(num_features, num_classes)
+
+    def use_keyed_dropout(self, seed: int, step: Parameter) -> None:
+        """Put :class:`KeyedDropout` (rate ``drop_rate``, masks keyed by ``seed`` and the counter ``step``, which
+        the training step advances) into the head's dropout slot: what ``train.py`` trains with, so that a run
+        (also a resumed one) draws the same masks. The model's parameters do not change."""
+        self.dropout = KeyedDropout(self.drop_rate, seed, step)
 
     def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
         """Global average pool, dropout and classifier (only the pooling with ``pre_logits``)."""

@@ -8,6 +8,7 @@ import pytest
 from mindcv.engine.builder import TRAINING_QUEUE_CAPACITY, build_training, pipeline_settings
 from mindcv.engine.runtime import Runtime
 from mindcv.engine.config import ConfigError, parse_config
+from mindcv.models.layers import KeyedDropout
 from tests import golden_cases as cases
 from tests.helpers import ROOT, write_image
 
@@ -84,6 +85,19 @@ def test_recipe_augmentation_runs_per_batch_in_processes_unless_turned_off(ten_c
         stage = stage.children[0]
     assert type(stage.operations[0]).__name__ == "BatchAugment" and isinstance(stage.children[0], ds.BatchDataset)
     assert stage.python_multiprocessing is processes
+
+
+def test_training_runs_the_models_own_head_with_the_steps_keyed_dropout(ten_classes):
+    """One head for training and inference: the network the step trains is the model's forward (its dropout slot
+    holds the keyed dropout, reading the counter the step advances and saves), and evaluation scores the same
+    cell; the model's parameters are its weights only."""
+    parts = build_training(_recipe(ten_classes, "--drop_rate", "0.3", "--seed", "5"), Runtime("CPU"))
+    dropout = parts.model.dropout
+    assert isinstance(dropout, KeyedDropout) and dropout.p == 0.3 and dropout.seed == 5
+    assert dropout.step is parts.step.rng_step
+    assert parts.eval_network.network is parts.step.network.network.network  # LossNetwork(NormalizeInput(model))
+    assert "rng_step" not in {p.name for p in parts.model.get_parameters()}
+    assert "rng_step" in {p.name for p in parts.step.get_parameters()}
 
 
 def test_pipeline_settings_hold_for_a_run_and_are_put_back():

@@ -7,15 +7,12 @@ import yaml
 
 import train
 import validate
-from mindcv.engine.config import OPTIONS, ConfigError, build_parser, dump_config, parse_config
+from mindcv.engine.config import OPTIONS, ConfigError, build_parser, dump_config, parse_config, parse_saved_config
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 ROOT = Path(__file__).resolve().parents[2]
 MINDCV_OPTIONS = json.loads((FIXTURES / "mindcv_options.json").read_text())
 RECIPES = json.loads((FIXTURES / "mindcv_recipes.json").read_text())
-ADDED_HERE = {"jit_level", "val_num_samples", "bn_momentum", "overwrite", "max_nonfinite_steps",
-              "python_multiprocessing", "backend", "precision", "export_dir", "float32_matmul_precision",
-              "calibrate", "freeze_bn", "tensorboard", "mlflow", "mlflow_tracking_uri", "mlflow_experiment"}
 DIFFERENT_DEFAULTS = {"device_target": "auto"}  # the only MindCV default changed (README, Differences)
 
 
@@ -32,7 +29,8 @@ def test_every_mindcv_option_exists_with_its_default():
             assert ours[name] == pytest.approx(expected), name
         else:
             assert ours[name] == expected, name
-    assert set(ours) - set(MINDCV_OPTIONS) == ADDED_HERE
+    # the options MindCV lacks are exactly those whose help says "added here" (the docs' list is drawn from it)
+    assert set(ours) - set(MINDCV_OPTIONS) == {o.name for o in OPTIONS if "added here" in o.help}
 
 
 @pytest.mark.parametrize("recipe", sorted(RECIPES))
@@ -209,3 +207,30 @@ def test_help_is_grouped_with_defaults():
     for group in ("system:", "dataset:", "augmentation:", "model:", "optimizer:", "scheduler:", "loss:", "amp:"):
         assert group in text
     assert "(default: 0.001)" in text and "--print_config" in text
+
+
+def test_a_saved_config_is_read_through_the_options_table():
+    """A run's saved options (a checkpoint's copy) are checked like a config file: a renamed or unknown key is an
+    error naming where it was saved, never a silent default; options the run did not save take their defaults;
+    checks for starting a run (an installed MLflow) do not apply to reading one."""
+    origin = "the options saved in run/best.ckpt"
+    saved = parse_saved_config("image_resize: 96\nmean: [1, 2, 3]\nmlflow: true\n", origin)
+    assert (saved.image_resize, saved.mean, saved.mlflow) == (96, [1.0, 2.0, 3.0], True)
+    assert saved.crop_pct == next(o.default for o in OPTIONS if o.name == "crop_pct")
+    with pytest.raises(ConfigError, match="Unknown option 'image_size' in the options saved in run/best.ckpt"):
+        parse_saved_config("image_size: 96\n", origin)
+    with pytest.raises(ConfigError, match="'crop_pct' in the options saved in run/best.ckpt"):
+        parse_saved_config("crop_pct: -1\n", origin)
+    with pytest.raises(ConfigError, match="sets 'lr' twice"):
+        parse_saved_config("lr: 1\nlr: 2\n", origin)
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--ckpt_save_policy", "top_k", "--val_while_train", "False"], "top_k ranks checkpoints by validation top-1"),
+    (["--resume_opt", "True"], "resume_opt True needs --ckpt_path"),
+    (["--image_resize", "64"], "below xception's minimum input of 71 pixels"),
+])
+def test_print_config_refuses_the_combinations_a_run_refuses(extra, message, capsys):
+    """Every check on options alone lives in the options module: --print_config stops where train.py would."""
+    assert train.main(["--model", "xception", "--print_config", *extra]) == 2
+    assert message in capsys.readouterr().err
