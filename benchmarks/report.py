@@ -144,11 +144,13 @@ def soak() -> str:
                          f"{len(row['temporary_files'])} temporary files, {row['processes_left']} processes left |")
     row = data.get("memory")
     if row:
-        rss = [epoch["trainer_rss_mb"] for epoch in row["per_epoch"]]
+        median = [epoch["trainer_median_mb"] for epoch in row["per_epoch"]]
         lines.append(f"| the README's main job for {row['epochs']} epochs ({row['minutes']} min) | training process "
-                     f"{rss[1]:.0f} MB after epoch 2, {rss[-1]:.0f} MB after epoch {len(rss)}: "
-                     f"{100 * row['growth_after_epoch_2']:+.1f}% (limit +2%) | peak "
-                     f"{row['peak_trainer_rss_mb']:.0f} MB |")
+                     f"(median RSS of each epoch) {median[1]:.0f} MB in epoch 2, {median[-1]:.0f} MB in epoch "
+                     f"{len(median)}: {100 * row['growth_after_epoch_2']:+.1f}% (limit +2%); the epochs' peaks "
+                     f"{100 * row['growth_after_epoch_2_of_epoch_peak']:+.1f}% | peak "
+                     f"{row['peak_trainer_rss_mb']:.0f} MB, data workers "
+                     f"{max(epoch['workers_rss_mb'] for epoch in row['per_epoch']):.0f} MB |")
     cpu = next((section["cpu"] for section in data.values() if "cpu" in section), "?")
     return f"On {cpu}.\n\n" + "\n".join(lines) + "\n"
 
