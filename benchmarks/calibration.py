@@ -32,6 +32,7 @@ from mindcv.engine.config import parse_config
 from mindcv.engine.evaluate import eval_mode, pad_batch
 from mindcv.engine.runtime import setup_runtime
 from mindcv.engine.validation import build_validation
+from mindcv.utils.scores import softmax
 
 CONFIG = ROOT / "configs" / "xception" / "xception_cpu_fashion_mnist.yaml"
 FLOOR_DRAWS = 200
@@ -64,8 +65,7 @@ def _not_in_embedded(judge_dir: Path) -> np.ndarray:
 
 def _calibrated_floor(logits: np.ndarray, temperature: float, rng: np.random.Generator) -> float:
     """Mean ECE (%) of a perfectly calibrated classifier with these top-1 probabilities on as many images."""
-    shifted = logits / temperature - (logits / temperature).max(axis=1, keepdims=True)
-    confidence = 1.0 / np.exp(shifted).sum(axis=1)
+    confidence = softmax(logits / temperature).max(axis=1)
     bins = np.minimum((confidence * ECE_BINS).astype(np.int64), ECE_BINS - 1)
     total = np.bincount(bins, weights=confidence, minlength=ECE_BINS)
     draws = [np.abs(total - np.bincount(bins, weights=rng.random(len(confidence)) < confidence,

@@ -5,18 +5,20 @@ import random
 import re
 import sys
 from contextlib import contextmanager, nullcontext
-from typing import Callable, Iterator, Optional
+from typing import Callable, Iterator, Optional, Tuple
 
 import mindspore as ms
 import mindspore.dataset as ds
 import numpy as np
 
+from .engine.config import dump_config, parse_config
 from .engine.inference import Predictor
+from .engine.runtime import Runtime, setup_runtime
 from .models.hub import hub_config, is_hub_source
 from .utils.errors import MindcvError
 from .utils.logger import console_logging
 
-__all__ = ["run_cli", "restored_process_state", "add_weight_arguments", "check_weight_arguments",
+__all__ = ["run_cli", "options_and_runtime", "restored_process_state", "add_weight_arguments", "check_weight_arguments",
            "predictor_from_arguments", "EXIT_USER_ERROR"]
 
 EXIT_USER_ERROR = 2
@@ -61,6 +63,15 @@ def run_cli(main: Callable[[], int], log_level: Optional[int] = None) -> int:
         print(f"error: {wrapped.group(1).strip()}", file=sys.stderr)
         return EXIT_USER_ERROR
 
+
+def options_and_runtime(argv, doc: str) -> Optional[Tuple[argparse.Namespace, Runtime]]:
+    """How ``train.py`` and ``validate.py`` start: the options resolved from ``argv`` (the command's ``doc`` heads
+    its ``--help``) and the runtime they ask for; None once ``--print_config`` has printed them instead."""
+    config = parse_config(argv, description=doc.split("\n\n")[0])
+    if config.print_config:
+        print(dump_config(config), end="")
+        return None
+    return config, setup_runtime(config.device_target, config.mode, config.jit_level, config.seed, config.distribute)
 
 def add_weight_arguments(parser: argparse.ArgumentParser) -> None:
     """The options that say which weights to use: ``--ckpt_path`` or ``--pretrained`` (+ ``--checkpoint``)."""

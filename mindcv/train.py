@@ -9,11 +9,9 @@ import os
 import signal
 import sys
 
-from .cli import run_cli
-from .engine.config import dump_config, parse_config
+from .cli import options_and_runtime, run_cli
 from .engine.loop import TrainingInterrupted
-from .engine.runtime import setup_runtime
-from .engine.signals import STOP_SIGNALS, install_worker_guard
+from .engine.signals import STOP_SIGNALS, install_worker_guard, stop_signals_blocked
 from .engine.training import run_training
 from .utils.logger import console_logging
 
@@ -22,11 +20,10 @@ SIGNAL_EXIT_CODES = {"SIGINT": 130, "SIGTERM": 143}
 
 
 def _train(argv) -> int:
-    config = parse_config(argv, description=__doc__.split("\n\n")[0])
-    if config.print_config:
-        print(dump_config(config), end="")
+    started = options_and_runtime(argv, __doc__)
+    if started is None:
         return 0
-    runtime = setup_runtime(config.device_target, config.mode, config.jit_level, config.seed, config.distribute)
+    config, runtime = started
     try:
         with console_logging(runtime.rank):
             metrics = run_training(config, runtime)
@@ -46,7 +43,7 @@ def main(argv=None) -> int:
 def command() -> int:
     """``mindcv-train`` and ``python -m mindcv.train``: the training command, with the stop signals blocked in
     every thread and data workers that die with this process."""
-    if not STOP_SIGNALS <= signal.pthread_sigmask(signal.SIG_BLOCK, []):
+    if not stop_signals_blocked():
         signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)  # kept across exec: every thread inherits it
         os.environ.setdefault("GLOG_v", "3")
         os.execv(sys.executable, [sys.executable, "-m", "mindcv.train", *sys.argv[1:]])

@@ -3,10 +3,8 @@
 import sys
 from pathlib import Path
 
-from .cli import run_cli
+from .cli import options_and_runtime, run_cli
 from .engine.calibration import TEMPERATURE_RANGE, at_range_edge, plot_reliability
-from .engine.config import dump_config, parse_config
-from .engine.runtime import setup_runtime
 from .engine.validation import build_validation, run_validation
 from .utils.checkpoint import store_temperature
 from .utils.logger import console_logging
@@ -14,11 +12,10 @@ from .utils.training_curves import PlotError
 
 
 def _validate(argv) -> int:
-    config = parse_config(argv, description=__doc__.split("\n\n")[0])
-    if config.print_config:
-        print(dump_config(config), end="")
+    started = options_and_runtime(argv, __doc__)
+    if started is None:
         return 0
-    runtime = setup_runtime(config.device_target, config.mode, config.jit_level, config.seed, config.distribute)
+    config, runtime = started
     with console_logging(runtime.rank):
         parts = build_validation(config, runtime)
         metrics = run_validation(config, runtime, parts)

@@ -31,7 +31,7 @@ import numpy as np
 from .distributed import all_reduce_sum
 from .ipc_sweeper import start_sweeper
 
-__all__ = ["StopSignals", "STOP_SIGNALS", "worker_after_fork", "install_worker_guard"]
+__all__ = ["StopSignals", "STOP_SIGNALS", "stop_signals_blocked", "worker_after_fork", "install_worker_guard"]
 
 _logger = logging.getLogger(__name__)
 STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
@@ -39,7 +39,9 @@ CHECK_SECONDS = 0.5  # data-parallel ranks agree on a stop request about this of
 MAX_CHECK_INTERVAL = 100  # steps
 
 
-def _blocked() -> bool:
+def stop_signals_blocked() -> bool:
+    """True when the calling thread blocks both stop signals (an entry point blocked them before MindSpore
+    started)."""
     return STOP_SIGNALS <= signal.pthread_sigmask(signal.SIG_BLOCK, [])
 
 
@@ -176,7 +178,7 @@ class StopSignals:
             self._watching = True
             self._launcher = os.getppid()
             threading.Thread(target=self._watch_launcher, name="mindcv-launcher-watch", daemon=True).start()
-        if _blocked():
+        if stop_signals_blocked():
             if _waiter is None:
                 _waiter = _Waiter()
             _waiter.listener = self

@@ -11,8 +11,7 @@ MindSpore ships) 1.2-2.4x faster (equal on 10x10 maps). One source file per oper
 its argmax for the backward pass), ``csrc/batch_norm.cc`` (in evaluation one ``x * scale + shift`` pass, 1.7-4.9x
 faster than MindSpore's CPU operator per layer) and ``csrc/pointwise_conv.cc``. They are compiled with the system
 C++ compiler on first use into the mindcv cache, keyed by the sources, the build command and the CPU, and loaded
-through
-``mindspore.ops.Custom(func_type="aot")`` with Python ``bprop``s. Results equal MindSpore's own operators up to
+through ``mindspore.ops.Custom(func_type="aot")`` with Python ``bprop``s. Results equal MindSpore's own operators up to
 float rounding (the summation order differs); parameter names and checkpoints are unchanged. Work is split
 over a thread pool whose idle threads sleep (``csrc/thread_pool.h``): OpenMP's spinning threads slowed the
 MindSpore operators that ran after them.
