@@ -9,7 +9,7 @@ import sys
 os.environ.setdefault("GLOG_v", "3")
 if __name__ == "__main__":
     # Before MindSpore starts a thread (importing mindcv starts it): SIGINT / SIGTERM then reach only mindcv's
-    # waiting thread, never MindSpore's own handler; see mindcv.engine.signals.
+    # waiting thread, never MindSpore's own handler; see mindcv.run.signals.
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
 
 from mindcv.train import SIGNAL_EXIT_CODES, command, main

@@ -28,10 +28,10 @@ from benchmarks.machine import cpu_name
 from mindcv.data.dataset_factory import EMBEDDED_FASHION_MNIST
 from mindcv.data.sources import read_idx
 from mindcv.engine.calibration import ECE_BINS, calibration_metrics, calibration_sums, fit_temperature
-from mindcv.engine.config import parse_config
+from mindcv.config import parse_config
 from mindcv.engine.evaluate import eval_mode, pad_batch
-from mindcv.engine.runtime import setup_runtime
-from mindcv.engine.validation import build_validation
+from mindcv.run.runtime import setup_runtime
+from mindcv.run.validation import build_validation
 from mindcv.utils.scores import softmax
 
 CONFIG = ROOT / "configs" / "xception" / "xception_cpu_fashion_mnist.yaml"

@@ -90,7 +90,7 @@ def _loader_rate(root: str, workers: int, augmentation: str, calls: str, epochs:
 
     if calls == "train.py":
         import mindspore.dataset as ds
-        from mindcv.engine.builder import TRAINING_QUEUE_CAPACITY
+        from mindcv.run.builder import TRAINING_QUEUE_CAPACITY
         ds.config.set_prefetch_size(TRAINING_QUEUE_CAPACITY)  # as train.py (build_training) sets it
     dataset = create_dataset("imagenet", root, "train", shuffle=True, num_parallel_workers=workers)
     extra = {"normalize": False} if calls == "train.py" else {}

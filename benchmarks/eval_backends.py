@@ -42,10 +42,10 @@ def measure(root: str, checkpoint: str, backend: str, precision: str, export_dir
     """Inside a fresh process: validate.py's calls, timed per batch, then the runner's bare rate."""
     import mindspore as ms
 
-    from mindcv.engine.config import parse_config
+    from mindcv.config import parse_config
     from mindcv.engine.evaluate import pad_batch
-    from mindcv.engine.runtime import setup_runtime
-    from mindcv.engine.validation import build_validation, run_validation
+    from mindcv.run.runtime import setup_runtime
+    from mindcv.run.validation import build_validation, run_validation
 
     config = parse_config(["--model", "xception", "--data_dir", root, "--ckpt_path", checkpoint, "--backend", backend,
                            "--precision", precision, "--export_dir", export_dir, "--batch_size", str(BATCH),

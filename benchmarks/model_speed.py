@@ -102,7 +102,7 @@ def _exported_step(impl: str, batch: int, size: int) -> Callable[[], None]:
 
     ms.set_device("CPU")
     sys.path.insert(0, str(HERE.parent))
-    from mindcv.engine.exporting import export_model
+    from mindcv.serving.exporting import export_model
     from mindcv.models import create_model
 
     path = Path(tempfile.mkdtemp()) / "xception.onnx"

@@ -11,10 +11,10 @@ import mindspore as ms
 import mindspore.dataset as ds
 import numpy as np
 
-from .engine.config import dump_config, parse_config
-from .engine.inference import Predictor
-from .engine.runtime import Runtime, setup_runtime
+from .config import dump_config, parse_config
 from .models.hub import hub_config, is_hub_source
+from .run.runtime import Runtime, setup_runtime
+from .serving.inference import Predictor
 from .utils.errors import MindcvError
 from .utils.logger import console_logging
 
@@ -93,7 +93,7 @@ DEFAULT_MODEL = "xception"  # what --model means when neither it nor the checkpo
 
 
 def predictor_from_arguments(args: argparse.Namespace, **model_kwargs) -> Predictor:
-    """The :class:`~mindcv.engine.inference.Predictor` the weight options name."""
+    """The :class:`~mindcv.serving.inference.Predictor` the weight options name."""
     if args.ckpt_path:
         return Predictor.from_checkpoint(args.ckpt_path, args.model, DEFAULT_MODEL, **model_kwargs)
     model = args.model or DEFAULT_MODEL

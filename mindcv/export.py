@@ -28,7 +28,7 @@ from typing import List, Optional
 import mindspore as ms
 
 from .cli import add_weight_arguments, check_weight_arguments, predictor_from_arguments, run_cli
-from .engine.exporting import FORMATS, ExportError, export_for_hub, export_model
+from .serving.exporting import FORMATS, ExportError, export_for_hub, export_model
 
 __all__ = ["export_model", "export_for_hub", "ExportError", "FORMATS", "main"]
 

@@ -25,7 +25,7 @@ import mindspore as ms
 
 from .cli import add_weight_arguments, check_weight_arguments, predictor_from_arguments, run_cli
 from .data.constants import is_image_file
-from .engine.serving import BACKENDS
+from .config import BACKENDS
 from .utils.errors import ConfigError, DataError
 from .utils.fileio import write_text_atomic
 

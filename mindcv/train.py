@@ -2,7 +2,7 @@
 (also ``python -m mindcv.train`` and the repository's ``python train.py``, MindCV's command).
 
 Entry points block SIGINT and SIGTERM in every thread before MindSpore starts one (see
-:mod:`mindcv.engine.signals`); importing this module has already started MindSpore, so :func:`command` starts the
+:mod:`mindcv.run.signals`); importing this module has already started MindSpore, so :func:`command` starts the
 interpreter again with the signals blocked when its caller did not block them first (``train.py`` does).
 """
 import os
@@ -10,9 +10,9 @@ import signal
 import sys
 
 from .cli import options_and_runtime, run_cli
-from .engine.loop import TrainingInterrupted
-from .engine.signals import STOP_SIGNALS, install_worker_guard, stop_signals_blocked
-from .engine.training import run_training
+from .run.loop import TrainingInterrupted
+from .run.signals import STOP_SIGNALS, install_worker_guard, stop_signals_blocked
+from .run.training import run_training
 from .utils.logger import console_logging
 
 # Exit codes of a run stopped by a signal after saving (the shell's convention: 128 + signal number).

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from .cli import options_and_runtime, run_cli
 from .engine.calibration import TEMPERATURE_RANGE, at_range_edge, plot_reliability
-from .engine.validation import build_validation, run_validation
+from .run.validation import build_validation, run_validation
 from .utils.checkpoint import store_temperature
 from .utils.logger import console_logging
 from .utils.training_curves import PlotError

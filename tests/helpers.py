@@ -155,7 +155,7 @@ def session_processes(session: int) -> list:
 
 
 def sweepers_of(trainer: int) -> list:
-    """The running System V sweepers (``mindcv/engine/ipc_sweeper.py``) of the job of training process ``trainer``."""
+    """The running System V sweepers (``mindcv/run/ipc_sweeper.py``) of the job of training process ``trainer``."""
     found = []
     for entry in os.listdir("/proc"):
         try:

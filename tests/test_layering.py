@@ -9,7 +9,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "mindcv"
 # Lower numbers are lower layers; a module may import its own layer's packages (without cycles) or lower ones.
 LAYERS = {"utils": 0, "ops": 1, "data": 1, "loss": 1, "optim": 1, "scheduler": 1, "convert": 1, "models": 2,
-          "engine": 3}
+          "engine": 3, "config": 4, "serving": 5, "run": 6}
 ENTRY_POINTS = {"mindcv", "mindcv.cli", "mindcv.train", "mindcv.validate", "mindcv.predict", "mindcv.export",
                 "mindcv.plot", "mindcv.convert.__main__"}
 # MindCV keeps create_trainer, TrainStep, StateMonitor, ... in mindcv.utils; here they live in the engine and
@@ -100,3 +100,30 @@ def test_packages_form_no_cycle():
 def test_converters_do_not_build_models():
     convert = {s for a, b, s, t in _graph() if a == "convert" and b == "models" and s != "mindcv.convert.__main__"}
     assert convert == set()
+
+
+def test_modules_form_no_cycle():
+    """Not even inside a package, and not through an import inside a function."""
+    modules = {_module_name(path): path for path in PACKAGE.rglob("*.py")}
+    edges = {}
+    for name, path in modules.items():
+        for target in _imports(path):
+            while target not in modules and "." in target:  # ``from .x import name`` names the module x
+                target = target.rsplit(".", 1)[0]
+            package_init = name == target or (modules[name].name == "__init__.py" and target.startswith(name + "."))
+            if target in modules and not package_init and (name, target) not in REEXPORTED_UPWARD:
+                edges.setdefault(name, set()).add(target)
+
+    def cycle_from(start):
+        stack, seen = [(start, (start,))], set()
+        while stack:
+            node, path = stack.pop()
+            for nxt in edges.get(node, ()):
+                if nxt == start:
+                    return path
+                if nxt not in seen:
+                    seen.add(nxt)
+                    stack.append((nxt, path + (nxt,)))
+        return None
+
+    assert [cycle_from(m) for m in modules if cycle_from(m)] == []

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from mindcv.data.constants import imagenet_class_names
-from mindcv.engine.inference import Predictor
+from mindcv.serving.inference import Predictor
 from mindcv.models import create_model
 from mindcv.utils.checkpoint import save_checkpoint_atomic
 from mindcv.utils.errors import ConfigError

@@ -28,7 +28,7 @@ def test_the_readme_is_a_users_readme():
 
 
 def test_the_options_added_here_are_the_ones_the_options_table_marks():
-    from mindcv.engine.config import OPTIONS
+    from mindcv.config import OPTIONS
 
     text = (ROOT / "README.md").read_text()
     sentence = text.split("Added\nhere: ", 1)[1].split(". The global", 1)[0]

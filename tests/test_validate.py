@@ -74,7 +74,7 @@ def test_an_exported_backend_scores_what_mindspore_scores(trained_run, colour_im
 
 def test_a_backend_that_disagrees_with_mindspore_is_an_error(trained_run, colour_images, tmp_path, capsys,
                                                             monkeypatch):
-    from mindcv.engine import serving
+    from mindcv.serving import backends as serving
 
     real = serving._onnxruntime_session
 
@@ -122,7 +122,7 @@ def test_calibrate_stores_a_temperature_that_predict_applies(trained_run, colour
     import shutil
 
     from mindcv.engine.calibration import at_range_edge
-    from mindcv.engine.inference import Predictor
+    from mindcv.serving.inference import Predictor
     from mindcv.utils.checkpoint import checkpoint_metadata, read_checkpoint
 
     checkpoint = tmp_path / "latest.ckpt"

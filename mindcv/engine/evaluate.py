@@ -44,7 +44,7 @@ def evaluate(network: Union[nn.Cell, Callable[[np.ndarray], np.ndarray]], loader
     %, with its ``reliability`` table), image count and images/s of ``network`` on ``loader``.
 
     ``network`` is a MindSpore cell, or a function from a uint8 batch to logits (an exported backend, see
-    :func:`~mindcv.engine.serving.checked_on_first_batch`). For a cell the last, smaller batch is padded to
+    :func:`~mindcv.serving.backends.checked_on_first_batch`). For a cell the last, smaller batch is padded to
     ``batch_size`` (one compiled shape); the padding and unreadable images (label -1) are excluded from every
     metric. With ``distributed`` the sums are all-reduced across ranks. ``total`` is the number of batches (for
     the progress bar). With ``calibrate`` the logits are kept (on each rank its shard's) and a temperature is

@@ -12,7 +12,7 @@ import textwrap
 import pytest
 
 import train
-from mindcv.engine.config import ConfigError, parse_config
+from mindcv.config import ConfigError, parse_config
 from mindcv.engine.tracking import MLFLOW_RUN_FILE, TENSORBOARD_DIR, TensorBoardEvents, Trackers
 
 from ..helpers import ROOT, train_args, venv_env, wait_for

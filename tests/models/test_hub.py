@@ -13,8 +13,8 @@ import yaml
 
 from mindcv import create_model
 from mindcv.cli import predictor_from_arguments
-from mindcv.engine import exporting
-from mindcv.engine.inference import Predictor
+from mindcv.serving import exporting
+from mindcv.serving.inference import Predictor
 from mindcv.export import main as export_main
 from mindcv.models.hub import CARD_FILE, CONFIG_FILE, WEIGHTS_FILE
 from mindcv.utils.checkpoint import checkpoint_metadata, read_checkpoint

@@ -1,4 +1,4 @@
-// The thread pool of mindcv's CPU kernels (xception_cpu.cc): one worker per extra core, sleeping when idle.
+// The thread pool of mindcv's CPU kernels (the csrc/*.cc operators): one worker per extra core, sleeping when idle.
 #ifndef MINDCV_THREAD_POOL_H_
 #define MINDCV_THREAD_POOL_H_
 

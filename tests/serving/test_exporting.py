@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from mindcv.engine import exporting
-from mindcv.engine.exporting import ExportError, export_model
+from mindcv.serving import exporting
+from mindcv.serving.exporting import ExportError, export_model
 from mindcv.models import create_model
 
 onnx = pytest.importorskip("onnx", reason="the export extra")

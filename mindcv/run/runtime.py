@@ -4,8 +4,8 @@ from dataclasses import dataclass
 
 import mindspore as ms
 
-from ..utils.errors import ConfigError
 from ..utils.environment import set_seed
+from ..utils.errors import ConfigError
 
 __all__ = ["Runtime", "setup_runtime"]
 

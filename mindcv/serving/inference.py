@@ -11,17 +11,17 @@ import mindspore.dataset as ds
 import numpy as np
 from tqdm import tqdm
 
+from ..config import parse_saved_config
 from ..data.constants import IMAGENET_MEAN, IMAGENET_STD, imagenet_class_names
 from ..data.sources import ImageFolderSource
 from ..data.transforms_factory import create_transforms
+from ..engine.networks import NormalizeInput
 from ..models import create_model
 from ..models.helpers import load_weights
 from ..utils.checkpoint import checkpoint_metadata, read_checkpoint
 from ..utils.errors import ConfigError
 from ..utils.scores import softmax
-from .config import parse_saved_config
-from .networks import NormalizeInput
-from .serving import Runner, check_against, create_runner
+from .backends import Runner, check_against, create_runner
 
 __all__ = ["Predictor", "Preprocessing"]
 
@@ -116,7 +116,7 @@ class Predictor:
                 backend: str = "mindspore", precision: str = "auto", cache_dir: Optional[str] = None) -> List[Dict]:
         """Top-``topk`` classes (default: 5, or all when there are fewer) with probabilities for each file, in the
         order given. ``backend``: ``mindspore``, or ``onnxruntime`` / ``openvino`` on the model's cached ONNX
-        export (see :mod:`mindcv.engine.serving`), checked against MindSpore on the first batch. ``last_run``
+        export (see :mod:`mindcv.serving.backends`), checked against MindSpore on the first batch. ``last_run``
         then holds the backend, its precision, the check and the images/s after the first batch."""
         topk = min(5, len(self.class_names)) if topk is None else topk
         if not 1 <= topk <= len(self.class_names):

@@ -28,7 +28,7 @@ from typing import Optional
 
 import numpy as np
 
-from .distributed import all_reduce_sum
+from ..engine.distributed import all_reduce_sum
 from .ipc_sweeper import start_sweeper
 
 __all__ = ["StopSignals", "STOP_SIGNALS", "stop_signals_blocked", "worker_after_fork", "install_worker_guard"]

@@ -7,10 +7,10 @@ import yaml
 
 import train
 import validate
-from mindcv.engine.config import OPTIONS, ConfigError, build_parser, dump_config, parse_config, parse_saved_config
+from mindcv.config import OPTIONS, ConfigError, build_parser, dump_config, parse_config, parse_saved_config
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+ROOT = Path(__file__).resolve().parents[1]
 MINDCV_OPTIONS = json.loads((FIXTURES / "mindcv_options.json").read_text())
 RECIPES = json.loads((FIXTURES / "mindcv_recipes.json").read_text())
 DIFFERENT_DEFAULTS = {"device_target": "auto"}  # the only MindCV default changed (README, Differences)

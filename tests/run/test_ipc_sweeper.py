@@ -6,8 +6,8 @@ import subprocess
 import sys
 import textwrap
 
-from mindcv.engine import ipc_sweeper
-from mindcv.engine.ipc_sweeper import KEY_FILES, leftovers, sweep
+from mindcv.run import ipc_sweeper
+from mindcv.run.ipc_sweeper import KEY_FILES, leftovers, sweep
 from tests.helpers import ROOT, process_running, sweepers_of, wait_for
 
 IPC_CREAT, IPC_RMID = 0o1000, 0
@@ -35,7 +35,7 @@ _PIPELINE_OBJECTS = textwrap.dedent("""
 _TRAINER = _PIPELINE_OBJECTS + textwrap.dedent("""
     import signal
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
-    from mindcv.engine.signals import install_worker_guard
+    from mindcv.run.signals import install_worker_guard
     install_worker_guard()
     path, shmid, msqid, message, _ = pipeline_objects(1)
     worker = os.fork()
@@ -126,7 +126,7 @@ def test_a_training_process_starts_its_pipelines_after_the_sweep_of_what_ended_j
     code = f"KEY_FILES = {str(KEY_FILES)!r}\n" + _PIPELINE_OBJECTS + "print(*pipeline_objects(3)[:2])"
     path, shmid = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                                  check=True).stdout.split()
-    check = ("from mindcv.engine.ipc_sweeper import start_sweeper\nstart_sweeper()\n"
+    check = ("from mindcv.run.ipc_sweeper import start_sweeper\nstart_sweeper()\n"
              f"print(any(line.split()[1] == '{shmid}' for line in open('/proc/sysvipc/shm').readlines()[1:]))")
     result = subprocess.run([sys.executable, "-c", check], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.stdout.split() == ["False"], result.stderr[-2000:]

@@ -19,6 +19,7 @@ import mindspore as ms
 import numpy as np
 from mindspore import nn
 
+from ..config import parse_saved_config
 from ..models import create_model
 from ..models.hub import save_hub_folder
 from ..utils.checkpoint import checkpoint_metadata, read_checkpoint
@@ -157,8 +158,6 @@ def _run_facts(checkpoint: Optional[str], cfg) -> Dict:
                             ("validation loss", f"{row['val_loss']:.4f}"), ("epoch", row["epoch"])]
         facts["scores"] = {"top1": row["val_top1"], "top5": row["val_top5"]}
     if facts["recipe"]:
-        from .config import parse_saved_config  # here: the options module takes its backend choices from serving
-
         config = parse_saved_config(facts["recipe"], f"the options saved in {path}")
         facts["data"] = (f"Data set `{config.dataset}`, splits `{config.train_split}` (training) and "
                          f"`{config.val_split}` (validation).")

@@ -8,8 +8,8 @@ import textwrap
 
 import numpy as np
 
-from mindcv.engine import signals
-from mindcv.engine.signals import CHECK_SECONDS, StopSignals
+from mindcv.run import signals
+from mindcv.run.signals import CHECK_SECONDS, StopSignals
 from tests.helpers import ROOT, process_running, wait_for
 
 
@@ -58,7 +58,7 @@ def test_a_rank_told_to_stop_names_the_launchers_exit_before_its_watcher_polls(m
 _FORKING_ENTRY_POINT = textwrap.dedent("""
     import os, signal, sys, threading, time
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
-    from mindcv.engine.signals import install_worker_guard
+    from mindcv.run.signals import install_worker_guard
     install_worker_guard()
 
     def fork_sleeper():
@@ -103,7 +103,7 @@ def test_a_child_whose_parent_is_gone_before_its_guard_runs_exits_at_once():
     code = textwrap.dedent("""
         import os, signal
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
-        from mindcv.engine import signals
+        from mindcv.run import signals
         os.register_at_fork(before=lambda: setattr(signals._fork_origin, "value", (os.getpid() + 1, True)))
         signals.install_worker_guard()
         pid = os.fork()

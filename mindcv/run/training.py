@@ -12,6 +12,10 @@ import mindspore as ms
 import mindspore.dataset as ds
 import numpy as np
 
+from ..config import dump_config, save_config
+from ..engine.distributed import all_reduce_sum, average_parameters, gather_parameters
+from ..engine.evaluate import evaluate
+from ..engine.tracking import Trackers, open_trackers, run_artifacts
 from ..utils.checkpoint import EMA_PREFIX, weights_digest
 from ..utils.errors import FileWriteError
 from ..utils.fileio import describe_os_error
@@ -19,13 +23,9 @@ from ..utils.logger import log_file
 from ..utils.training_curves import PlotError, plot_run
 from .builder import TrainingParts, build_training, check_training_data, pipeline_settings
 from .checkpoints import RANK_STATE_PREFIX, RunCheckpoints, RunDirectory, epoch_metadata
-from .config import dump_config, save_config
-from .distributed import all_reduce_sum, average_parameters, gather_parameters
-from .evaluate import evaluate
 from .loop import LoopHooks, LoopPlan, LoopSettings, StepWindow, TrainingInterrupted, train_epochs
-from .signals import StopSignals
-from .tracking import Trackers, open_trackers, run_artifacts
 from .runtime import Runtime
+from .signals import StopSignals
 
 __all__ = ["run_training"]
 

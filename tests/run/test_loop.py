@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from mindspore import Parameter, Tensor
 
-from mindcv.engine.loop import (LoopHooks, LoopPlan, LoopSettings, TrainingInterrupted, TrainingStopped,
+from mindcv.run.loop import (LoopHooks, LoopPlan, LoopSettings, TrainingInterrupted, TrainingStopped,
                                 train_epochs)
-from mindcv.engine.signals import StopSignals
+from mindcv.run.signals import StopSignals
 
 
 class FakeStep:

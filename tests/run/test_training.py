@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import train
-from mindcv.engine.ipc_sweeper import KEY_FILES
+from mindcv.run.ipc_sweeper import KEY_FILES
 from mindcv.utils.checkpoint import checkpoint_metadata, read_checkpoint
 from tests.helpers import BusyCores, launch, session_processes, sweepers_of, train_args, wait_for
 

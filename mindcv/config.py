@@ -14,19 +14,23 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import yaml
 
-from ..data.constants import IMAGENET_MEAN, IMAGENET_STD
-from ..loss import LOSSES
-from ..models.layers import MATMUL_PRECISIONS, MIN_INPUT_SIZE
-from ..optim.optim_factory import OPTIMIZERS, WEIGHT_DECAY_FILTERS
-from ..scheduler import SCHEDULERS
-from ..utils.errors import ConfigError, UnknownOptionError
-from ..utils.fileio import write_text_atomic
-from ..utils.suggest import did_you_mean
-from .amp import AMP_LEVELS
-from .serving import BACKENDS, PRECISIONS
+from .data.constants import IMAGENET_MEAN, IMAGENET_STD
+from .engine.amp import AMP_LEVELS
+from .loss import LOSSES
+from .models.layers import MATMUL_PRECISIONS, MIN_INPUT_SIZE
+from .optim.optim_factory import OPTIMIZERS, WEIGHT_DECAY_FILTERS
+from .scheduler import SCHEDULERS
+from .utils.errors import ConfigError, UnknownOptionError
+from .utils.fileio import write_text_atomic
+from .utils.suggest import did_you_mean
 
 __all__ = ["ConfigError", "Option", "OPTIONS", "parse_config", "load_yaml", "save_config", "dump_config",
-           "build_parser", "parse_saved_config"]
+           "build_parser", "parse_saved_config", "BACKENDS", "PRECISIONS"]
+
+# The inference backends and OpenVINO precisions ``validate.py --backend/--precision`` and ``predict`` accept;
+# ``mindcv.serving.backends`` runs them and reads the saved options, so the names live here, below it.
+BACKENDS = ("mindspore", "onnxruntime", "openvino")
+PRECISIONS = ("auto", "fp32", "bf16")
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from mindspore import nn
 
-from mindcv.engine.checkpoints import RunCheckpoints, RunDirectory
+from mindcv.run.checkpoints import RunCheckpoints, RunDirectory
 from mindcv.utils.checkpoint import checkpoint_metadata, read_checkpoint
 from mindcv.utils.errors import CheckpointError, ConfigError, FileWriteError
 from mindcv.utils.fileio import write_text_atomic
@@ -150,7 +150,7 @@ def test_a_kill_during_the_first_checkpoint_write_leaves_no_resumable_file_to_mi
     """SIGKILL in the middle of writing: the temporary file is left, latest.ckpt never appears, and the advice for
     the broken file does not recommend best.ckpt (weights only)."""
     code = ("import os, mindspore as ms, numpy as np\n"
-            "from mindcv.engine.checkpoints import RunCheckpoints\n"
+            "from mindcv.run.checkpoints import RunCheckpoints\n"
             "import mindcv.utils.fileio as fileio\n"
             "m = RunCheckpoints(__import__('pathlib').Path(%r), 'net', 5, 'latest_k', True)\n"
             "m.save_best([{'name': 'w', 'data': ms.Tensor(np.ones(3, np.float32))}], {'epoch': 1, 'global_step': 1})\n"

@@ -5,9 +5,9 @@ import mindspore as ms
 import mindspore.dataset as ds
 import pytest
 
-from mindcv.engine.builder import TRAINING_QUEUE_CAPACITY, build_training, pipeline_settings
-from mindcv.engine.runtime import Runtime
-from mindcv.engine.config import ConfigError, parse_config
+from mindcv.run.builder import TRAINING_QUEUE_CAPACITY, build_training, pipeline_settings
+from mindcv.run.runtime import Runtime
+from mindcv.config import ConfigError, parse_config
 from mindcv.models.layers import KeyedDropout
 from tests import golden_cases as cases
 from tests.helpers import ROOT, write_image

@@ -6,8 +6,8 @@ import mindspore as ms
 import numpy as np
 import pytest
 
-from mindcv.engine.inference import Predictor
-from mindcv.engine.serving import BackendError, Runner, check_against, create_runner
+from mindcv.serving.inference import Predictor
+from mindcv.serving.backends import BackendError, Runner, check_against, create_runner
 from mindcv.utils.checkpoint import weights_digest
 from mindcv.utils.errors import FileWriteError
 

@@ -16,11 +16,11 @@ from typing import Dict, List, Optional
 
 import mindspore as ms
 
+from ..engine.tracking import MLFLOW_RUN_FILE, TENSORBOARD_DIR
 from ..models.helpers import load_weights
 from ..utils.checkpoint import TRAINING_STATE, checkpoint_metadata, read_checkpoint, save_checkpoint_atomic
 from ..utils.errors import CheckpointError, ConfigError
 from ..utils.fileio import RunLock, describe_os_error
-from .tracking import MLFLOW_RUN_FILE, TENSORBOARD_DIR
 
 __all__ = ["RunDirectory", "RunCheckpoints", "ResumeState", "RUN_FILES", "RANK_STATE_PREFIX"]
 

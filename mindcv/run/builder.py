@@ -14,17 +14,17 @@ from mindspore import Parameter, Tensor, nn
 
 from ..data import SplitDataset, create_dataset, create_loader, create_transforms
 from ..data.dataset_factory import SPLIT_DATASETS, check_split_folder
+from ..engine.amp import LossNetwork, auto_mixed_precision
+from ..engine.distributed import average_parameters
+from ..engine.networks import NormalizeInput
+from ..engine.train_step import TrainStep, create_loss_scale, require_customized_train_step
 from ..loss import create_loss
 from ..models import create_model, load_model_checkpoint
 from ..models.layers import freeze_batch_norm
 from ..optim import create_optimizer
 from ..scheduler import create_scheduler
 from ..utils.errors import ConfigError
-from .amp import LossNetwork, auto_mixed_precision
-from .distributed import average_parameters
-from .networks import NormalizeInput
 from .runtime import Runtime
-from .train_step import TrainStep, create_loss_scale, require_customized_train_step
 
 __all__ = ["TrainingParts", "build_training", "check_training_data", "build_val_loader", "build_model",
            "eval_network", "transforms_for", "pipeline_settings", "TRAINING_QUEUE_CAPACITY"]

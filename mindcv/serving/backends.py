@@ -1,6 +1,6 @@
 """Inference backends: MindSpore itself, or the model's ONNX export run by ONNX Runtime or OpenVINO.
 
-An exported backend runs an ONNX file that :func:`~mindcv.engine.exporting.export_model` makes once per set of
+An exported backend runs an ONNX file that :func:`~mindcv.serving.exporting.export_model` makes once per set of
 weights, batch size and image size, cached in a folder (next to the checkpoint by default). The file name holds
 the sha256 of the weights, so a changed checkpoint gets a new export and an unchanged one reuses it. Before an
 exported backend answers, its logits on the first batch are compared with MindSpore's on the same batch; above
@@ -15,22 +15,21 @@ import mindspore as ms
 import numpy as np
 from mindspore import nn
 
+from ..config import BACKENDS, PRECISIONS
+from ..engine.evaluate import pad_batch
+from ..engine.networks import NormalizeInput
 from ..utils.checkpoint import weights_digest
 from ..utils.download import get_cache_dir
 from ..utils.errors import ConfigError, MindcvError
 from ..utils.fileio import describe_os_error, file_lock
 from ..utils.scores import softmax
 from ..utils.suggest import install_hint
-from .evaluate import pad_batch
 from .exporting import compare_logits, export_model
-from .networks import NormalizeInput
 
 __all__ = ["BACKENDS", "PRECISIONS", "BackendError", "Runner", "create_runner", "check_against"]
 
 _logger = logging.getLogger(__name__)
 
-BACKENDS = ("mindspore", "onnxruntime", "openvino")
-PRECISIONS = ("auto", "fp32", "bf16")
 _EXTRAS = {"onnxruntime": "export", "openvino": "openvino"}
 # First-batch agreement with MindSpore: max |logit difference| <= atol + rtol * max |logit| and the same top-1
 # (fp32); bf16 keeps ~3 significant digits, so its probabilities are compared instead.

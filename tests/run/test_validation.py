@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from mindcv.cli import restored_process_state
-from mindcv.engine.config import parse_config
-from mindcv.engine.runtime import setup_runtime
-from mindcv.engine.validation import build_validation, run_validation
+from mindcv.config import parse_config
+from mindcv.run.runtime import setup_runtime
+from mindcv.run.validation import build_validation, run_validation
 from mindcv.models import create_model
 from mindcv.utils.errors import ConfigError
 from tests.helpers import TRAIN_ARGS

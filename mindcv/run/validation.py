@@ -12,12 +12,12 @@ from typing import Callable, Dict, List, Optional
 
 import numpy as np
 
+from ..engine.evaluate import evaluate
+from ..serving.backends import checked_on_first_batch, create_runner
 from ..utils.checkpoint import checkpoint_metadata, read_checkpoint
 from ..utils.errors import ConfigError
 from .builder import build_model, build_val_loader, eval_network
-from .evaluate import evaluate
 from .runtime import Runtime
-from .serving import checked_on_first_batch, create_runner
 
 __all__ = ["ValidationParts", "build_validation", "run_validation"]
 
