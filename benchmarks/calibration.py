@@ -30,8 +30,7 @@ from mindcv.data.sources import read_idx
 from mindcv.engine.calibration import ECE_BINS, calibration_metrics, calibration_sums, fit_temperature
 from mindcv.config import parse_config
 from mindcv.engine.evaluate import eval_mode, pad_batch
-from mindcv.run.runtime import setup_runtime
-from mindcv.run.validation import build_validation
+from mindcv.run.builder import build_runtime, build_validation
 from mindcv.utils.scores import softmax
 
 CONFIG = ROOT / "configs" / "xception" / "xception_cpu_fashion_mnist.yaml"
@@ -44,7 +43,7 @@ def _scores(ckpt_path: str, data_dir: str = ""):
 
     data = ["--data_dir", data_dir, "--val_num_samples", "None"] if data_dir else []
     config = parse_config(["-c", str(CONFIG), "--ckpt_path", ckpt_path, "--device_target", "CPU", *data])
-    runtime = setup_runtime(config.device_target, config.mode, config.jit_level, config.seed, False)
+    runtime = build_runtime(config)
     parts = build_validation(config, runtime)
     logits, labels = [], []
     with eval_mode(parts.network):

@@ -44,13 +44,13 @@ def measure(root: str, checkpoint: str, backend: str, precision: str, export_dir
 
     from mindcv.config import parse_config
     from mindcv.engine.evaluate import pad_batch
-    from mindcv.run.runtime import setup_runtime
-    from mindcv.run.validation import build_validation, run_validation
+    from mindcv.run.builder import build_runtime, build_validation
+    from mindcv.run.validation import run_validation
 
     config = parse_config(["--model", "xception", "--data_dir", root, "--ckpt_path", checkpoint, "--backend", backend,
                            "--precision", precision, "--export_dir", export_dir, "--batch_size", str(BATCH),
                            "--image_resize", str(SIZE), "--num_classes", str(CLASSES), "--num_parallel_workers", "2"])
-    runtime = setup_runtime(config.device_target, config.mode, config.jit_level, config.seed, config.distribute)
+    runtime = build_runtime(config)
     parts = build_validation(config, runtime)
     if backend == "mindspore":  # what evaluate does with a cell: pad to one compiled shape
         def score(images):
@@ -66,7 +66,7 @@ def measure(root: str, checkpoint: str, backend: str, precision: str, export_dir
             kept.append(images)
         return logits
 
-    metrics = run_validation(config, runtime, parts, scorer=timed)
+    metrics = run_validation(runtime, parts, scorer=timed)
     steady = BATCH * (len(stamps) - 2) / (stamps[-2] - stamps[0])  # the full batches after the first
     images = kept[1]
     repeats = max(3, len(stamps) // 4)

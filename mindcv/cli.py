@@ -11,9 +11,10 @@ import mindspore as ms
 import mindspore.dataset as ds
 import numpy as np
 
-from .config import dump_config, parse_config
+from .config import resolve_options
 from .models.hub import hub_config, is_hub_source
-from .run.runtime import Runtime, setup_runtime
+from .run.builder import build_runtime
+from .run.runtime import Runtime
 from .serving.inference import Predictor
 from .utils.errors import MindcvError
 from .utils.logger import console_logging
@@ -67,11 +68,8 @@ def run_cli(main: Callable[[], int], log_level: Optional[int] = None) -> int:
 def options_and_runtime(argv, doc: str) -> Optional[Tuple[argparse.Namespace, Runtime]]:
     """How ``train.py`` and ``validate.py`` start: the options resolved from ``argv`` (the command's ``doc`` heads
     its ``--help``) and the runtime they ask for; None once ``--print_config`` has printed them instead."""
-    config = parse_config(argv, description=doc.split("\n\n")[0])
-    if config.print_config:
-        print(dump_config(config), end="")
-        return None
-    return config, setup_runtime(config.device_target, config.mode, config.jit_level, config.seed, config.distribute)
+    config = resolve_options(argv, doc.split("\n\n")[0])
+    return None if config is None else (config, build_runtime(config))
 
 def add_weight_arguments(parser: argparse.ArgumentParser) -> None:
     """The options that say which weights to use: ``--ckpt_path`` or ``--pretrained`` (+ ``--checkpoint``)."""

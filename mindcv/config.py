@@ -15,17 +15,19 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import yaml
 
 from .data.constants import IMAGENET_MEAN, IMAGENET_STD
+from .data.dataset_factory import SPLIT_DATASETS
+from .data.transforms_factory import Preprocessing
 from .engine.amp import AMP_LEVELS
 from .loss import LOSSES
 from .models.layers import MATMUL_PRECISIONS, MIN_INPUT_SIZE
 from .optim.optim_factory import OPTIMIZERS, WEIGHT_DECAY_FILTERS
 from .scheduler import SCHEDULERS
 from .utils.errors import ConfigError, UnknownOptionError
-from .utils.fileio import write_text_atomic
 from .utils.suggest import did_you_mean
 
-__all__ = ["ConfigError", "Option", "OPTIONS", "parse_config", "load_yaml", "save_config", "dump_config",
-           "build_parser", "parse_saved_config", "BACKENDS", "PRECISIONS"]
+__all__ = ["ConfigError", "Option", "OPTIONS", "parse_config", "load_yaml", "dump_config", "build_parser",
+           "parse_saved_config", "SavedRun", "read_saved_run", "resolve_options", "evaluation_preprocessing",
+           "BACKENDS", "PRECISIONS"]
 
 # The inference backends and OpenVINO precisions ``validate.py --backend/--precision`` and ``predict`` accept;
 # ``mindcv.serving.backends`` runs them and reads the saved options, so the names live here, below it.
@@ -345,6 +347,9 @@ def _check_together(config: Dict[str, Any]) -> None:
     if config["image_resize"] < MIN_INPUT_SIZE:
         raise ConfigError(f"image_resize {config['image_resize']} is below {config['model']}'s minimum input of "
                           f"{MIN_INPUT_SIZE} pixels.")
+    if config["dataset"] not in SPLIT_DATASETS:
+        raise ConfigError(f"train.py and validate.py read image folders (imagenet, imagefolder) and fashion_mnist, not "
+                          f"'{config['dataset']}'; MindCV-style scripts read it through mindcv.create_dataset.")
     if config["ckpt_save_policy"] == "top_k" and not config["val_while_train"]:
         raise ConfigError("ckpt_save_policy top_k ranks checkpoints by validation top-1: set val_while_train True.")
     if config["resume_opt"] and not config["ckpt_path"]:
@@ -451,6 +456,24 @@ def parse_saved_config(text: str, origin: str) -> argparse.Namespace:
     return argparse.Namespace(**config)
 
 
+@dataclass(frozen=True)
+class SavedRun:
+    """What a run's saved options tell a user of its checkpoint: the model's input channels, the preprocessing its
+    validation used and the data it learnt from."""
+    in_channels: int
+    preprocessing: Preprocessing
+    dataset: str
+    train_split: str
+    val_split: str
+
+
+def read_saved_run(text: str, origin: str) -> SavedRun:
+    """:class:`SavedRun` of the options a run saved, read (and checked) by :func:`parse_saved_config`."""
+    config = parse_saved_config(text, origin)
+    return SavedRun(config.in_channels, evaluation_preprocessing(config), config.dataset, config.train_split,
+                    config.val_split)
+
+
 def build_parser(description: str) -> argparse.ArgumentParser:
     """An argument parser with ``--config/-c``, ``--print_config`` and one flag per option, grouped.
 
@@ -495,12 +518,23 @@ def parse_config(argv: Optional[Sequence[str]] = None, description: str = "") ->
     return argparse.Namespace(**config)
 
 
+def resolve_options(argv: Optional[Sequence[str]], description: str) -> Optional[argparse.Namespace]:
+    """How ``train.py`` and ``validate.py`` read their options: those of ``argv`` (``description`` heads
+    ``--help``); None once ``--print_config`` has printed them instead."""
+    config = parse_config(argv, description=description)
+    if config.print_config:
+        print(dump_config(config), end="")
+        return None
+    return config
+
+
 def dump_config(config: argparse.Namespace) -> str:
     """The resolved options as YAML (every option, in table order)."""
     values = {o.name: getattr(config, o.name) for o in OPTIONS}
     return yaml.safe_dump(values, sort_keys=False)
 
 
-def save_config(config: argparse.Namespace, path: Path) -> None:
-    """Write the resolved options as YAML, atomically."""
-    write_text_atomic(path, dump_config(config))
+def evaluation_preprocessing(config: argparse.Namespace) -> Preprocessing:
+    """The evaluation preprocessing the options describe: what a run's validation fed its model."""
+    return Preprocessing(config.image_resize, config.crop_pct, config.interpolation, tuple(config.mean),
+                         tuple(config.std))

@@ -5,7 +5,8 @@ from pathlib import Path
 
 from .cli import options_and_runtime, run_cli
 from .engine.calibration import TEMPERATURE_RANGE, at_range_edge, plot_reliability
-from .run.validation import build_validation, run_validation
+from .run.builder import build_validation
+from .run.validation import run_validation
 from .utils.checkpoint import store_temperature
 from .utils.logger import console_logging
 from .utils.training_curves import PlotError
@@ -18,13 +19,13 @@ def _validate(argv) -> int:
     config, runtime = started
     with console_logging(runtime.rank):
         parts = build_validation(config, runtime)
-        metrics = run_validation(config, runtime, parts)
+        metrics = run_validation(runtime, parts)
         if runtime.is_main:
-            _report(config, parts, metrics)
+            _report(parts, metrics)
     return 0
 
 
-def _report(config, parts, metrics) -> None:
+def _report(parts, metrics) -> None:
     backend = f" ({parts.backend})" if parts.backend else ""
     print(f"validation: top-1 {metrics['top1']:.2f}%  top-5 {metrics['top5']:.2f}%  loss {metrics['loss']:.4f}  "
           f"ECE {metrics['ece']:.2f}%  {metrics['num_images']} images  {metrics['images_per_second']:.1f} "
@@ -34,11 +35,11 @@ def _report(config, parts, metrics) -> None:
         at = metrics["at_temperature"]
         print(f"with the checkpoint's temperature {meta['temperature']:.4f} (fitted on "
               f"{meta.get('temperature_fitted_on')}): NLL {at['nll']:.4f}  ECE {at['ece']:.2f}%")
-    if config.calibrate:
-        _report_calibration(config, metrics, written_by_train="kind" in meta)
+    if parts.calibrate:
+        _report_calibration(parts, metrics, written_by_train="kind" in meta)
 
 
-def _report_calibration(config, metrics, written_by_train: bool) -> None:
+def _report_calibration(parts, metrics, written_by_train: bool) -> None:
     """Print the fitted temperature, store it in the checkpoint (one of train.py's: a published file keeps its
     hash) and draw the reliability diagram beside it."""
     after, temperature = metrics["calibrated"], metrics["temperature"]
@@ -53,12 +54,12 @@ def _report_calibration(config, metrics, written_by_train: bool) -> None:
         print("calibration: not stored: only checkpoints written by train.py carry a temperature (a published "
               "file keeps its hash).", file=sys.stderr)
         return
-    store_temperature(config.ckpt_path, temperature, f"{config.data_dir or config.dataset}:{config.val_split}")
-    print(f"calibration: temperature stored in {config.ckpt_path}")
+    store_temperature(parts.checkpoint, temperature, parts.split)
+    print(f"calibration: temperature stored in {parts.checkpoint}")
     try:
         path = plot_reliability(dict(metrics, temperature=1.0), dict(after, temperature=temperature),
-                                Path(config.ckpt_path).resolve().parent / "reliability.png",
-                                f"{Path(config.ckpt_path).name} on {config.val_split}")
+                                Path(parts.checkpoint).resolve().parent / "reliability.png",
+                                f"{Path(parts.checkpoint).name} on {parts.split}")
         print(f"calibration: reliability diagram {path}")
     except PlotError as exc:
         print(f"calibration: no reliability diagram: {exc}", file=sys.stderr)

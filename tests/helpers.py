@@ -1,5 +1,6 @@
 """Helpers shared by the tests: weights with realistic activations, tiny inputs and image folders, and the
 command lines of the tiny end-to-end runs."""
+import argparse
 import os
 import signal
 import subprocess
@@ -230,3 +231,24 @@ def read_events(path):
         events.append(event)
         offset += 12 + length + 4
     return events
+
+
+OPTION_READERS = {"mindcv.config", "mindcv.run.builder"}  # the options module and the one module that uses them
+
+
+def record_option_readers(monkeypatch) -> set:
+    """From now on the options train.py and validate.py resolve note the modules that read them; returns that set."""
+    import mindcv.cli
+
+    readers = set()
+
+    class Recording(argparse.Namespace):
+        def __getattribute__(self, name):
+            if not name.startswith("__"):
+                readers.add(sys._getframe(1).f_globals.get("__name__", ""))
+            return super().__getattribute__(name)
+
+    resolve = mindcv.cli.resolve_options
+    monkeypatch.setattr(mindcv.cli, "resolve_options",
+                        lambda *args: None if (c := resolve(*args)) is None else Recording(**vars(c)))
+    return readers

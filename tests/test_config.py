@@ -7,7 +7,9 @@ import yaml
 
 import train
 import validate
-from mindcv.config import OPTIONS, ConfigError, build_parser, dump_config, parse_config, parse_saved_config
+from mindcv.config import (OPTIONS, ConfigError, SavedRun, build_parser, dump_config, evaluation_preprocessing,
+                           parse_config, parse_saved_config, read_saved_run, resolve_options)
+from mindcv.data.transforms_factory import Preprocessing
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 ROOT = Path(__file__).resolve().parents[1]
@@ -225,12 +227,29 @@ def test_a_saved_config_is_read_through_the_options_table():
         parse_saved_config("lr: 1\nlr: 2\n", origin)
 
 
+def test_a_saved_run_tells_the_preprocessing_validation_used_and_the_data():
+    text = ("image_resize: 96\ncrop_pct: 0.9\ninterpolation: bicubic\nmean: [1, 2, 3]\nstd: [4, 5, 6]\n"
+            "in_channels: 1\ndataset: fashion_mnist\ntrain_split: tr\nval_split: va\n")
+    expected = Preprocessing(96, 0.9, "bicubic", (1.0, 2.0, 3.0), (4.0, 5.0, 6.0))
+    assert evaluation_preprocessing(parse_saved_config(text, "a test")) == expected
+    assert read_saved_run(text, "a test") == SavedRun(1, expected, "fashion_mnist", "tr", "va")
+    with pytest.raises(ConfigError, match="Unknown option 'image_size' in a test"):
+        read_saved_run("image_size: 96\n", "a test")
+
+
 @pytest.mark.parametrize("extra, message", [
     (["--ckpt_save_policy", "top_k", "--val_while_train", "False"], "top_k ranks checkpoints by validation top-1"),
     (["--resume_opt", "True"], "resume_opt True needs --ckpt_path"),
     (["--image_resize", "64"], "below xception's minimum input of 71 pixels"),
+    (["--dataset", "cifar10"], "read image folders (imagenet, imagefolder) and fashion_mnist, not 'cifar10'"),
 ])
 def test_print_config_refuses_the_combinations_a_run_refuses(extra, message, capsys):
     """Every check on options alone lives in the options module: --print_config stops where train.py would."""
     assert train.main(["--model", "xception", "--print_config", *extra]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_resolved_options_are_printed_instead_with_print_config(capsys):
+    assert resolve_options(["--lr", "0.3", "--print_config"], "x") is None
+    assert "\nlr: 0.3\n" in capsys.readouterr().out
+    assert resolve_options(["--lr", "0.3"], "x").lr == 0.3 and capsys.readouterr().out == ""

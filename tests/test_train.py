@@ -16,7 +16,7 @@ import pytest
 
 import train
 from mindcv.utils.checkpoint import checkpoint_metadata, read_checkpoint
-from tests.helpers import ROOT, train_args, wait_for, with_dev_shm
+from tests.helpers import OPTION_READERS, ROOT, record_option_readers, train_args, wait_for, with_dev_shm
 from tests.helpers import TRAIN_ARGS as COMMON
 
 TINY = COMMON + ["--dataset", "fashion_mnist", "--num_classes", "10", "--num_samples", "48", "--val_num_samples", "20"]
@@ -55,8 +55,10 @@ def test_checkpoint_rotation_keeps_k_and_metadata(trained_run):
     assert (trained_run / "config.yaml").is_file() and (trained_run / "train.log").is_file()
 
 
-def test_resume_continues_from_metadata(trained_run, colour_images, tmp_path):
-    """Resume from epoch 2's checkpoint renamed to a misleading name: the epoch comes from metadata."""
+def test_resume_continues_from_metadata(trained_run, colour_images, tmp_path, monkeypatch):
+    """Resume from epoch 2's checkpoint renamed to a misleading name: the epoch comes from metadata. (And only the
+    builder reads the options.)"""
+    readers = record_option_readers(monkeypatch)
     misleading = tmp_path / "xception-99_1.ckpt"
     misleading.write_bytes((trained_run / "xception-2_6.ckpt").read_bytes())
     argv = COMMON + ["--dataset", "imagefolder", "--data_dir", str(colour_images), "--num_classes", "3", "--mode",
@@ -65,6 +67,7 @@ def test_resume_continues_from_metadata(trained_run, colour_images, tmp_path):
     assert train.main(argv) == 0
     rows = _metrics(tmp_path / "resumed")
     assert [r["epoch"] for r in rows] == [3] and rows[0]["step"] == 18
+    assert "mindcv.run.builder" in readers and readers <= OPTION_READERS
 
 
 @pytest.mark.slow

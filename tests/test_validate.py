@@ -7,6 +7,7 @@ import pytest
 
 import validate
 from mindcv.models import create_model, layers
+from tests.helpers import OPTION_READERS, record_option_readers
 from tests.helpers import TRAIN_ARGS as COMMON
 from tests.test_train import TINY, _metrics, process_state
 
@@ -16,11 +17,13 @@ def _colour_args(colour_images, *extra):
                      "--batch_size", "4", *[str(e) for e in extra]]
 
 
-def test_validate_reproduces_final_top1(trained_run, colour_images, capsys):
+def test_validate_reproduces_final_top1(trained_run, colour_images, capsys, monkeypatch):
     final = _metrics(trained_run)[-1]
     before = process_state()
+    readers = record_option_readers(monkeypatch)
     assert validate.main(_colour_args(colour_images, "--ckpt_path", trained_run / "latest.ckpt")) == 0
     assert process_state() == before  # graph mode, logging and seeds were the command's only
+    assert "mindcv.run.builder" in readers and readers <= OPTION_READERS
     out = capsys.readouterr().out
     assert f"top-1 {final['val_top1']:.2f}%" in out and "18 images" in out
 

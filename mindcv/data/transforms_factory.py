@@ -8,6 +8,7 @@ With ``normalize=False`` (used by ``train.py`` and ``validate.py``) the pipeline
 the engine normalises and transposes them on the device (:class:`mindcv.engine.networks.NormalizeInput`),
 which halves the CPU work per image of the data pipeline.
 """
+from dataclasses import dataclass
 from typing import Callable, List, Optional, Sequence, Tuple, Union
 
 from mindspore.dataset import vision
@@ -17,8 +18,8 @@ from .auto_augment import policy_transform
 from .constants import DEFAULT_CROP_PCT, IMAGENET_MEAN, IMAGENET_STD
 from .random_erasing import RandomErasing
 
-__all__ = ["create_transforms", "interpolation_mode", "transforms_cifar", "transforms_mnist", "ENCODED_DATASETS",
-           "DECODED_DATASETS", "PRESET_DATASETS"]
+__all__ = ["create_transforms", "Preprocessing", "interpolation_mode", "transforms_cifar", "transforms_mnist",
+           "ENCODED_DATASETS", "DECODED_DATASETS", "PRESET_DATASETS"]
 
 ENCODED_DATASETS = ("imagenet", "", "imagefolder")
 DECODED_DATASETS = ("fashion_mnist",)
@@ -138,3 +139,24 @@ def create_transforms(dataset_name: str = "", image_resize: int = 224, is_traini
     if separate:
         return primary, secondary, final
     return primary + secondary + final
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How a model's evaluation inputs are made: the shorter side resized to ``image_size / crop_pct`` with
+    ``interpolation``, centre-cropped to ``image_size``, normalised with ``mean`` / ``std`` (0-255 pixel units).
+
+    The one record of it: a pretrained tag's (``PretrainedCfg.preprocessing``), a training run's
+    (:func:`mindcv.config.evaluation_preprocessing` of its saved options), a predictor's and ``preprocess_input``'s.
+    The defaults are Xception's ImageNet preprocessing."""
+    image_size: int = 299
+    crop_pct: float = DEFAULT_CROP_PCT
+    interpolation: str = "bilinear"
+    mean: Tuple[float, ...] = IMAGENET_MEAN
+    std: Tuple[float, ...] = IMAGENET_STD
+
+    def transforms(self, normalize: bool = True) -> List[Callable]:
+        """Its transforms of encoded image files (the first one decodes); ``normalize=False`` stops at HWC uint8
+        images, for normalisation on the device."""
+        return create_transforms("imagenet", self.image_size, False, crop_pct=self.crop_pct,
+                                 interpolation=self.interpolation, mean=self.mean, std=self.std, normalize=normalize)

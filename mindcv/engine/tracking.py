@@ -1,6 +1,6 @@
 """Experiment tracking of a training run: TensorBoard event files and MLflow runs.
 
-Called by :mod:`.training` (``train.py``; options ``tensorboard``, ``mlflow``, ``mlflow_tracking_uri``,
+Called by :mod:`mindcv.run.training` (``train.py``; options ``tensorboard``, ``mlflow``, ``mlflow_tracking_uri``,
 ``mlflow_experiment``) and by :class:`.callbacks.StateMonitor` (MindCV's ``Model`` API). Records go through a
 queue to one background thread, so a slow or failing tracker never holds training up: a tracker that fails (its
 server down, its disk full) is named in one warning and dropped, and the run goes on (``metrics.jsonl`` keeps
@@ -196,11 +196,12 @@ def open_tensorboard(run_dir: Path) -> Trackers:
     return Trackers([events] if events is not None else [])
 
 
-def open_trackers(c, run_dir: Path, start_step: int, params: Dict) -> Trackers:
-    """The trackers options ``c`` ask for, for the run in ``run_dir`` starting at global step ``start_step``
-    (> 0: resumed); a new MLflow run gets ``params``."""
-    trackers = [_tensorboard(run_dir, start_step) if c.tensorboard else None,
-                MLflowRun(c.mlflow_tracking_uri, c.mlflow_experiment, run_dir, start_step > 0) if c.mlflow else None]
+def open_trackers(run_dir: Path, start_step: int, params: Dict, tensorboard: bool = False, mlflow: bool = False,
+                  mlflow_tracking_uri: str = "", mlflow_experiment: str = "mindcv") -> Trackers:
+    """The trackers asked for (the options of the same names), for the run in ``run_dir`` starting at global step
+    ``start_step`` (> 0: resumed); a new MLflow run gets ``params``."""
+    trackers = [_tensorboard(run_dir, start_step) if tensorboard else None,
+                MLflowRun(mlflow_tracking_uri, mlflow_experiment, run_dir, start_step > 0) if mlflow else None]
     opened = Trackers(t for t in trackers if t is not None)
     opened.start(params)
     return opened

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterator, Optional, Tuple
 
 from ..data.constants import DEFAULT_CROP_PCT, IMAGENET_MEAN, IMAGENET_STD
+from ..data.transforms_factory import Preprocessing
 from ..utils.errors import ConfigError
 
 __all__ = ["PretrainedCfg"]
@@ -65,6 +66,11 @@ class PretrainedCfg(Mapping):
 
     def _keys(self) -> Tuple[str, ...]:
         return tuple(f.name for f in dataclasses.fields(self))
+
+    @property
+    def preprocessing(self) -> Preprocessing:
+        """The evaluation preprocessing these weights expect."""
+        return Preprocessing(self.input_size[-1], self.crop_pct, self.interpolation, tuple(self.mean), tuple(self.std))
 
     def has_source(self) -> bool:
         """True when these weights can be fetched or read from somewhere."""

@@ -14,7 +14,6 @@ from mindspore import Tensor, nn
 
 from ..convert import convert_keras_file, convert_timm_file
 from ..data.constants import INCEPTION_MEAN, INCEPTION_STD, imagenet_classes
-from ..data.transforms_factory import create_transforms
 from ..utils.errors import ConfigError, DataError
 from ..utils.scores import softmax
 from .helpers import build_registered_model
@@ -230,9 +229,7 @@ def preprocess_input(images: Sequence, pretrained_cfg: Optional[PretrainedCfg] =
     expect (default: the default tag's): decoded, the shorter side resized to ``size / crop_pct``,
     centre-cropped to ``size``, normalised with the config's mean and std; NCHW float32. Keras's
     ``preprocess_input`` for the same weights, with the resizing included."""
-    cfg = pretrained_cfg or get_pretrained_cfg("xception")
-    ops = create_transforms("imagenet", cfg.input_size[-1], False, crop_pct=cfg.crop_pct,
-                            interpolation=cfg.interpolation, mean=cfg.mean, std=cfg.std)
+    ops = (pretrained_cfg or get_pretrained_cfg("xception")).preprocessing.transforms()
     batch = []
     for image in images:
         if isinstance(image, (str, Path)):

@@ -1,19 +1,23 @@
-"""Turns the options of ``train.py`` / ``validate.py`` into objects: data, model, networks, optimizer, step.
+"""Turns the options of ``train.py`` / ``validate.py`` into objects: the runtime, data, model, networks,
+optimizer and step, and the settings a training run and an evaluation follow.
 
-This is the one place that reads the configuration namespace; everything it builds takes plain arguments.
+This is the one module that reads the options (``mindcv.config`` parses and checks them); everything it builds
+takes plain arguments. Callers: :mod:`.training`, :mod:`.validation`, the commands and the benchmarks.
 """
+import json
 import logging
 from argparse import Namespace
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import mindspore as ms
 import mindspore.dataset as ds
 from mindspore import Parameter, Tensor, nn
 
+from ..config import dump_config
 from ..data import SplitDataset, create_dataset, create_loader, create_transforms
-from ..data.dataset_factory import SPLIT_DATASETS, check_split_folder
+from ..data.dataset_factory import check_split_folder
 from ..engine.amp import LossNetwork, auto_mixed_precision
 from ..engine.distributed import average_parameters
 from ..engine.networks import NormalizeInput
@@ -23,11 +27,14 @@ from ..models import create_model, load_model_checkpoint
 from ..models.layers import freeze_batch_norm
 from ..optim import create_optimizer
 from ..scheduler import create_scheduler
+from ..serving.backends import checked_on_first_batch, create_runner
+from ..utils.checkpoint import checkpoint_metadata, read_checkpoint
 from ..utils.errors import ConfigError
-from .runtime import Runtime
+from .runtime import Runtime, setup_runtime
 
-__all__ = ["TrainingParts", "build_training", "check_training_data", "build_val_loader", "build_model",
-           "eval_network", "transforms_for", "pipeline_settings", "TRAINING_QUEUE_CAPACITY"]
+__all__ = ["build_runtime", "RunSettings", "run_settings", "TrainingParts", "build_training", "check_training_data",
+           "ValidationParts", "build_validation", "build_val_loader", "build_model", "eval_network", "transforms_for",
+           "pipeline_settings", "TRAINING_QUEUE_CAPACITY"]
 
 _logger = logging.getLogger(__name__)
 # Rows (images, then batches) each stage of MindSpore's data pipeline may hold ahead of the next, instead of its
@@ -57,15 +64,50 @@ def transforms_for(c: Namespace, is_training: bool):
                              re_max_attempts=c.re_max_attempts, crop_pct=c.crop_pct, normalize=False)
 
 
-def _check_dataset(c: Namespace) -> None:
-    if c.dataset.lower() not in SPLIT_DATASETS:
-        raise ConfigError(f"train.py and validate.py read image folders (imagenet, imagefolder) and fashion_mnist, not "
-                          f"'{c.dataset}'; MindCV-style scripts read it through mindcv.create_dataset.")
+def build_runtime(c: Namespace) -> Runtime:
+    """The device, execution mode, seeds and data-parallel group the options ask for."""
+    return setup_runtime(c.device_target, c.mode, c.jit_level, c.seed, c.distribute)
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """What a training run does around its parts, read from the options once: where it writes, what it starts
+    from, how often it validates, saves and logs, and what it tracks."""
+    model: str
+    epochs: int
+    batch_size: int  # per device
+    seed: int
+    ema: bool  # validation and best.ckpt use the EMA weights
+    save_dir: str
+    overwrite: bool
+    checkpoint: str  # ckpt_path: weights to start from, or with ``resume`` the checkpoint to resume
+    resume: bool
+    val_interval: int
+    save_interval: int
+    keep_checkpoint_max: int
+    save_policy: str
+    log_interval: int
+    max_nonfinite_steps: int
+    tracking: Dict[str, Any]  # the keyword arguments of engine.tracking.open_trackers
+    options: Dict[str, Any]  # every option, as MLflow's params
+    options_yaml: str  # every option, as saved in config.yaml and in the checkpoints
+
+
+def run_settings(c: Namespace) -> RunSettings:
+    """The settings of the training run the options describe."""
+    return RunSettings(
+        model=c.model, epochs=c.epoch_size, batch_size=c.batch_size, seed=c.seed, ema=c.ema,
+        save_dir=c.ckpt_save_dir, overwrite=c.overwrite, checkpoint=c.ckpt_path, resume=bool(c.resume_opt),
+        val_interval=c.val_interval, save_interval=c.ckpt_save_interval, keep_checkpoint_max=c.keep_checkpoint_max,
+        save_policy=c.ckpt_save_policy, log_interval=c.log_interval, max_nonfinite_steps=c.max_nonfinite_steps,
+        tracking=dict(tensorboard=c.tensorboard, mlflow=c.mlflow, mlflow_tracking_uri=c.mlflow_tracking_uri,
+                      mlflow_experiment=c.mlflow_experiment),
+        options=dict(vars(c)), options_yaml=dump_config(c))
 
 
 def check_training_data(c: Namespace) -> None:
-    """Before a run writes anything: the dataset is one train.py reads and its split folders exist."""
-    _check_dataset(c)
+    """Before a run writes anything: the split folders it reads exist (the data set's name was checked with the
+    options)."""
     if c.dataset.lower() != "fashion_mnist":
         for split in [c.train_split] + ([c.val_split] if c.val_while_train else []):
             check_split_folder(c.data_dir, split)
@@ -73,7 +115,6 @@ def check_training_data(c: Namespace) -> None:
 
 def build_val_loader(c: Namespace, runtime: Runtime) -> Tuple[object, List[str], int]:
     """Validation loader over this rank's disjoint shard (every image once), its class names and batch count."""
-    _check_dataset(c)
     dataset = create_dataset(c.dataset, c.data_dir, c.val_split, shuffle=False, num_samples=c.val_num_samples,
                              num_shards=runtime.group_size, shard_id=runtime.rank,
                              num_parallel_workers=c.num_parallel_workers, seed=c.seed, class_split=c.train_split,
@@ -141,7 +182,6 @@ class TrainingParts:
 
 def build_training(c: Namespace, runtime: Runtime) -> TrainingParts:
     """Data, model, mixed-precision networks, schedule, optimizer, loss and train step of the options."""
-    _check_dataset(c)
     data = create_dataset(c.dataset, c.data_dir, c.train_split, shuffle=c.shuffle, num_samples=c.num_samples,
                           num_shards=runtime.group_size, shard_id=runtime.rank,
                           num_parallel_workers=c.num_parallel_workers, num_aug_repeats=c.aug_repeats, seed=c.seed,
@@ -191,3 +231,45 @@ def build_training(c: Namespace, runtime: Runtime) -> TrainingParts:
     return TrainingParts(model=model, eval_network=NormalizeInput(amp_network, c.mean, c.std), step=step,
                          schedule=schedule, train_data=data, train_loader=loader, val_loader=val_loader,
                          val_batches=val_batches, class_names=class_names, steps_per_epoch=steps_per_epoch)
+
+
+@dataclass
+class ValidationParts:
+    """What an evaluation is made of, built."""
+    loader: object
+    batches: int
+    batch_size: int
+    class_names: List[str]
+    model: object
+    network: object  # the model behind its input normalisation, in MindSpore
+    scorer: object  # ``network`` itself, or a function of uint8 batches (an exported backend, checked)
+    backend: str  # "" for MindSpore, else the runner's name and precision
+    checkpoint: str  # the evaluated file ("" for published weights)
+    checkpoint_meta: Dict[str, str]
+    split: str  # what is evaluated: "<data_dir or data set>:<split>"
+    calibrate: bool  # also fit a temperature
+
+
+def build_validation(c: Namespace, runtime: Runtime) -> ValidationParts:
+    """The parts of the options' evaluation; a checkpoint trained on other class names is warned about."""
+    if not c.ckpt_path and not c.pretrained:
+        raise ConfigError("validate.py needs --ckpt_path <checkpoint file> (or --pretrained True); it never "
+                          "evaluates random weights.")
+    meta = checkpoint_metadata(read_checkpoint(c.ckpt_path)) if c.ckpt_path else {}
+    loader, class_names, batches = build_val_loader(c, runtime)
+    trained_classes = json.loads(meta["class_names"]) if "class_names" in meta else None
+    if trained_classes is not None and trained_classes != class_names:
+        _logger.warning("the checkpoint's class names differ from those of %s in %s; accuracy may be meaningless.",
+                        c.val_split, c.data_dir or c.dataset)
+    num_classes = c.num_classes or len(trained_classes or class_names)
+    model = build_model(c, runtime, num_classes, c.ckpt_path, ema=c.ema)
+    network = eval_network(model, c.mean, c.std, c.val_amp_level, c.amp_cast_list)
+    scorer, backend = network, ""
+    if c.backend != "mindspore":  # (precision bf16 needs openvino: refused when the options are parsed)
+        runner = create_runner(c.backend, network, model, c.mean, c.std, c.batch_size, c.image_resize,
+                               weights_file=c.ckpt_path or None, cache_dir=c.export_dir or None,
+                               precision=c.precision)
+        scorer = checked_on_first_batch(runner, network, c.batch_size)
+        backend = f"{runner.name}, {runner.precision}"
+    return ValidationParts(loader, batches, c.batch_size, class_names, model, network, scorer, backend, c.ckpt_path,
+                           meta, f"{c.data_dir or c.dataset}:{c.val_split}", c.calibrate)

@@ -19,7 +19,7 @@ import mindspore as ms
 import numpy as np
 from mindspore import nn
 
-from ..config import parse_saved_config
+from ..config import read_saved_run
 from ..models import create_model
 from ..models.hub import save_hub_folder
 from ..utils.checkpoint import checkpoint_metadata, read_checkpoint
@@ -158,9 +158,9 @@ def _run_facts(checkpoint: Optional[str], cfg) -> Dict:
                             ("validation loss", f"{row['val_loss']:.4f}"), ("epoch", row["epoch"])]
         facts["scores"] = {"top1": row["val_top1"], "top5": row["val_top5"]}
     if facts["recipe"]:
-        config = parse_saved_config(facts["recipe"], f"the options saved in {path}")
-        facts["data"] = (f"Data set `{config.dataset}`, splits `{config.train_split}` (training) and "
-                         f"`{config.val_split}` (validation).")
+        saved = read_saved_run(facts["recipe"], f"the options saved in {path}")
+        facts["data"] = (f"Data set `{saved.dataset}`, splits `{saved.train_split}` (training) and "
+                         f"`{saved.val_split}` (validation).")
     return facts
 
 

@@ -2,19 +2,18 @@
 import json
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional
 
 import mindspore as ms
 import mindspore.dataset as ds
 import numpy as np
 from tqdm import tqdm
 
-from ..config import parse_saved_config
-from ..data.constants import IMAGENET_MEAN, IMAGENET_STD, imagenet_class_names
+from ..config import read_saved_run
+from ..data.constants import imagenet_class_names
 from ..data.sources import ImageFolderSource
-from ..data.transforms_factory import create_transforms
+from ..data.transforms_factory import Preprocessing
 from ..engine.networks import NormalizeInput
 from ..models import create_model
 from ..models.helpers import load_weights
@@ -28,15 +27,6 @@ __all__ = ["Predictor", "Preprocessing"]
 
 def _default_names(num_classes: int) -> List[str]:
     return imagenet_class_names() if num_classes == 1000 else [f"class_{i}" for i in range(num_classes)]
-
-
-@dataclass
-class Preprocessing:
-    image_size: int
-    crop_pct: float
-    interpolation: str
-    mean: Sequence[float]
-    std: Sequence[float]
 
 
 class Predictor:
@@ -65,8 +55,7 @@ class Predictor:
         name; ``default_model`` names a checkpoint that does not say."""
         state = read_checkpoint(checkpoint_path)
         meta = checkpoint_metadata(state)
-        config = parse_saved_config(meta["config"], f"the options saved in {checkpoint_path}") \
-            if "config" in meta else None
+        saved = read_saved_run(meta["config"], f"the options saved in {checkpoint_path}") if "config" in meta else None
         name = model_name or meta.get("model") or default_model
         if not name:
             raise ConfigError(f"{checkpoint_path} does not say which model it holds; pass --model.")
@@ -75,17 +64,14 @@ class Predictor:
         else:
             weight = state.get("classifier.weight")
             class_names = _default_names(weight.shape[0] if weight is not None else 0)
-        model = create_model(name, num_classes=len(class_names), in_channels=config.in_channels if config else 3,
+        model = create_model(name, num_classes=len(class_names), in_channels=saved.in_channels if saved else 3,
                              **model_kwargs)
         load_weights(model, state, f"checkpoint {checkpoint_path}")
         cfg = model.pretrained_cfg
-        if config is not None:  # what the run evaluated with
-            preprocessing = Preprocessing(config.image_resize, config.crop_pct, config.interpolation, config.mean,
-                                          config.std)
-        else:  # a checkpoint from outside train.py: the model's published preprocessing, or ImageNet's
-            preprocessing = Preprocessing(cfg.input_size[-1] if cfg else 299, cfg.crop_pct if cfg else 0.875,
-                                          cfg.interpolation if cfg else "bilinear", cfg.mean if cfg else IMAGENET_MEAN,
-                                          cfg.std if cfg else IMAGENET_STD)
+        if saved is not None:  # what the run evaluated with
+            preprocessing = saved.preprocessing
+        else:  # a checkpoint from outside train.py: the model's published preprocessing, or Xception's on ImageNet
+            preprocessing = cfg.preprocessing if cfg else Preprocessing()
         return cls(model, class_names, preprocessing, checkpoint_path, float(meta.get("temperature", 1.0)))
 
     @classmethod
@@ -97,7 +83,7 @@ class Predictor:
         model = create_model(model_name, pretrained=tag or True, checkpoint_path=checkpoint_path, **model_kwargs)
         cfg = model.pretrained_cfg
         return cls(model, list(cfg.label_names) or _default_names(cfg.num_classes),
-                   Preprocessing(cfg.input_size[-1], cfg.crop_pct, cfg.interpolation, cfg.mean, cfg.std),
+                   cfg.preprocessing,
                    checkpoint_path or None, cfg.temperature)
 
     def _runner(self, backend: str, images: np.ndarray, batch_size: int, precision: str,
@@ -127,9 +113,7 @@ class Predictor:
         p = self.preprocessing
         dataset = ds.GeneratorDataset(source, ["image", "index"], shuffle=False, num_parallel_workers=1,
                                       python_multiprocessing=False)
-        dataset = dataset.map(create_transforms("imagenet", p.image_size, False, crop_pct=p.crop_pct,
-                                                interpolation=p.interpolation, normalize=False),
-                              input_columns="image")
+        dataset = dataset.map(p.transforms(normalize=False), input_columns="image")
         dataset = dataset.batch(batch_size, drop_remainder=False)
         results: List[Optional[Dict]] = [None] * len(files)
         bar = tqdm(total=len(files), unit="img", desc="predict", disable=not progress, file=sys.stderr)

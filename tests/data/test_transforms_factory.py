@@ -6,6 +6,7 @@ from mindspore.dataset import vision
 
 from mindcv.data import create_transforms
 from mindcv.data.keyed import KeyedTransform
+from mindcv.data.transforms_factory import Preprocessing
 from mindcv.utils.errors import ConfigError
 from tests import golden_cases as cases
 
@@ -112,6 +113,21 @@ def test_eval_resizes_shorter_side_then_center_crops():
     assert out.shape == (50, 50, 3)
     # 100x200 -> 100x200 (shorter side 50 / 0.5 = 100) -> central 50x50: rows 25..74, columns 75..124
     assert abs(out[0, 0, 0] - 25) <= 1 and abs(out[0, 0, 1] - 75) <= 1
+
+
+def test_a_preprocessing_record_decodes_resizes_crops_and_normalises_as_it_says():
+    image = coded_image(120, 240)
+    record = Preprocessing(image_size=60, crop_pct=0.5, interpolation="bicubic", mean=MEAN, std=STD)
+    out = run(record.transforms(), encoded(image))
+    # 120x240 -> shorter side 60 / 0.5 = 120 (unchanged) -> central 60x60: rows 30..89, columns 90..149
+    assert out.shape == (3, 60, 60) and out.dtype == np.float32
+    assert abs(denorm(out)[0, 0, 0] - 30) <= 1 and abs(denorm(out)[0, 0, 1] - 90) <= 1
+    pixels = run(record.transforms(normalize=False), encoded(image))
+    assert pixels.shape == (60, 60, 3) and pixels.dtype == np.uint8
+    assert np.allclose((pixels.transpose(2, 0, 1) - 127.5) / 127.5, out, atol=1e-6)
+    default = Preprocessing()
+    assert (default.image_size, default.crop_pct, default.interpolation) == (299, 0.875, "bilinear")
+    assert run(default.transforms(), encoded(image)).shape == (3, 299, 299)
 
 
 @pytest.mark.parametrize("name, message", [("nearestx", "Unknown interpolation 'nearestx'; valid: "),

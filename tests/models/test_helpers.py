@@ -9,7 +9,9 @@ from mindspore import nn
 
 from mindcv.models import (build_model_with_cfg, create_model, get_checkpoint_download_root, load_model_checkpoint,
                            load_pretrained, make_divisible)
+from mindcv.data.transforms_factory import Preprocessing
 from mindcv.models.helpers import adapt_input_conv
+from mindcv.models.registry import get_pretrained_cfg
 from mindcv.utils import CheckpointError, DownloadError
 from tests.helpers import calibrated_xception, images, state_of
 from tests.http_server import FileServer
@@ -194,6 +196,12 @@ def test_pretrained_tag_with_a_local_file_of_another_head_is_an_error(tmp_path):
     ms.save_checkpoint(ten, str(path))
     with pytest.raises(CheckpointError, match="classifier of shape \\(10, 2048\\)"):
         create_model("xception", pretrained="mindcv_in1k", checkpoint_path=str(path))
+
+
+def test_a_tags_preprocessing_is_its_input_size_crop_interpolation_and_statistics():
+    cfg = get_pretrained_cfg("xception", "keras_in1k").overlay({"input_size": (3, 71, 71), "crop_pct": 1.0})
+    assert cfg.preprocessing == Preprocessing(71, 1.0, cfg.interpolation, tuple(cfg.mean), tuple(cfg.std))
+    assert cfg.preprocessing.mean != Preprocessing().mean  # Keras weights want [-1, 1] inputs, not ImageNet's
 
 
 def test_overlay_rejects_unknown_keys():

@@ -5,12 +5,14 @@ import mindspore as ms
 import mindspore.dataset as ds
 import pytest
 
-from mindcv.run.builder import TRAINING_QUEUE_CAPACITY, build_training, pipeline_settings
-from mindcv.run.runtime import Runtime
-from mindcv.config import ConfigError, parse_config
+from mindcv.cli import restored_process_state
+from mindcv.config import ConfigError, dump_config, parse_config
 from mindcv.models.layers import KeyedDropout
+from mindcv.run.builder import (TRAINING_QUEUE_CAPACITY, build_runtime, build_training, build_validation,
+                                pipeline_settings, run_settings)
+from mindcv.run.runtime import Runtime
 from tests import golden_cases as cases
-from tests.helpers import ROOT, write_image
+from tests.helpers import ROOT, TRAIN_ARGS, write_image
 
 RECIPE = ROOT / "configs" / "xception" / "xception_ascend.yaml"
 
@@ -127,3 +129,26 @@ def test_freeze_bn_keeps_the_moving_statistics_and_trains_the_rest(ten_classes, 
     assert len(statistics) == 2 * 40  # every BatchNorm of Xception
     assert (moved & statistics == set()) if frozen else (statistics <= moved)
     assert {"bn1.gamma", "bn1.beta", "conv1.weight", "classifier.weight"} <= moved
+
+
+def test_the_run_settings_are_the_options_they_are_named_after():
+    config = parse_config([*TRAIN_ARGS, "--epoch_size", "7", "--seed", "3", "--ema", "True", "--ckpt_save_dir", "d",
+                           "--overwrite", "True", "--ckpt_path", "x.ckpt", "--resume_opt", "True", "--val_interval",
+                           "2", "--ckpt_save_interval", "3", "--keep_checkpoint_max", "4", "--ckpt_save_policy",
+                           "latest_k", "--log_interval", "5", "--max_nonfinite_steps", "6", "--tensorboard", "False",
+                           "--mlflow_experiment", "e"])
+    s = run_settings(config)
+    assert (s.model, s.epochs, s.batch_size, s.seed, s.ema) == ("xception", 7, 8, 3, True)
+    assert (s.save_dir, s.overwrite, s.checkpoint, s.resume) == ("d", True, "x.ckpt", True)
+    assert (s.val_interval, s.save_interval, s.keep_checkpoint_max, s.save_policy) == (2, 3, 4, "latest_k")
+    assert (s.log_interval, s.max_nonfinite_steps) == (5, 6)
+    assert s.tracking == {"tensorboard": False, "mlflow": False, "mlflow_tracking_uri": "", "mlflow_experiment": "e"}
+    assert s.options_yaml == dump_config(config) and s.options == vars(config)
+
+
+def test_validation_refuses_random_weights_before_reading_any_image(tmp_path):
+    config = parse_config([*TRAIN_ARGS, "--dataset", "imagefolder", "--data_dir", str(tmp_path / "nothing here")])
+    with restored_process_state():
+        runtime = build_runtime(config)
+        with pytest.raises(ConfigError, match="never evaluates random weights"):
+            build_validation(config, runtime)
