@@ -173,6 +173,63 @@ def _concat_splits_keyed(image_clean, image_aug1, image_aug2, label, key):
     return _concat_splits(image_clean, image_aug1, image_aug2, label) + (np.concatenate((key, key + 1, key + 2)),)
 
 
+def _checked_transform(dataset: ds.Dataset, batch_size: int, drop_remainder: bool,
+                       transform: Optional[Transform], splits: bool) -> Transform:
+    """``transform`` (the ImageNet evaluation transforms when None) after checking the loader's arguments."""
+    if batch_size < 1:
+        raise ConfigError(f"batch_size must be >= 1, got {batch_size}.")
+    size = dataset.get_dataset_size()
+    if drop_remainder and size < batch_size:
+        raise ConfigError(f"batch_size {batch_size} is larger than the {size} samples of this split (shard) and "
+                          "drop_remainder is set, so no batch would be produced; lower batch_size or set "
+                          "drop_remainder False.")
+    if transform is None:
+        _logger.warning("create_loader without transform uses the ImageNet evaluation transforms; pass "
+                        "create_transforms(...) explicitly.")
+        transform = create_transforms("imagenet", is_training=False)
+    if splits and not (isinstance(transform, tuple) and len(transform) == 3):
+        raise ConfigError("separate=True needs the (primary, secondary, final) tuple of "
+                          "create_transforms(..., separate=True).")
+    return transform
+
+
+def _augmentation_splits(dataset: ds.Dataset, transform: Transform, keyed: bool, workers: Optional[int],
+                         multiprocessing: bool) -> ds.Dataset:
+    """Columns ``image_clean``, ``image_aug1``, ``image_aug2``: the primary transforms, then the auto-augmentation
+    on the two copies (each with its own random draws), then the final transforms on all three."""
+    primary, secondary, final = transform
+    dataset = _map_transforms(dataset, primary, "image", keyed, workers, multiprocessing)
+    dataset = dataset.map(operations=lambda image: (image, image.copy(), image.copy()), input_columns="image",
+                          output_columns=["image_clean", "image_aug1", "image_aug2"])
+    for salt, column in enumerate(("image_aug1", "image_aug2"), 1):
+        dataset = _map_transforms(dataset, secondary, column, keyed, workers, multiprocessing, salt)
+    for column in ("image_clean", "image_aug1", "image_aug2"):
+        dataset = _map_transforms(dataset, final, column, keyed, workers, multiprocessing)
+    return dataset
+
+
+def _per_image_then_batch_ops(dataset: ds.Dataset, ops: Sequence[Callable], keyed: bool, workers: Optional[int],
+                              multiprocessing: bool) -> Tuple[ds.Dataset, List[KeyedTransform],
+                                                              Optional[BatchNormalize]]:
+    """Map the per-image part of ``ops``; return the keyed transforms that end the list (they run per batch) and
+    the normalisation that ends the per-image part (it runs per batch too)."""
+    split = len(ops)
+    while keyed and split > 0 and isinstance(ops[split - 1], KeyedTransform):
+        split -= 1
+    head, normalize = _batch_normalization(ops[:split])
+    return _map_transforms(dataset, head, "image", keyed, workers, multiprocessing), list(ops[split:]), normalize
+
+
+def _map_batches(dataset: ds.Dataset, augment: "BatchAugment", keyed: bool, workers: Optional[int],
+                 multiprocessing: bool) -> ds.Dataset:
+    """Run the per-batch augmentation over the batched columns. Threads share the GIL: a second one only helps
+    the mixing alone, whose numpy work releases it (with the normalising, one thread measured 10-20% faster:
+    901-921 against 764-800 images/s, 2 cores), so callers pass one worker unless only mixing runs."""
+    columns = ["image", "label"] + (["key"] if keyed else [])
+    return dataset.map(operations=augment, input_columns=columns, output_columns=columns,
+                       num_parallel_workers=workers, python_multiprocessing=multiprocessing)
+
+
 def create_loader(dataset: ds.Dataset, batch_size: int, drop_remainder: bool = False, is_training: bool = False,
                   mixup: float = 0.0, cutmix: float = 0.0, cutmix_prob: float = 0.0, num_classes: int = 1000,
                   transform: Optional[Transform] = None, target_transform: Optional[List[Callable]] = None,
@@ -190,20 +247,7 @@ def create_loader(dataset: ds.Dataset, batch_size: int, drop_remainder: bool = F
     ``python_multiprocessing`` runs the Python transforms (the caller's and this package's per-batch
     augmentation) in MindSpore's worker processes rather than threads; the batches are the same.
     """
-    if batch_size < 1:
-        raise ConfigError(f"batch_size must be >= 1, got {batch_size}.")
-    size = dataset.get_dataset_size()
-    if drop_remainder and size < batch_size:
-        raise ConfigError(f"batch_size {batch_size} is larger than the {size} samples of this split (shard) and "
-                          "drop_remainder is set, so no batch would be produced; lower batch_size or set "
-                          "drop_remainder False.")
-    if transform is None:
-        _logger.warning("create_loader without transform uses the ImageNet evaluation transforms; pass "
-                        "create_transforms(...) explicitly.")
-        transform = create_transforms("imagenet", is_training=False)
-    if separate and is_training and not (isinstance(transform, tuple) and len(transform) == 3):
-        raise ConfigError("separate=True needs the (primary, secondary, final) tuple of "
-                          "create_transforms(..., separate=True).")
+    transform = _checked_transform(dataset, batch_size, drop_remainder, transform, is_training and separate)
     ops = [op for part in (transform if separate and is_training else (transform,)) for op in part]
     mixing = is_training and mixup + cutmix > 0 and batch_size > 1
     keyed = (is_training and hasattr(dataset, "with_keys")
@@ -214,28 +258,16 @@ def create_loader(dataset: ds.Dataset, batch_size: int, drop_remainder: bool = F
     if target_transform or not isinstance(dataset, SplitDataset):  # a SplitDataset's labels are int32 already
         dataset = dataset.map(operations=target_transform or transforms.TypeCast(ms.int32), input_columns="label",
                               num_parallel_workers=workers)
-    tail: List[KeyedTransform] = []
-    normalize: Optional[BatchNormalize] = None
+    per_image = dict(keyed=keyed, workers=workers, multiprocessing=python_multiprocessing)
     if separate and is_training:
-        primary, secondary, final = transform
-        dataset = _map_transforms(dataset, primary, "image", keyed, workers, python_multiprocessing)
-        dataset = dataset.map(operations=lambda image: (image, image.copy(), image.copy()), input_columns="image",
-                              output_columns=["image_clean", "image_aug1", "image_aug2"])
-        for salt, column in enumerate(("image_aug1", "image_aug2"), 1):
-            dataset = _map_transforms(dataset, secondary, column, keyed, workers, python_multiprocessing, salt)
-        for column in ("image_clean", "image_aug1", "image_aug2"):
-            dataset = _map_transforms(dataset, final, column, keyed, workers, python_multiprocessing)
+        dataset = _augmentation_splits(dataset, transform, **per_image)
         dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
         columns = ["image_clean", "image_aug1", "image_aug2", "label"] + (["key"] if keyed else [])
         dataset = dataset.map(operations=_concat_splits_keyed if keyed else _concat_splits, input_columns=columns,
                               output_columns=["image", "label"] + (["key"] if keyed else []))
+        tail, normalize = [], None
     else:
-        split = len(ops)
-        while keyed and split > 0 and isinstance(ops[split - 1], KeyedTransform):
-            split -= 1
-        tail = ops[split:]
-        head, normalize = _batch_normalization(ops[:split])
-        dataset = _map_transforms(dataset, head, "image", keyed, workers, python_multiprocessing)
+        dataset, tail, normalize = _per_image_then_batch_ops(dataset, ops, **per_image)
         dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
     mixer = None
     if mixing:
@@ -243,13 +275,9 @@ def create_loader(dataset: ds.Dataset, batch_size: int, drop_remainder: bool = F
         mixer = BatchMixer(mixup_alpha=mixup, cutmix_alpha=cutmix, prob=cutmix_prob, switch_prob=0.5,
                            num_classes=num_classes, channels_last=channels_last)
     if tail or mixer is not None or normalize is not None:
-        columns = ["image", "label"] + (["key"] if keyed else [])
-        # Threads share the GIL: a second one only helps the mixing alone, whose numpy work releases it (with the
-        # normalising, one thread measured 10-20% faster: 901-921 against 764-800 images/s, 2 cores).
-        batch_workers = workers if python_multiprocessing or not (tail or normalize) else 1
-        dataset = dataset.map(operations=BatchAugment(tail, mixer, normalize), input_columns=columns,
-                              output_columns=columns, num_parallel_workers=batch_workers,
-                              python_multiprocessing=python_multiprocessing)
+        dataset = _map_batches(dataset, BatchAugment(tail, mixer, normalize), keyed,
+                               workers if python_multiprocessing or not (tail or normalize) else 1,
+                               python_multiprocessing)
     if keyed:
         dataset = dataset.project(["image", "label"])
     processes = worker_processes(dataset)

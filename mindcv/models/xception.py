@@ -1,5 +1,10 @@
 """Xception (Chollet, CVPR 2017): depthwise-separable convolutions with residual connections.
 
+Read top to bottom: the pretrained-config table, the separable block, the network in the order of the paper's
+figure (entry flow, eight middle-flow blocks, exit flow, then the classifier head it owns, dropout included, which
+training and inference share), the registered constructor, and ``preprocess_input`` / ``decode_predictions`` beside
+the model as in Keras. On CPU the layers run mindcv's kernels (``set_cpu_kernels``).
+
 Parameter names and shapes match the published MindCV ImageNet checkpoint, so it loads unchanged.
 Two options select the semantics of other published weights: ``bn_eps`` (Keras: 1e-3) and
 ``pool_padding`` (``"same"`` is TensorFlow's padding, used by Keras and MindCV; ``"symmetric"`` pads

@@ -11,7 +11,7 @@ from tests import golden_cases as cases
 
 GOLDEN = cases.load_fixture()["optimizers"]
 # MindCV's Adan ignores parameter-group weight decay (no decay with the disable / norm_and_bias filters, all
-# parameters with auto); here every optimizer decays by its groups (README, Differences from MindCV).
+# parameters with auto); here every optimizer decays by its groups (docs: Differences from MindCV).
 ADAN_GROUP_DECAY = "adan"
 
 
