@@ -3,13 +3,16 @@
     python benchmarks/eval_backends.py --images 480 --rounds 2 --json benchmarks/results/eval_backends.json
 
 Makes photo-like JPEGs (~500x375, 10 classes; ``data_pipeline.make_folder``) and a checkpoint of random weights
-once, then for every backend (MindSpore; our ONNX export in ONNX Runtime; in OpenVINO at fp32 and bf16) runs the
+once, then for every backend (MindSpore; our ONNX export in ONNX Runtime; in OpenVINO at fp32, bf16 and int8,
+quantized on 64 of the folder's images) runs the
 calls of ``validate.py --backend B --precision P --export_dir D`` at 299 px, batch 8, in a fresh process:
 the evaluation data pipeline (decoding included), the cached export checked against MindSpore on the first
 batch, and the scoring. It records the images/s ``validate.py`` prints (the first batch's MindSpore check
 included), the steady rate after the first batch, and, in the same process afterwards, the
 backend's bare rate on one repeated batch of decoded images (the runner alone: normalising and inference). The
-goal is a steady rate of at least 0.8x the bare rate. Rows are interleaved and repeated ``--rounds`` times.
+goal is a steady rate of at least 0.8x the bare rate. Rows are interleaved and repeated ``--rounds`` times. The
+machine's 2048^3 matrix-product rate (fp32: numpy; bf16 and int8: OpenVINO) is measured before and after, and
+each bare rate is reported as a fraction of the rate of its precision (16.8 GFLOP per image).
 """
 import argparse
 import json
@@ -21,11 +24,14 @@ import time
 from pathlib import Path
 
 from data_pipeline import make_folder  # benchmarks/data_pipeline.py, beside this script
-from machine import cpu_flags, cpu_name
+from machine import cpu_flags, cpu_name, gemm_ceilings
 
 HERE = Path(__file__).resolve().parent
 SIZE, BATCH, CLASSES = 299, 8, 10
-BACKENDS = [("mindspore", "fp32"), ("onnxruntime", "fp32"), ("openvino", "fp32"), ("openvino", "bf16")]
+BACKENDS = [("mindspore", "fp32"), ("onnxruntime", "fp32"), ("openvino", "fp32"), ("openvino", "bf16"),
+            ("openvino", "int8")]
+CALIBRATION_IMAGES = 64  # int8: calibration images from the benchmark's own folder (the speed does not depend on them)
+GFLOP_PER_IMAGE = 16.8  # one 299 px forward pass
 
 
 def make_checkpoint(path: Path) -> None:
@@ -47,9 +53,11 @@ def measure(root: str, checkpoint: str, backend: str, precision: str, export_dir
     from mindcv.run.builder import build_runtime, build_validation
     from mindcv.run.validation import run_validation
 
+    int8 = ["--calibration_dir", str(Path(root) / "train"), "--calibration_size", str(CALIBRATION_IMAGES)]
     config = parse_config(["--model", "xception", "--data_dir", root, "--ckpt_path", checkpoint, "--backend", backend,
                            "--precision", precision, "--export_dir", export_dir, "--batch_size", str(BATCH),
-                           "--image_resize", str(SIZE), "--num_classes", str(CLASSES), "--num_parallel_workers", "2"])
+                           "--image_resize", str(SIZE), "--num_classes", str(CLASSES), "--num_parallel_workers", "2",
+                           *(int8 if precision == "int8" else [])])
     runtime = build_runtime(config)
     parts = build_validation(config, runtime)
     if backend == "mindspore":  # what evaluate does with a cell: pad to one compiled shape
@@ -102,7 +110,7 @@ def main() -> int:
     env = dict(os.environ, GLOG_v="3", PYTHONPATH=str(HERE.parent), PYTHONWARNINGS="ignore")
     # MindSpore only in child processes: this one stays light while they are timed
     subprocess.run([sys.executable, __file__, "--make-checkpoint", str(checkpoint)], env=env, check=True)
-    results, load = [], [os.getloadavg()]
+    results, load, ceilings = [], [os.getloadavg()], [gemm_ceilings()]
     for round_index in range(args.rounds):
         for backend, precision in BACKENDS:
             done = subprocess.run([sys.executable, __file__, "--worker", str(args.folder), str(checkpoint), backend,
@@ -116,18 +124,24 @@ def main() -> int:
             print(f"round {row['round']}: {backend} {precision}: validate {row['validate_images_per_s']}, steady "
                   f"{row['steady_images_per_s']}, bare {row['bare_images_per_s']} images/s", file=sys.stderr)
     load.append(os.getloadavg())
+    ceilings.append(gemm_ceilings())
+    for row in results:  # the bare rate as a fraction of the machine's matrix-product rate of its precision
+        ceiling = max(c.get(row["precision"], c["fp32"]) for c in ceilings)
+        row["bare_fraction_of_gemm"] = round(row["bare_images_per_s"] * GFLOP_PER_IMAGE / ceiling, 3)
     print(f"{args.images} JPEGs ~500x375, {SIZE} px, batch {BATCH}, {cpu_name()} ({' '.join(cpu_flags())}), load "
-          f"average at start / end {load[0][0]:.2f} / {load[-1][0]:.2f}")
-    print("| backend | precision | validate img/s | steady img/s | bare img/s | steady / bare | top-1 |")
-    print("| --- " * 7 + "|")
+          f"average at start / end {load[0][0]:.2f} / {load[-1][0]:.2f}; 2048^3 GEMM GFLOP/s at start / end "
+          f"{ceilings[0]} / {ceilings[-1]}")
+    print("| backend | precision | validate img/s | steady img/s | bare img/s | steady / bare | bare / GEMM | top-1 |")
+    print("| --- " * 8 + "|")
     for row in results:
         cells = [row[key] for key in ("backend", "precision", "validate_images_per_s", "steady_images_per_s",
-                                      "bare_images_per_s", "steady_vs_bare", "top1")]
+                                      "bare_images_per_s", "steady_vs_bare", "bare_fraction_of_gemm", "top1")]
         print("| " + " | ".join(map(str, cells)) + " |")
     if args.json:
         args.json.write_text(json.dumps(dict(images=args.images, size=SIZE, batch=BATCH, rounds=args.rounds,
                                              machine=dict(cpu=cpu_name(), cpu_flags=cpu_flags(), cores=os.cpu_count(),
-                                                          load_average=load), results=results), indent=1) + "\n")
+                                                          load_average=load, gemm_gflops=ceilings),
+                                             results=results), indent=1) + "\n")
     return 0
 
 

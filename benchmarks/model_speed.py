@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
-from machine import cpu_flags, cpu_name  # benchmarks/machine.py and report.py, beside this script
+from machine import cpu_flags, cpu_name, sgemm_gflops  # benchmarks/machine.py and report.py, beside this script
 from report import fastest_peer
 
 HERE = Path(__file__).resolve().parent
@@ -196,16 +196,6 @@ def worker(impl: str, task: str, batch: int, size: int, repeats: int, steps: int
                 ms_per_step_median=round(median * 1e3, 1), images_per_s=round(batch / median, 2),
                 gflops=round(batch / median * flop_per_image, 1),
                 peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
-
-
-def sgemm_gflops() -> float:
-    """The machine's SGEMM rate now (numpy/OpenBLAS, 2048^3, all cores): the roofline the rows are held to."""
-    import numpy as np
-
-    a = np.random.default_rng(0).random((2048, 2048), dtype=np.float32)
-    a @ a
-    best = min(_timed(lambda: a @ a, 5, 1))
-    return 2 * 2048 ** 3 / best / 1e9
 
 
 def run_pair(impl: str, task: str, batch: int, size: int, args: argparse.Namespace) -> Optional[Dict]:

@@ -101,16 +101,23 @@ def dataset_listing() -> str:
 def eval_backends() -> str:
     """validate.py's images/s per backend (as printed, and steady after the first batch) against the bare rate."""
     data = _load("eval_backends")
-    header = ["round", "backend", "precision", "validate.py img/s", "steady img/s", "bare img/s", "steady / bare"]
+    header = ["round", "backend", "precision", "validate.py img/s", "steady img/s", "bare img/s", "steady / bare",
+              "bare, share of the GEMM rate"]
     lines = _header(header)
     for row in sorted(data["results"], key=lambda row: (row["backend"], row["precision"], row["round"])):
         rates = [f"{row[key]:.1f}" for key in ("validate_images_per_s", "steady_images_per_s", "bare_images_per_s")]
-        cells = [str(row["round"]), row["backend"], row["precision"], *rates, f"{row['steady_vs_bare']:.2f}"]
+        share = f"{100 * row['bare_fraction_of_gemm']:.0f}%" if "bare_fraction_of_gemm" in row else ""
+        cells = [str(row["round"]), row["backend"], row["precision"], *rates, f"{row['steady_vs_bare']:.2f}", share]
         lines.append("| " + " | ".join(cells) + " |")
     machine = data["machine"]
+    ceilings = machine.get("gemm_gflops")
+    gemm = (" 2048^3 matrix products at start / end, GFLOP/s (int8: GOP/s): "
+            + " / ".join(", ".join(f"{k} {v}" for k, v in c.items()) for c in (ceilings[0], ceilings[-1]))
+            + " (fp32: numpy; bf16, int8: OpenVINO); each bare rate is a share of its precision's."
+            if ceilings else "")
     intro = (f"{data['images']} JPEGs ~500x375, {data['size']} px, batch {data['batch']}, on {machine['cpu']} "
              f"({', '.join(machine['cpu_flags'])}; {machine['cores']} cores), load average at start / end "
-             f"{machine['load_average'][0][0]:.2f} / {machine['load_average'][-1][0]:.2f}.\n\n")
+             f"{machine['load_average'][0][0]:.2f} / {machine['load_average'][-1][0]:.2f}.{gemm}\n\n")
     return intro + "\n".join(lines) + "\n"
 
 

@@ -32,7 +32,7 @@ __all__ = ["ConfigError", "Option", "OPTIONS", "parse_config", "load_yaml", "dum
 # The inference backends and OpenVINO precisions ``validate.py --backend/--precision`` and ``predict`` accept;
 # ``mindcv.serving.backends`` runs them and reads the saved options, so the names live here, below it.
 BACKENDS = ("mindspore", "onnxruntime", "openvino")
-PRECISIONS = ("auto", "fp32", "bf16")
+PRECISIONS = ("auto", "fp32", "bf16", "int8")
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,12 @@ OPTIONS: List[Option] = [
                                                 "checkpoint's cached ONNX export, checked against MindSpore on the "
                                                 "first batch (added here)", BACKENDS, any_case=True),
     _o("precision", "auto", "str", "system", "validate.py with --backend openvino: auto (bf16 where the CPU has "
-                                             "it), fp32 or bf16 (added here)", PRECISIONS, any_case=True),
+                                             "it), fp32, bf16, or int8 (post-training quantization on "
+                                             "--calibration_dir; added here)", PRECISIONS, any_case=True),
+    _o("calibration_dir", "", "str", "system", "validate.py --precision int8: folder of images (searched "
+                                               "recursively) whose statistics quantize the export (added here)"),
+    _o("calibration_size", 300, "int", "system", "validate.py --precision int8: calibration images, spread evenly "
+                                                 "over calibration_dir's sorted files (added here)", bounds=_POSITIVE),
     _o("export_dir", "", "str", "system", "validate.py: folder of the cached exports (empty: beside the checkpoint; "
                                           "added here)"),
     _o("calibrate", False, "bool", "system", "validate.py: fit a temperature to the validated images, store it in "
@@ -354,9 +359,12 @@ def _check_together(config: Dict[str, Any]) -> None:
         raise ConfigError("ckpt_save_policy top_k ranks checkpoints by validation top-1: set val_while_train True.")
     if config["resume_opt"] and not config["ckpt_path"]:
         raise ConfigError("resume_opt True needs --ckpt_path <checkpoint written by train.py>.")
-    if config["precision"] == "bf16" and config["backend"] != "openvino":
-        raise ConfigError(f"Option 'precision' bf16 needs --backend openvino (backend {config['backend']} runs "
-                          "fp32).")
+    if config["precision"] in ("bf16", "int8") and config["backend"] != "openvino":
+        raise ConfigError(f"Option 'precision' {config['precision']} needs --backend openvino (backend "
+                          f"{config['backend']} runs fp32).")
+    if (config["precision"] == "int8") != bool(config["calibration_dir"]):
+        raise ConfigError("Options 'precision' int8 and 'calibration_dir' go together: int8 quantizes the export "
+                          "with the statistics of the images in --calibration_dir DIR, which nothing else reads.")
     if config["float32_matmul_precision"] == "medium" and config["backend"] != "mindspore":
         raise ConfigError("Option 'float32_matmul_precision' medium is for MindSpore's own run; an exported backend "
                           f"({config['backend']}) takes --precision instead.")

@@ -19,34 +19,18 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional
 
 import mindspore as ms
 
 from .cli import add_weight_arguments, check_weight_arguments, predictor_from_arguments, run_cli
-from .data.constants import is_image_file
-from .config import BACKENDS
-from .utils.errors import ConfigError, DataError
+from .data.sources import collect_images
+from .config import BACKENDS, PRECISIONS
+from .serving.quantization import Calibration
+from .utils.errors import ConfigError
 from .utils.fileio import write_text_atomic
 
 __all__ = ["collect_images", "write_results", "main"]
-
-
-def collect_images(paths: Sequence[str]) -> List[Path]:
-    """Image files named directly or found (recursively, sorted) in the given folders."""
-    files: List[Path] = []
-    for raw in paths:
-        path = Path(raw).expanduser()
-        if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if is_image_file(p))
-            if not found:
-                raise DataError(f"No images (.jpg, .png, .bmp, .tif, .webp, ...) found in folder {path}.")
-            files += found
-        elif path.is_file():
-            files.append(path)
-        else:
-            raise DataError(f"Image path not found: {path}.")
-    return files
 
 
 def _printable(name: str) -> str:
@@ -86,11 +70,19 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--device_target", default="CPU")
     parser.add_argument("--backend", default="mindspore", choices=BACKENDS,
                         help="what runs the model: MindSpore, or its cached ONNX export in ONNX Runtime / OpenVINO")
-    parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"],
-                        help="openvino: auto (its default: bf16 on CPUs with native bf16) or fp32/bf16; others fp32")
+    parser.add_argument("--precision", default="auto", choices=PRECISIONS,
+                        help="openvino: auto (its default: bf16 on CPUs with native bf16), fp32, bf16 or int8 "
+                             "(quantized on --calibration_dir); others fp32")
+    parser.add_argument("--calibration_dir", default="",
+                        help="--precision int8: folder of images like those to classify (a few hundred)")
+    parser.add_argument("--calibration_size", type=int, default=300,
+                        help="--precision int8: how many calibration images (spread over the folder's sorted files)")
     parser.add_argument("--export_dir", default="", help="where exports are cached (default: beside the checkpoint)")
     args = parser.parse_args(argv)
     check_weight_arguments(parser, args)
+    if (args.precision == "int8") != bool(args.calibration_dir):
+        parser.error("--precision int8 and --calibration_dir go together (int8 quantizes the export with the "
+                     "statistics of the images in --calibration_dir)")
     if args.output and Path(args.output).suffix.lower() not in (".json", ".csv"):
         parser.error(f"--output must end in .json or .csv, got {args.output}")
 
@@ -101,9 +93,11 @@ def main(argv: Optional[List[str]] = None) -> int:
             raise ConfigError(f"The folder of --output {args.output} does not exist; create it first.")
         ms.set_device(args.device_target)
         predictor = predictor_from_arguments(args)
+        calibration = Calibration(args.calibration_dir, args.calibration_size) if args.calibration_dir else None
         files = collect_images(args.images)
         results = predictor.predict(files, args.topk, args.batch_size, progress=len(files) > args.batch_size,
-                                    backend=args.backend, precision=args.precision, cache_dir=args.export_dir or None)
+                                    backend=args.backend, precision=args.precision, cache_dir=args.export_dir or None,
+                                    calibration=calibration)
         run = predictor.last_run
         speed = (f", {run['images_per_second']:.1f} images/s after the first batch (decoding included)"
                  if run["images_per_second"] else "")

@@ -12,6 +12,9 @@ from .utils.logger import console_logging
 from .utils.training_curves import PlotError
 
 
+INT8_WARNING_POINTS = 1.0  # int8's top-1 loss against the fp32 export that is worth a warning
+
+
 def _validate(argv) -> int:
     started = options_and_runtime(argv, __doc__)
     if started is None:
@@ -30,6 +33,13 @@ def _report(parts, metrics) -> None:
     print(f"validation: top-1 {metrics['top1']:.2f}%  top-5 {metrics['top5']:.2f}%  loss {metrics['loss']:.4f}  "
           f"ECE {metrics['ece']:.2f}%  {metrics['num_images']} images  {metrics['images_per_second']:.1f} "
           f"images/s{backend}")
+    if "reference" in metrics:
+        reference = metrics["reference"]
+        print(f"reference ({reference['backend']}): top-1 {reference['top1']:.2f}%  top-5 {reference['top5']:.2f}%  "
+              f"loss {reference['loss']:.4f}; top-1 difference {metrics['top1'] - reference['top1']:+.2f} points")
+        if reference["top1"] - metrics["top1"] > INT8_WARNING_POINTS:
+            print(f"warning: int8 loses {reference['top1'] - metrics['top1']:.2f} points of top-1: calibrate on more "
+                  "images, and on images like these (--calibration_dir, --calibration_size).", file=sys.stderr)
     meta = parts.checkpoint_meta
     if "temperature" in meta:
         at = metrics["at_temperature"]

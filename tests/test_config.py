@@ -140,6 +140,7 @@ def test_every_option_has_a_refused_value_besides_its_type():
                          "auto_augment", "model", "pretrained", "ckpt_path", "resume_opt", "ckpt_save_dir",
                          "overwrite", "dataset_sink_mode", "ema", "clip_grad", "use_nesterov", "lr_epoch_stair",
                          "amp_cast_list", "drop_overflow_update", "eval_shuffle", "export_dir", "calibrate",
+                         "calibration_dir",
                          "freeze_bn", "tensorboard", "mlflow", "mlflow_tracking_uri", "mlflow_experiment"}
 
 
@@ -242,6 +243,9 @@ def test_a_saved_run_tells_the_preprocessing_validation_used_and_the_data():
     (["--resume_opt", "True"], "resume_opt True needs --ckpt_path"),
     (["--image_resize", "64"], "below xception's minimum input of 71 pixels"),
     (["--dataset", "cifar10"], "read image folders (imagenet, imagefolder) and fashion_mnist, not 'cifar10'"),
+    (["--precision", "int8", "--calibration_dir", "d"], "'precision' int8 needs --backend openvino"),
+    (["--backend", "openvino", "--precision", "int8"], "'precision' int8 and 'calibration_dir' go together"),
+    (["--backend", "openvino", "--calibration_dir", "d"], "'precision' int8 and 'calibration_dir' go together"),
 ])
 def test_print_config_refuses_the_combinations_a_run_refuses(extra, message, capsys):
     """Every check on options alone lives in the options module: --print_config stops where train.py would."""

@@ -143,3 +143,26 @@ def test_exported_backends_predict_what_mindspore_predicts(trained_run, photos, 
     assert len(list(tmp_path.glob("*.onnx"))) == 1  # made beside the checkpoint once, then reused
     err = capsys.readouterr().err
     assert f"6 images, backend {backend} (fp32)" in err and "first batch vs MindSpore: max |logit diff|" in err
+
+
+def test_int8_predicts_what_mindspore_predicts(trained_run, photos, colour_images, tmp_path, capsys):
+    outputs = {precision: tmp_path / f"{precision}.json" for precision in ("fp32", "int8")}
+    common = [str(photos), "--ckpt_path", str(trained_run / "best.ckpt"), "--batch_size", "4", "--export_dir",
+              str(tmp_path)]
+    assert main(common + ["--output", str(outputs["fp32"])]) == 0
+    assert main(common + ["--backend", "openvino", "--precision", "int8", "--calibration_dir",
+                          str(colour_images / "train"), "--output", str(outputs["int8"])]) == 0
+    reference, quantized = (json.loads(outputs[p].read_text()) for p in ("fp32", "int8"))
+    assert [e["predictions"][0]["label"] for e in quantized] == [e["predictions"][0]["label"] for e in reference]
+    for ours, theirs in zip(quantized, reference):
+        assert ours["predictions"][0]["probability"] == pytest.approx(theirs["predictions"][0]["probability"],
+                                                                      abs=0.1)
+    assert "6 images, backend openvino (int8)" in capsys.readouterr().err
+    assert len(list(tmp_path.glob("*-int8-*.xml"))) == 1
+
+
+@pytest.mark.parametrize("extra", [["--precision", "int8"], ["--calibration_dir", "d"]])
+def test_int8_and_its_calibration_folder_go_together(trained_run, photos, capsys, extra):
+    with pytest.raises(SystemExit):
+        main([str(photos), "--ckpt_path", str(trained_run / "best.ckpt"), "--backend", "openvino", *extra])
+    assert "--precision int8 and --calibration_dir go together" in capsys.readouterr().err

@@ -75,6 +75,27 @@ def test_an_exported_backend_scores_what_mindspore_scores(trained_run, colour_im
     assert abs(loss[0] - loss[1]) < 1e-3
 
 
+def test_int8_reports_its_top1_beside_the_fp32_export(trained_run, colour_images, tmp_path, capsys):
+    args = _colour_args(colour_images, "--ckpt_path", trained_run / "latest.ckpt", "--backend", "openvino",
+                        "--export_dir", tmp_path)
+    assert validate.main(args + ["--precision", "fp32"]) == 0
+    fp32 = float(re.search(r"top-1 (\S+)%", capsys.readouterr().out).group(1))
+    assert validate.main(args + ["--precision", "int8", "--calibration_dir", str(colour_images / "train"),
+                                 "--calibration_size", "12"]) == 0
+    out = capsys.readouterr().out
+    int8 = float(re.search(r"top-1 (\S+)%.*\(openvino, int8\)", out).group(1))
+    reference = re.search(r"reference \(openvino, fp32\): top-1 (\S+)%.*top-1 difference (\S+) points", out)
+    assert float(reference.group(1)) == fp32 and float(reference.group(2)) == pytest.approx(int8 - fp32, abs=0.01)
+    assert abs(int8 - fp32) <= 100 / 18 + 1e-6  # the 18 easy images: at most one changes its class
+    assert len(list(tmp_path.glob("*-int8-*.xml"))) == 1 and "warning" not in capsys.readouterr().err
+    # calibrated on one blue square, the other colours fall outside the quantizers' ranges: loud, not silent
+    assert validate.main(args + ["--precision", "int8", "--calibration_dir", str(colour_images / "train"),
+                                 "--calibration_size", "1"]) == 0
+    out, err = capsys.readouterr()
+    lost = fp32 - float(re.search(r"top-1 (\S+)%.*\(openvino, int8\)", out).group(1))
+    assert lost > 1 and f"warning: int8 loses {lost:.2f} points of top-1" in err
+
+
 def test_a_backend_that_disagrees_with_mindspore_is_an_error(trained_run, colour_images, tmp_path, capsys,
                                                             monkeypatch):
     from mindcv.serving import backends as serving

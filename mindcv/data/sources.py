@@ -27,7 +27,7 @@ from ..utils.errors import DataError
 from .constants import DECODE_ERRORS, FASHION_MNIST_CLASSES, IMAGE_EXTENSIONS, is_image_file
 from .image_checks import check_jpeg_header, check_png_chunks, is_complete
 
-__all__ = ["DataError", "scan_class_names", "list_image_files", "ImageFileList", "ImageFileReader",
+__all__ = ["DataError", "collect_images", "scan_class_names", "list_image_files", "ImageFileList", "ImageFileReader",
            "ImageFolderSource", "BadImageLog", "ArraySource", "read_idx", "find_bad_images", "decode_image",
            "FASHION_MNIST_CLASSES", "sample_key"]
 
@@ -227,6 +227,23 @@ def _placeholder() -> np.ndarray:
 
 
 _PLACEHOLDER = _placeholder()
+
+
+def collect_images(paths: Sequence[str]) -> List[Path]:
+    """Image files named directly or found (recursively, sorted) in the given folders."""
+    files: List[Path] = []
+    for raw in paths:
+        path = Path(raw).expanduser()
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if is_image_file(p))
+            if not found:
+                raise DataError(f"No images (.jpg, .png, .bmp, .tif, .webp, ...) found in folder {path}.")
+            files += found
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise DataError(f"Image path not found: {path}.")
+    return files
 
 
 class ImageFolderSource:

@@ -15,7 +15,7 @@ import mindspore as ms
 import mindspore.dataset as ds
 from mindspore import Parameter, Tensor, nn
 
-from ..config import dump_config
+from ..config import dump_config, evaluation_preprocessing
 from ..data import SplitDataset, create_dataset, create_loader, create_transforms
 from ..data.dataset_factory import check_split_folder
 from ..engine.amp import LossNetwork, auto_mixed_precision
@@ -28,6 +28,7 @@ from ..models.layers import freeze_batch_norm
 from ..optim import create_optimizer
 from ..scheduler import create_scheduler
 from ..serving.backends import checked_on_first_batch, create_runner
+from ..serving.quantization import Calibration
 from ..utils.checkpoint import checkpoint_metadata, read_checkpoint
 from ..utils.errors import ConfigError
 from .runtime import Runtime, setup_runtime
@@ -244,10 +245,21 @@ class ValidationParts:
     network: object  # the model behind its input normalisation, in MindSpore
     scorer: object  # ``network`` itself, or a function of uint8 batches (an exported backend, checked)
     backend: str  # "" for MindSpore, else the runner's name and precision
+    reference: Optional[Tuple[Any, str]]  # int8: the fp32 export's (scorer, backend), scored beside it
     checkpoint: str  # the evaluated file ("" for published weights)
     checkpoint_meta: Dict[str, str]
     split: str  # what is evaluated: "<data_dir or data set>:<split>"
     calibrate: bool  # also fit a temperature
+
+
+def _exported_scorer(c: Namespace, network: nn.Cell, model: nn.Cell, precision: str) -> Tuple[Any, str]:
+    """The options' exported backend at ``precision``, checked against MindSpore on its first batch, and its
+    name."""
+    calibration = Calibration(c.calibration_dir, c.calibration_size) if precision == "int8" else None
+    runner = create_runner(c.backend, network, model, c.mean, c.std, c.batch_size, c.image_resize,
+                           weights_file=c.ckpt_path or None, cache_dir=c.export_dir or None, precision=precision,
+                           calibration=calibration, preprocessing=evaluation_preprocessing(c))
+    return checked_on_first_batch(runner, network, c.batch_size), f"{runner.name}, {runner.precision}"
 
 
 def build_validation(c: Namespace, runtime: Runtime) -> ValidationParts:
@@ -264,12 +276,10 @@ def build_validation(c: Namespace, runtime: Runtime) -> ValidationParts:
     num_classes = c.num_classes or len(trained_classes or class_names)
     model = build_model(c, runtime, num_classes, c.ckpt_path, ema=c.ema)
     network = eval_network(model, c.mean, c.std, c.val_amp_level, c.amp_cast_list)
-    scorer, backend = network, ""
-    if c.backend != "mindspore":  # (precision bf16 needs openvino: refused when the options are parsed)
-        runner = create_runner(c.backend, network, model, c.mean, c.std, c.batch_size, c.image_resize,
-                               weights_file=c.ckpt_path or None, cache_dir=c.export_dir or None,
-                               precision=c.precision)
-        scorer = checked_on_first_batch(runner, network, c.batch_size)
-        backend = f"{runner.name}, {runner.precision}"
-    return ValidationParts(loader, batches, c.batch_size, class_names, model, network, scorer, backend, c.ckpt_path,
-                           meta, f"{c.data_dir or c.dataset}:{c.val_split}", c.calibrate)
+    scorer, backend, reference = network, "", None
+    if c.backend != "mindspore":  # (precision bf16/int8 needs openvino: refused when the options are parsed)
+        scorer, backend = _exported_scorer(c, network, model, c.precision)
+        if c.precision == "int8":  # the fp32 export of the same graph: what quantizing cost
+            reference = _exported_scorer(c, network, model, "fp32")
+    return ValidationParts(loader, batches, c.batch_size, class_names, model, network, scorer, backend, reference,
+                           c.ckpt_path, meta, f"{c.data_dir or c.dataset}:{c.val_split}", c.calibrate)

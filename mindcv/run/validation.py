@@ -18,7 +18,15 @@ __all__ = ["run_validation"]
 def run_validation(runtime: Runtime, parts: ValidationParts,
                    scorer: Optional[Callable[[np.ndarray], np.ndarray]] = None) -> Dict:
     """:func:`~mindcv.engine.evaluate.evaluate`'s metrics of ``parts`` (through ``scorer`` in place of
-    ``parts.scorer`` if given), with the checkpoint's temperature applied and, with ``calibrate``, a fitted one."""
-    return evaluate(scorer or parts.scorer, parts.loader, parts.batch_size, runtime.distributed,
-                    progress=runtime.is_main, total=parts.batches, calibrate=parts.calibrate,
-                    temperature=parts.checkpoint_meta.get("temperature"))
+    ``parts.scorer`` if given), with the checkpoint's temperature applied and, with ``calibrate``, a fitted one.
+    With a reference backend (int8: the fp32 export) its metrics follow under ``reference``."""
+    metrics = _evaluate(runtime, parts, scorer or parts.scorer, parts.calibrate)
+    if parts.reference is not None:
+        reference_scorer, name = parts.reference
+        metrics["reference"] = dict(_evaluate(runtime, parts, reference_scorer, False), backend=name)
+    return metrics
+
+
+def _evaluate(runtime: Runtime, parts: ValidationParts, scorer, calibrate: bool) -> Dict:
+    return evaluate(scorer, parts.loader, parts.batch_size, runtime.distributed, progress=runtime.is_main,
+                    total=parts.batches, calibrate=calibrate, temperature=parts.checkpoint_meta.get("temperature"))

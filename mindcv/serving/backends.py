@@ -9,13 +9,14 @@ the tolerance of the backend's precision it is refused with an error, so a wrong
 import logging
 import os
 from pathlib import Path
-from typing import Callable, Dict, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 import mindspore as ms
 import numpy as np
 from mindspore import nn
 
 from ..config import BACKENDS, PRECISIONS
+from ..data.transforms_factory import Preprocessing
 from ..engine.evaluate import pad_batch
 from ..engine.networks import NormalizeInput
 from ..utils.checkpoint import weights_digest
@@ -25,6 +26,7 @@ from ..utils.fileio import describe_os_error, file_lock
 from ..utils.scores import softmax
 from ..utils.suggest import install_hint
 from .exporting import compare_logits, export_model
+from .quantization import Calibration, calibration_digest, quantize_export, quantized_path
 
 __all__ = ["BACKENDS", "PRECISIONS", "BackendError", "Runner", "create_runner", "check_against"]
 
@@ -34,7 +36,7 @@ _EXTRAS = {"onnxruntime": "export", "openvino": "openvino"}
 # First-batch agreement with MindSpore: max |logit difference| <= atol + rtol * max |logit| and the same top-1
 # (fp32); bf16 keeps ~3 significant digits, so its probabilities are compared instead.
 FP32_TOLERANCE = (1e-3, 1e-3)
-BF16_MAX_PROBABILITY_DIFF = 0.02
+MAX_PROBABILITY_DIFF = {"bf16": 0.02, "int8": 0.1}
 
 
 class BackendError(MindcvError):
@@ -72,18 +74,36 @@ def _onnxruntime_session(path: Path, precision: str):
     return "fp32", lambda batch: session.run(None, {name: batch})[0]
 
 
-def _openvino_model(path: Path, precision: str):
+def _openvino():
     try:
         import openvino
     except ImportError as exc:
         raise BackendError(_missing("openvino")) from exc
+    return openvino
+
+
+def _openvino_model(path: Path, precision: str):
     hints = {"fp32": {"INFERENCE_PRECISION_HINT": "f32"}, "bf16": {"INFERENCE_PRECISION_HINT": "bf16"}, "auto": {}}
     if precision not in hints:
-        raise ConfigError(f"openvino precision must be auto, fp32 or bf16; got {precision}.")
-    compiled = openvino.Core().compile_model(str(path), "CPU", hints[precision])
+        raise ConfigError(f"openvino precision must be auto, fp32, bf16 or int8; got {precision}.")
+    compiled = _openvino().Core().compile_model(str(path), "CPU", hints[precision])
     used = str(compiled.get_property("INFERENCE_PRECISION_HINT")).lower()
     request = compiled.create_infer_request()
     return ("bf16" if "bf" in used else "fp32"), lambda batch: request.infer([batch])[0]
+
+
+def _openvino_int8(export: Path, files: List[Path], preprocessing: Preprocessing, batch: int,
+                   normalise: Callable[[np.ndarray], np.ndarray]):
+    """OpenVINO running the int8 model of ``export`` calibrated on the images ``files`` (quantized once, cached)."""
+    target = quantized_path(export, calibration_digest(files, preprocessing))
+    if target.is_file() and target.with_suffix(".bin").is_file():
+        _logger.info("Using the cached int8 model %s.", target)
+    else:
+        quantize_export(export, target, files, preprocessing, batch, normalise)
+    # layers NNCF leaves in floating point run fp32: the int8 model is compared with the fp32 export
+    compiled = _openvino().Core().compile_model(str(target), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    request = compiled.create_infer_request()
+    return "int8", lambda inputs: request.infer([inputs])[0]
 
 
 _SESSIONS = {"onnxruntime": _onnxruntime_session, "openvino": _openvino_model}
@@ -128,26 +148,39 @@ def _open_export(backend: str, model: nn.Cell, path: Path, precision: str, batch
 
 def create_runner(backend: str, network: nn.Cell, model: nn.Cell, mean: Sequence[float], std: Sequence[float],
                   batch: int, image_size: int, weights_file: Optional[str] = None, cache_dir: Optional[str] = None,
-                  precision: str = "auto") -> Runner:
+                  precision: str = "auto", calibration: Optional[Calibration] = None,
+                  preprocessing: Optional[Preprocessing] = None) -> Runner:
     """The runner of ``backend`` for ``model`` (``network``: the model behind its input normalisation).
 
     Exported backends reuse or make ``<cache_dir>/<model>-<weights sha256>-<batch>x<size>.onnx`` (default cache:
-    the folder of ``weights_file`` when writable, else the mindcv cache's ``exports/``)."""
+    the folder of ``weights_file`` when writable, else the mindcv cache's ``exports/``). ``precision="int8"``
+    (openvino) quantizes that export on ``calibration``'s images, read with ``preprocessing`` (see
+    :mod:`.quantization`)."""
     if backend not in BACKENDS:
         raise ConfigError(f"Unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}.")
     if backend == "mindspore":
         if precision not in ("auto", "fp32"):
             raise ConfigError(f"the mindspore backend runs fp32 here; got precision {precision}.")
         return Runner("mindspore", "fp32", lambda images: network(ms.Tensor(images)).asnumpy())
+    if precision == "int8" and (backend != "openvino" or calibration is None or preprocessing is None):
+        raise ConfigError("precision int8 needs --backend openvino and --calibration_dir (a folder of images).")
+    calibration_files = calibration.files() if precision == "int8" else []  # a missing folder: before any export
     folder = Path(cache_dir).expanduser() if cache_dir else _default_cache_dir(weights_file)
     path = _export_path(model, folder, batch, image_size)
+    normalise = NormalizeInput(nn.Identity(), mean, std)
+
+    def inputs(images: np.ndarray) -> np.ndarray:
+        return _normalised_nchw(normalise, images, batch)
+
     try:
         with file_lock(path.with_name(f".{path.name}.lock")):
-            used, run = _open_export(backend, model, path, precision, batch, image_size)
+            used, run = _open_export(backend, model, path, "fp32" if precision == "int8" else precision, batch,
+                                     image_size)
+            if precision == "int8":
+                used, run = _openvino_int8(path, calibration_files, preprocessing, batch, inputs)
     except OSError as exc:
         raise describe_os_error(exc, folder, "keep exports in") from None
-    normalise = NormalizeInput(nn.Identity(), mean, std)
-    return Runner(backend, used, lambda images: run(_normalised_nchw(normalise, images, batch))[: len(images)])
+    return Runner(backend, used, lambda images: run(inputs(images))[: len(images)])
 
 
 def checked_on_first_batch(runner: Runner, network: nn.Cell, batch: int) -> Callable[[np.ndarray], np.ndarray]:
@@ -173,13 +206,14 @@ def check_against(runner: Runner, reference: np.ndarray, images: np.ndarray) -> 
     report = compare_logits(logits, reference, *FP32_TOLERANCE)
     max_abs, same_top1 = report["max_abs_diff"], report["same_top1"]
     max_prob = float(np.abs(softmax(logits) - softmax(reference)).max())
-    if runner.precision == "bf16":
-        agrees, tolerance = max_prob <= BF16_MAX_PROBABILITY_DIFF, f"probabilities within {BF16_MAX_PROBABILITY_DIFF}"
+    if runner.precision in MAX_PROBABILITY_DIFF:
+        bound = MAX_PROBABILITY_DIFF[runner.precision]
+        agrees, tolerance = max_prob <= bound, f"probabilities within {bound}"
     else:
         agrees, tolerance = report["agrees"], f"logits within {report['tolerance']:.2e} and the same top-1"
     if not agrees:
         raise BackendError(f"{runner.name} ({runner.precision}) does not reproduce MindSpore on the first batch: max "
                            f"|logit diff| {max_abs:.3e}, max |probability diff| {max_prob:.3e}, same top-1 "
                            f"{same_top1} (needed: {tolerance}). Use --backend mindspore"
-                           + (" or --precision fp32." if runner.precision == "bf16" else "."))
+                           + (" or --precision fp32." if runner.precision != "fp32" else "."))
     return dict(max_abs_logit_diff=max_abs, max_probability_diff=max_prob, same_top1=same_top1)

@@ -21,6 +21,7 @@ from ..utils.checkpoint import checkpoint_metadata, read_checkpoint
 from ..utils.errors import ConfigError
 from ..utils.scores import softmax
 from .backends import Runner, check_against, create_runner
+from .quantization import Calibration
 
 __all__ = ["Predictor", "Preprocessing"]
 
@@ -87,22 +88,24 @@ class Predictor:
                    checkpoint_path or None, cfg.temperature)
 
     def _runner(self, backend: str, images: np.ndarray, batch_size: int, precision: str,
-                cache_dir: Optional[str]) -> Runner:
+                cache_dir: Optional[str], calibration: Optional[Calibration]) -> Runner:
         """The backend's runner, checked against MindSpore on ``images`` (the first batch)."""
         mindspore_runner = create_runner("mindspore", self.network, self.model, (), (), batch_size, 0)
         if backend == "mindspore" and precision in ("auto", "fp32"):
             return mindspore_runner
         p = self.preprocessing
         runner = create_runner(backend, self.network, self.model, p.mean, p.std, batch_size, p.image_size,
-                               self.weights_file, cache_dir, precision)
+                               self.weights_file, cache_dir, precision, calibration, p)
         self.last_run["check"] = check_against(runner, mindspore_runner(images), images)
         return runner
 
     def predict(self, files: List[Path], topk: Optional[int] = None, batch_size: int = 8, progress: bool = True,
-                backend: str = "mindspore", precision: str = "auto", cache_dir: Optional[str] = None) -> List[Dict]:
+                backend: str = "mindspore", precision: str = "auto", cache_dir: Optional[str] = None,
+                calibration: Optional[Calibration] = None) -> List[Dict]:
         """Top-``topk`` classes (default: 5, or all when there are fewer) with probabilities for each file, in the
         order given. ``backend``: ``mindspore``, or ``onnxruntime`` / ``openvino`` on the model's cached ONNX
-        export (see :mod:`mindcv.serving.backends`), checked against MindSpore on the first batch. ``last_run``
+        export (see :mod:`mindcv.serving.backends`; ``precision="int8"`` quantizes it on ``calibration``), checked
+        against MindSpore on the first batch. ``last_run``
         then holds the backend, its precision, the check and the images/s after the first batch."""
         topk = min(5, len(self.class_names)) if topk is None else topk
         if not 1 <= topk <= len(self.class_names):
@@ -121,7 +124,7 @@ class Predictor:
         runner, position, timed_images, started = None, 0, 0, 0.0
         for images, indices in dataset.create_tuple_iterator(num_epochs=1, output_numpy=True):
             if runner is None:
-                runner = self._runner(backend, images, batch_size, precision, cache_dir)
+                runner = self._runner(backend, images, batch_size, precision, cache_dir, calibration)
                 started = time.perf_counter()
             else:
                 timed_images += len(indices)

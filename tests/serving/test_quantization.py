@@ -1,0 +1,98 @@
+"""int8 serving: the export quantized by NNCF on a calibration folder (normalised as the model's input), cached per
+weights and calibration data, and checked against MindSpore at the int8 bound before it answers."""
+import shutil
+
+import mindspore as ms
+import numpy as np
+import pytest
+from PIL import Image
+
+from mindcv.serving.backends import MAX_PROBABILITY_DIFF, check_against, create_runner
+from mindcv.serving.inference import Predictor
+from mindcv.serving.quantization import Calibration
+from mindcv.utils.errors import ConfigError, DataError
+
+openvino = pytest.importorskip("openvino")
+pytest.importorskip("nncf")
+
+
+@pytest.fixture(scope="module")
+def predictor(trained_run):
+    return Predictor.from_checkpoint(str(trained_run / "best.ckpt"))
+
+
+def _int8(predictor, cache_dir, folder, size=300, backend="openvino"):
+    p = predictor.preprocessing
+    return create_runner(backend, predictor.network, predictor.model, p.mean, p.std, 4, p.image_size,
+                         cache_dir=str(cache_dir), precision="int8", calibration=Calibration(str(folder), size),
+                         preprocessing=p)
+
+
+def _val_images(colour_images) -> np.ndarray:
+    files = sorted((colour_images / "val").rglob("*.png"))[::3][:4]
+    return np.stack([np.asarray(Image.open(f).convert("RGB").resize((71, 71))) for f in files])
+
+
+def _input_quantizer_range(xml) -> float:
+    """The half-range of the quantizer NNCF put on the model's input."""
+    model = openvino.Core().read_model(str(xml))  # (kept: its nodes live as long as it does)
+    (parameter,) = model.get_parameters()
+    (quantizer,) = [t.get_node() for t in parameter.output(0).get_target_inputs()
+                    if t.get_node().get_type_name() == "FakeQuantize"]
+    return float(-quantizer.input_value(1).get_node().get_data().ravel()[0])
+
+
+def test_the_calibration_subset_spreads_over_the_class_folders(colour_images):
+    found = sorted((colour_images / "train").rglob("*.png"))
+    assert len(found) == 48
+    assert [p.parent.name for p in Calibration(str(colour_images / "train"), 3).files()] == ["blue", "green", "red"]
+    assert Calibration(str(colour_images / "train"), 48).files() == found
+    assert Calibration(str(colour_images / "train"), 500).files() == found
+
+
+def test_int8_quantizes_the_export_on_normalised_calibration_images(predictor, colour_images, tmp_path):
+    runner = _int8(predictor, tmp_path, colour_images / "train")
+    assert runner.precision == "int8"
+    (xml,) = tmp_path.glob("*-4x71-int8-*.xml")
+    assert xml.with_suffix(".bin").is_file() and not list(tmp_path.glob(".*tmp*"))
+    # the calibration images reach NNCF as the model's input: normalised with the run's mean and std
+    pixels = np.stack([np.asarray(Image.open(f).convert("RGB")) for f in (colour_images / "train").rglob("*.png")])
+    mean, std = np.array(predictor.preprocessing.mean), np.array(predictor.preprocessing.std)
+    extreme = float(np.abs((np.stack([pixels.min((0, 1, 2)), pixels.max((0, 1, 2))]) - mean) / std).max())
+    assert 0.9 * extreme <= _input_quantizer_range(xml) <= 1.01 * extreme
+    images = _val_images(colour_images)
+    reference = predictor.network(ms.Tensor(images)).asnumpy()
+    report = check_against(runner, reference, images)
+    assert report["max_probability_diff"] <= MAX_PROBABILITY_DIFF["int8"] and report["same_top1"]
+    assert report["max_abs_logit_diff"] > 1e-5  # int8 arithmetic, not the fp32 graph
+    assert np.array_equal(runner(images[:3]), runner(images)[:3])  # a short batch is padded
+
+
+def test_the_int8_model_is_cached_per_calibration_data(predictor, colour_images, tmp_path):
+    folder = tmp_path / "calibration"
+    shutil.copytree(colour_images / "train", folder)
+    cache = tmp_path / "cache"
+    _int8(predictor, cache, folder)
+    (xml,) = cache.glob("*-int8-*.xml")
+    made = xml.stat().st_mtime_ns
+    _int8(predictor, cache, folder)
+    assert [p.stat().st_mtime_ns for p in cache.glob("*-int8-*.xml")] == [made]
+    _int8(predictor, cache, folder, size=5)  # other images: quantized again, beside it
+    assert len(list(cache.glob("*-int8-*.xml"))) == 2
+    image = next(folder.rglob("*.png"))
+    Image.fromarray(255 - np.asarray(Image.open(image))).save(image)  # the same names, another picture
+    _int8(predictor, cache, folder)
+    assert len(list(cache.glob("*-int8-*.xml"))) == 3 and len(list(cache.glob("*.onnx"))) == 1
+
+
+def test_bad_calibration_input_is_refused_before_anything_is_written(predictor, colour_images, tmp_path):
+    with pytest.raises(DataError, match="Calibration folder not found: .*nowhere; --calibration_dir"):
+        _int8(predictor, tmp_path, tmp_path / "nowhere")
+    with pytest.raises(ConfigError, match="int8 needs --backend openvino"):
+        _int8(predictor, tmp_path, colour_images / "train", backend="onnxruntime")
+    with pytest.raises(ConfigError, match="calibration_size must be >= 1"):
+        _int8(predictor, tmp_path, colour_images / "train", size=0)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="No images .* found in folder"):
+        _int8(predictor, tmp_path, tmp_path / "empty")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty"]
