@@ -92,16 +92,27 @@ def _openvino_model(path: Path, precision: str):
     return ("bf16" if "bf" in used else "fp32"), lambda batch: request.infer([batch])[0]
 
 
+def _compile_int8(target: Path):
+    # layers NNCF leaves in floating point run fp32: the int8 model is compared with the fp32 export
+    return _openvino().Core().compile_model(str(target), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+
+
 def _openvino_int8(export: Path, files: List[Path], preprocessing: Preprocessing, batch: int,
                    normalise: Callable[[np.ndarray], np.ndarray]):
-    """OpenVINO running the int8 model of ``export`` calibrated on the images ``files`` (quantized once, cached)."""
+    """OpenVINO running the int8 model of ``export`` calibrated on the images ``files`` (quantized once, cached;
+    quantized again when the cached files cannot be read)."""
     target = quantized_path(export, calibration_digest(files, preprocessing))
+    compiled = None
     if target.is_file() and target.with_suffix(".bin").is_file():
-        _logger.info("Using the cached int8 model %s.", target)
-    else:
+        try:
+            compiled = _compile_int8(target)
+            _logger.info("Using the cached int8 model %s.", target)
+        except Exception as exc:  # OpenVINO's errors for a file it cannot parse have no common type
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            _logger.warning("The cached int8 model %s cannot be read (%s); quantizing again.", target, reason[:200])
+    if compiled is None:
         quantize_export(export, target, files, preprocessing, batch, normalise)
-    # layers NNCF leaves in floating point run fp32: the int8 model is compared with the fp32 export
-    compiled = _openvino().Core().compile_model(str(target), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+        compiled = _compile_int8(target)
     request = compiled.create_infer_request()
     return "int8", lambda inputs: request.infer([inputs])[0]
 

@@ -77,6 +77,11 @@ def test_the_int8_model_is_cached_per_calibration_data(predictor, colour_images,
     made = xml.stat().st_mtime_ns
     _int8(predictor, cache, folder)
     assert [p.stat().st_mtime_ns for p in cache.glob("*-int8-*.xml")] == [made]
+    whole = xml.read_bytes()
+    xml.write_bytes(whole[: len(whole) // 2])  # a damaged cache entry is made again, not an error
+    _int8(predictor, cache, folder)
+    assert abs(len(xml.read_bytes()) - len(whole)) < 100  # whole again (node names hold a counter)
+    assert _input_quantizer_range(xml) > 0
     _int8(predictor, cache, folder, size=5)  # other images: quantized again, beside it
     assert len(list(cache.glob("*-int8-*.xml"))) == 2
     image = next(folder.rglob("*.png"))
