@@ -122,6 +122,7 @@ def test_bf16_needs_openvino(capsys):
 def test_medium_matmul_precision_scores_as_float32_within_bf16_rounding(trained_run, colour_images, capsys,
                                                                          monkeypatch):
     monkeypatch.setattr(layers, "cpu_has_bf16", lambda: True)  # any CPU: the kernel has a float32 path for bf16
+    monkeypatch.setattr(layers, "cpu_has_amx", lambda: False)
     args = _colour_args(colour_images, "--ckpt_path", trained_run / "latest.ckpt")
     assert validate.main(args) == 0
     reference = capsys.readouterr().out

@@ -38,7 +38,7 @@ from ..utils.fileio import atomic_path, file_lock
 
 __all__ = ["kernel_library", "cpu_kernels_enabled", "depthwise_conv3x3_op", "max_pool3x3s2_op", "batch_norm_train_op",
            "batch_norm_eval_op", "pointwise_conv_op", "pointwise_conv_available", "onednn_library", "cpu_has_bf16",
-           "BF16_FLAGS"]
+           "cpu_has_amx", "BF16_FLAGS"]
 
 _logger = logging.getLogger(__name__)
 CSRC = Path(__file__).parent / "csrc"
@@ -202,7 +202,15 @@ def pointwise_conv_op(precision: str = "fp32") -> ops.Custom:
 BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 
 
+def _cpu_flags() -> List[str]:
+    return next((line.split(":", 1)[1].split() for line in _cpuinfo_lines() if line.startswith("flags")), [])
+
+
 def cpu_has_bf16() -> bool:
     """True when the CPU computes bf16 products in hardware (AVX512-BF16 or AMX-BF16, from /proc/cpuinfo)."""
-    flags = next((line.split(":", 1)[1].split() for line in _cpuinfo_lines() if line.startswith("flags")), [])
-    return any(flag in flags for flag in BF16_FLAGS)
+    return any(flag in _cpu_flags() for flag in BF16_FLAGS)
+
+
+def cpu_has_amx() -> bool:
+    """True when the CPU has AMX tiles for bf16 (``amx_bf16`` in /proc/cpuinfo)."""
+    return "amx_bf16" in _cpu_flags()

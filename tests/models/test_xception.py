@@ -196,6 +196,7 @@ def test_float32_matmul_precision_medium_runs_bf16_products_within_their_roundin
     (parameters untouched), and "highest" gives back the float32 network bit for bit. (On a CPU without bf16
     instructions the kernel computes the same products in float32 from the bf16-rounded operands.)"""
     monkeypatch.setattr(layers, "cpu_has_bf16", lambda: True)
+    monkeypatch.setattr(layers, "cpu_has_amx", lambda: False)
     caplog.set_level("INFO", logger="mindcv")
     model = calibrated_xception(num_classes=4, drop_rate=0.0, use_cpu_kernels=True)
     model.set_train(False)
@@ -220,6 +221,16 @@ def test_float32_matmul_precision_medium_without_bf16_instructions_stays_float32
     model.set_float32_matmul_precision("medium")
     assert model.float32_matmul_precision == "highest" and _pointwise_ops(model) == {pointwise_conv_op("fp32")}
     assert "avx512_bf16 or amx_bf16" in caplog.text
+
+
+def test_float32_matmul_precision_medium_on_an_amx_cpu_stays_float32(monkeypatch, caplog):
+    """MindSpore 2.7's oneDNN has no AMX: there bf16 products measured slower than float32, so medium is declined."""
+    monkeypatch.setattr(layers, "cpu_has_bf16", lambda: True)
+    monkeypatch.setattr(layers, "cpu_has_amx", lambda: True)
+    model = Xception(num_classes=4, use_cpu_kernels=True)
+    assert model.set_float32_matmul_precision("medium") == "highest"
+    assert model.float32_matmul_precision == "highest" and _pointwise_ops(model) == {pointwise_conv_op("fp32")}
+    assert "stays float32 on this CPU (amx_bf16)" in caplog.text
 
 
 def test_float32_matmul_precision_medium_without_the_kernels_says_it_runs_float32(caplog):

@@ -256,3 +256,10 @@ def test_float32_flag_and_the_model_switch_bring_the_kernels_back():
     assert model.set_cpu_kernels(False) is True and all(cell.fast_op is None for cell in kernel_layers)
     assert model.set_cpu_kernels(True) is False
     assert sum(cell.fast_op is not None for cell in kernel_layers) == running
+
+
+@pytest.mark.parametrize("flags, bf16, amx", [("fpu avx2", False, False), ("avx2 avx512f avx512_bf16", True, False),
+                                              ("avx512_bf16 amx_tile amx_bf16", True, True)])
+def test_bf16_and_amx_are_read_from_the_cpu_flags(monkeypatch, flags, bf16, amx):
+    monkeypatch.setattr(cpu_kernels, "_cpuinfo_lines", lambda: ["model name\t: a CPU", f"flags\t\t: {flags}"])
+    assert (cpu_kernels.cpu_has_bf16(), cpu_kernels.cpu_has_amx()) == (bf16, amx)
