@@ -9,7 +9,7 @@ the tolerance of the backend's precision it is refused with an error, so a wrong
 import logging
 import os
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import mindspore as ms
 import numpy as np
@@ -26,7 +26,7 @@ from ..utils.fileio import describe_os_error, file_lock
 from ..utils.scores import softmax
 from ..utils.suggest import install_hint
 from .exporting import compare_logits, export_model
-from .quantization import Calibration, calibration_digest, quantize_export, quantized_path
+from .quantization import Calibration, calibration_digest, quantize_export, quantized_path, require_quantizer
 
 __all__ = ["BACKENDS", "PRECISIONS", "BackendError", "Runner", "create_runner", "check_against"]
 
@@ -97,23 +97,17 @@ def _compile_int8(target: Path):
     return _openvino().Core().compile_model(str(target), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
 
 
-def _openvino_int8(export: Path, files: List[Path], preprocessing: Preprocessing, batch: int,
-                   normalise: Callable[[np.ndarray], np.ndarray]):
-    """OpenVINO running the int8 model of ``export`` calibrated on the images ``files`` (quantized once, cached;
-    quantized again when the cached files cannot be read)."""
+def _openvino_int8(export: Path, make_export: Callable[[], None], files: List[Path], preprocessing: Preprocessing,
+                   batch: int, normalise: Callable[[np.ndarray], np.ndarray]):
+    """OpenVINO running the int8 model of ``export`` calibrated on the images ``files``, quantized once and cached;
+    the export is only read (or made) when the int8 model has to be made."""
     target = quantized_path(export, calibration_digest(files, preprocessing))
-    compiled = None
-    if target.is_file() and target.with_suffix(".bin").is_file():
-        try:
-            compiled = _compile_int8(target)
-            _logger.info("Using the cached int8 model %s.", target)
-        except Exception as exc:  # OpenVINO's errors for a file it cannot parse have no common type
-            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            _logger.warning("The cached int8 model %s cannot be read (%s); quantizing again.", target, reason[:200])
-    if compiled is None:
-        quantize_export(export, target, files, preprocessing, batch, normalise)
-        compiled = _compile_int8(target)
-    request = compiled.create_infer_request()
+
+    def quantize() -> None:
+        converted = _open_cached(export, lambda path: _openvino().convert_model(str(path)), make_export, "export")
+        quantize_export(converted, export.name, target, files, preprocessing, batch, normalise)
+
+    request = _open_cached(target, _compile_int8, quantize, "int8 model").create_infer_request()
     return "int8", lambda inputs: request.infer([inputs])[0]
 
 
@@ -137,24 +131,30 @@ def _default_cache_dir(weights_file: Optional[str]) -> Path:
     return get_cache_dir() / "exports"
 
 
-def _open_export(backend: str, model: nn.Cell, path: Path, precision: str, batch: int, image_size: int):
-    """``backend``'s session on the cached export at ``path``; made when missing, made again when unreadable."""
-    session = _SESSIONS[backend]
+def _open_cached(path: Path, open_file: Callable[[Path], Any], make: Callable[[], None], what: str) -> Any:
+    """``open_file(path)`` on the cached file ``path``: made by ``make()`` when missing, and made again when
+    ``open_file`` cannot read it (each library has its own error types for a file it cannot parse; ours pass)."""
     if path.is_file():
         try:
-            opened = session(path, precision)
-            _logger.info("Using the cached export %s.", path)
+            opened = open_file(path)
+            _logger.info("Using the cached %s %s.", what, path)
             return opened
         except MindcvError:
             raise
-        except Exception as exc:  # each backend has its own error types for a file it cannot parse
+        except Exception as exc:
             reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            _logger.warning("The cached export %s cannot be read by %s (%s); exporting again.", path, backend,
-                            reason[:200])
+            _logger.warning("The cached %s %s cannot be read (%s); making it again.", what, path, reason[:200])
             path.unlink()
-    report = export_model(model, str(path), "ONNX", batch, image_size, model.in_channels, verify=False)
-    _logger.info("Exported the model to %s for %s.", report["file"], backend)
-    return session(path, precision)
+    make()
+    return open_file(path)
+
+
+def _exporter(model: nn.Cell, path: Path, batch: int, image_size: int) -> Callable[[], None]:
+    """A function that writes ``model``'s ONNX export to ``path``."""
+    def export() -> None:
+        report = export_model(model, str(path), "ONNX", batch, image_size, model.in_channels, verify=False)
+        _logger.info("Exported the model to %s.", report["file"])
+    return export
 
 
 def create_runner(backend: str, network: nn.Cell, model: nn.Cell, mean: Sequence[float], std: Sequence[float],
@@ -175,7 +175,10 @@ def create_runner(backend: str, network: nn.Cell, model: nn.Cell, mean: Sequence
         return Runner("mindspore", "fp32", lambda images: network(ms.Tensor(images)).asnumpy())
     if precision == "int8" and (backend != "openvino" or calibration is None or preprocessing is None):
         raise ConfigError("precision int8 needs --backend openvino and --calibration_dir (a folder of images).")
-    calibration_files = calibration.files() if precision == "int8" else []  # a missing folder: before any export
+    calibration_files = []
+    if precision == "int8":  # a missing package or folder: before any export is written
+        require_quantizer()
+        calibration_files = calibration.files()
     folder = Path(cache_dir).expanduser() if cache_dir else _default_cache_dir(weights_file)
     path = _export_path(model, folder, batch, image_size)
     normalise = NormalizeInput(nn.Identity(), mean, std)
@@ -185,10 +188,12 @@ def create_runner(backend: str, network: nn.Cell, model: nn.Cell, mean: Sequence
 
     try:
         with file_lock(path.with_name(f".{path.name}.lock")):
-            used, run = _open_export(backend, model, path, "fp32" if precision == "int8" else precision, batch,
-                                     image_size)
+            make_export = _exporter(model, path, batch, image_size)
             if precision == "int8":
-                used, run = _openvino_int8(path, calibration_files, preprocessing, batch, inputs)
+                used, run = _openvino_int8(path, make_export, calibration_files, preprocessing, batch, inputs)
+            else:
+                used, run = _open_cached(path, lambda file: _SESSIONS[backend](file, precision), make_export,
+                                         f"export ({backend})")
     except OSError as exc:
         raise describe_os_error(exc, folder, "keep exports in") from None
     return Runner(backend, used, lambda images: run(inputs(images))[: len(images)])

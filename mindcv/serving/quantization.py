@@ -10,6 +10,7 @@ batch and size) and by the sha256 of the calibration images and preprocessing: c
 data quantize again, the same ones reuse the file.
 """
 import hashlib
+import importlib.util
 import logging
 import os
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from ..utils.errors import ConfigError, DataError
 from ..utils.fileio import atomic_path, fsync_directory
 from ..utils.suggest import install_hint
 
-__all__ = ["Calibration", "calibration_digest", "quantized_path", "quantize_export"]
+__all__ = ["Calibration", "require_quantizer", "calibration_digest", "quantized_path", "quantize_export"]
 
 _logger = logging.getLogger(__name__)
 
@@ -48,6 +49,13 @@ class Calibration:
                             "images like those the model will see (a few hundred from the training split).")
         found = collect_images([self.folder])
         return [found[i * len(found) // self.size] for i in range(self.size)] if self.size < len(found) else found
+
+
+def require_quantizer() -> None:
+    """Refuse int8 before anything is written when NNCF or OpenVINO is missing."""
+    missing = [name for name in ("nncf", "openvino") if importlib.util.find_spec(name) is None]
+    if missing:
+        raise ConfigError(f"--precision int8 needs {' and '.join(missing)}: {install_hint('int8')}.")
 
 
 def calibration_digest(files: List[Path], preprocessing: Preprocessing) -> str:
@@ -83,24 +91,23 @@ def _calibration_batches(files: List[Path], preprocessing: Preprocessing, batch:
     return [normalise(stacked[i:i + batch]) for i in range(0, count, batch)]
 
 
-def quantize_export(export: Path, target: Path, files: List[Path], preprocessing: Preprocessing, batch: int,
+def quantize_export(model, name: str, target: Path, files: List[Path], preprocessing: Preprocessing, batch: int,
                     normalise: Callable[[np.ndarray], np.ndarray]) -> None:
-    """Quantize the ONNX ``export`` with NNCF on the images ``files`` (:meth:`Calibration.files`) and write the
-    OpenVINO IR ``target`` (``.xml``; its ``.bin`` beside it, written first, so a present ``.xml`` has its
-    weights)."""
-    try:
-        import nncf
-        import openvino
-    except ImportError as exc:
-        raise ConfigError(f"--precision int8 needs NNCF and OpenVINO: {install_hint('int8')}.") from exc
+    """Quantize ``model`` (the export ``name`` as ``openvino.convert_model`` reads it) with NNCF on the images
+    ``files`` (:meth:`Calibration.files`) and write the OpenVINO IR ``target`` (``.xml``; its ``.bin`` beside it,
+    written first, so a present ``.xml`` has its weights).
+
+    ``convert_model`` (not ``Core().read_model``) folds the BatchNorms into the convolutions and the depthwise
+    weights' reshape into constants: NNCF then quantizes every convolution per output channel and OpenVINO runs the
+    depthwise ones in int8 too (the file as read left them in fp32 behind a quantizer per kernel column: 28 against
+    39 images/s at 299 px, batch 8, on AVX512-VNNI)."""
+    import nncf
+    import openvino
+
     batches = _calibration_batches(files, preprocessing, batch, normalise)
-    _logger.info("Quantizing %s to int8 with %d calibration images (%d batches of %d).", export.name, len(files),
+    _logger.info("Quantizing %s to int8 with %d calibration images (%d batches of %d).", name, len(files),
                  len(batches), batch)
-    # convert_model (not read_model) folds the BatchNorms into the convolutions and the depthwise weights' reshape
-    # into constants: NNCF then quantizes every convolution per output channel and OpenVINO runs the depthwise ones
-    # in int8 too (reading the file as it is left them in fp32 behind a quantizer per kernel column: 28 against 39
-    # images/s at 299 px, batch 8, on AVX512-VNNI)
-    quantized = nncf.quantize(openvino.convert_model(str(export)), nncf.Dataset(batches), subset_size=len(batches))
+    quantized = nncf.quantize(model, nncf.Dataset(batches), subset_size=len(batches))
     weights = target.with_suffix(".bin")
     with atomic_path(target, suffix=".xml") as tmp_xml:
         openvino.save_model(quantized, str(tmp_xml), compress_to_fp16=False)

@@ -1,6 +1,7 @@
 """int8 serving: the export quantized by NNCF on a calibration folder (normalised as the model's input), cached per
 weights and calibration data, and checked against MindSpore at the int8 bound before it answers."""
 import shutil
+import sys
 
 import mindspore as ms
 import numpy as np
@@ -101,3 +102,11 @@ def test_bad_calibration_input_is_refused_before_anything_is_written(predictor, 
     with pytest.raises(DataError, match="No images .* found in folder"):
         _int8(predictor, tmp_path, tmp_path / "empty")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty"]
+
+
+def test_a_missing_quantizer_names_the_extra_before_anything_is_written(predictor, colour_images, tmp_path,
+                                                                          monkeypatch):
+    monkeypatch.setitem(sys.modules, "nncf", None)
+    with pytest.raises(ConfigError, match=r"int8 needs nncf: pip install 'mindcv-xception\[int8\]'"):
+        _int8(predictor, tmp_path / "cache", colour_images / "train")
+    assert not (tmp_path / "cache").exists()
