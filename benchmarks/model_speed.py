@@ -14,7 +14,8 @@ both rounds are printed and the JSON keeps every measurement. Per pair: steady-s
 ``--repeats`` timings of ``--steps`` steps), images/s from the median, time to the first step (graph compile
 included), achieved GFLOP/s (16.8 GFLOP per 299 px image forward, scaled by pixels; a training step counts 3x)
 and its share of the machine's SGEMM rate, measured in the same run (numpy/OpenBLAS 2048^3 on all cores; a
-practical roofline). Training is one SGD-momentum step on cross-entropy, the same cell for both MindSpore
+practical roofline; the bf16 and int8 rates of OpenVINO's matrix product are recorded beside it for the
+performance page's charts). Training is one SGD-momentum step on cross-entropy, the same cell for both MindSpore
 models. Exported rows: our model exported to ONNX (BatchNorm folded by the runtimes). Ratios are to the fastest
 peer of the same precision (fp32 rows to fp32 peers, bf16 to bf16); the CPU's AVX-512/BF16/AMX flags are recorded.
 """
@@ -30,7 +31,7 @@ import time
 from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
-from machine import cpu_flags, cpu_name, sgemm_gflops  # benchmarks/machine.py and report.py, beside this script
+from machine import cpu_flags, cpu_name, gemm_ceilings  # benchmarks/machine.py and report.py, beside this script
 from report import fastest_peer
 
 HERE = Path(__file__).resolve().parent
@@ -261,7 +262,7 @@ def main() -> int:
     for impl in sorted(set(args.impl) - set(available)):
         print(f"[{impl}] skipped: no interpreter at {IMPLEMENTATIONS[impl]['python']} (benchmarks/make_peer_envs.sh)",
               file=sys.stderr)
-    peak, results, started = [sgemm_gflops()], [], time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    ceilings, results, started = [gemm_ceilings()], [], time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     load = [os.getloadavg()]
     for _ in range(args.rounds):
         for setting in args.grid:
@@ -272,13 +273,14 @@ def main() -> int:
                 result = run_pair(impl, task, int(batch), int(size), args)
                 if result:
                     results.append(result)
-    peak.append(sgemm_gflops())
+    ceilings.append(gemm_ceilings())
     load.append(os.getloadavg())
+    peak = [c["fp32"] for c in ceilings]
     print(f"{cpu_name()} ({' '.join(cpu_flags())}), load average at start / end: {load[0]} / {load[-1]}")
     print(table(results, peak))
     if args.json:
         machine = dict(cpu=cpu_name(), cpu_flags=cpu_flags(), cores=os.cpu_count(), load_average=load,
-                       sgemm_gflops=[round(p) for p in peak], started=started)
+                       sgemm_gflops=peak, gemm_gflops=ceilings, started=started)
         implementations = {impl: dict(label=spec["label"], precision=spec["precision"], peer=spec.get("peer", False))
                            for impl, spec in IMPLEMENTATIONS.items() if impl in available}
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)

@@ -4,6 +4,7 @@ performance tables from here, so a re-measurement changes data files, not prose)
     python benchmarks/report.py                     # prints every table
     python benchmarks/report.py model_speed         # one of them
 """
+import io
 import json
 import sys
 from collections import defaultdict
@@ -17,6 +18,9 @@ IMPL_NAMES = {"ours": "ours (default)", "ours_off": "ours, kernels off", "ours_b
               "timm_bf16": "PyTorch, bf16 autocast (channels_last)", "onnxruntime": "ONNX Runtime (our export)",
               "openvino": "OpenVINO (our export)", "openvino_bf16": "OpenVINO bf16 (our export)",
               "mindcv030": "MindCV 0.3.0"}
+SHORT_NAMES = {"mindcv": "MindCV", "timm": "PyTorch", "timm_cl": "PyTorch CL", "timm_compile": "PyTorch compile",
+               "timm_bf16": "PyTorch bf16", "onnxruntime": "ONNX Runtime", "openvino": "OpenVINO",
+               "openvino_bf16": "OpenVINO bf16"}
 
 
 def _header(columns: List[str]) -> List[str]:
@@ -68,6 +72,67 @@ def model_speed() -> str:
     flags = ", ".join(data["machine"].get("cpu_flags", []))
     return (_machine(data) + f"CPU flags: {flags or 'not recorded'}. Images/s per round (round 1 / round 2); "
             "ratios from each row's best round.\n\n" + "\n".join(lines) + "\n")
+
+
+def _ceilings(machine: Dict) -> Dict[str, float]:
+    """The best matrix-product rate of each precision measured during a run (GFLOP/s): ``gemm_gflops`` (fp32, bf16,
+    int8 at start and end), or ``sgemm_gflops`` (fp32 only) in runs that measured nothing else."""
+    measured = machine.get("gemm_gflops") or [{"fp32": rate} for rate in machine.get("sgemm_gflops", [])]
+    return {precision: max(c[precision] for c in measured if precision in c)
+            for precision in {p for c in measured for p in c}}
+
+
+def model_speed_chart() -> str:
+    """One bar chart per setting, as inline SVG: achieved GFLOP/s of ours, of the strongest peer of the same
+    precision and the machine's matrix-product rate of that precision (the ceiling), fp32 and bf16 side by side."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    data = _load("model_speed")
+    specs, ceilings = data["implementations"], _ceilings(data["machine"])
+    best: Dict[tuple, Dict[str, Dict]] = defaultdict(dict)
+    for row in data["results"]:
+        kept = best[(row["task"], row["size"], row["batch"])].get(row["impl"])
+        if kept is None or row["gflops"] > kept["gflops"]:
+            best[(row["task"], row["size"], row["batch"])][row["impl"]] = row
+    settings = list(best)
+    columns = min(3, len(settings))
+    rows_of_charts = -(-len(settings) // columns)
+    figure, axes = plt.subplots(rows_of_charts, columns, figsize=(3.2 * columns, 2.9 * rows_of_charts), sharey=True,
+                                squeeze=False)
+    colours = {"ours": "#2b6cb0", "peer": "#dd6b20", "ceiling": "#a0aec0"}
+    for axis in axes.flat[len(settings):]:
+        axis.set_visible(False)
+    for axis, setting in zip(axes.flat, settings):
+        rows, bars = best[setting], []
+        for precision, ours in (("fp32", "ours"), ("bf16", "ours_bf16")):
+            gflops = {impl: row["gflops"] for impl, row in rows.items() if specs[impl]["precision"] == precision}
+            peer = fastest_peer(gflops, specs, precision)
+            if ours in gflops:
+                bars.append((f"ours {precision}", gflops[ours], "ours"))
+            if peer:
+                bars.append((SHORT_NAMES.get(peer, peer), gflops[peer], "peer"))
+            if (ours in gflops or peer) and precision in ceilings:
+                bars.append((f"{precision} GEMM", ceilings[precision], "ceiling"))
+        positions = range(len(bars))
+        axis.bar(positions, [b[1] for b in bars], color=[colours[b[2]] for b in bars])
+        for position, (_, value, _) in zip(positions, bars):
+            axis.text(position, value, f"{value:.0f}", ha="center", va="bottom", fontsize=7)
+        axis.set_xticks(list(positions), [b[0] for b in bars], rotation=45, ha="right", fontsize=7)
+        task, size, batch = setting
+        axis.set_title(f"{task} {size} px, batch {batch}", fontsize=8)
+        axis.tick_params(axis="y", labelsize=7)
+    for axis in axes[:, 0]:
+        axis.set_ylabel("GFLOP/s", fontsize=8)
+    figure.tight_layout()
+    text = io.StringIO()
+    with matplotlib.rc_context({"svg.hashsalt": "model_speed", "svg.fonttype": "none"}):
+        figure.savefig(text, format="svg", metadata={"Date": None})
+    plt.close(figure)
+    svg = text.getvalue()
+    return svg[svg.index("<svg"):] + "\n"
 
 
 def data_pipeline() -> str:
@@ -195,6 +260,7 @@ def fine_tuning() -> str:
 TABLES = {"model_speed": model_speed, "data_pipeline": data_pipeline, "dataset_listing": dataset_listing,
           "eval_backends": eval_backends, "stress": stress, "soak": soak, "calibration": calibration,
           "fine_tuning": fine_tuning}
+CHARTS = {"model_speed": model_speed_chart}
 
 
 def main(argv: List[str]) -> int:

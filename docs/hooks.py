@@ -2,6 +2,7 @@
 
 - ``{{ table:<name> }}``: the table ``benchmarks/report.py`` makes from ``benchmarks/results/<name>.json``, so a
   re-measurement changes data files, not prose.
+- ``{{ chart:<name> }}``: the chart (inline SVG) ``benchmarks/report.py`` draws from the same file.
 - ``{{ options:added_here }}`` and ``{{ options:reference }}``: the options ``train.py`` and ``validate.py``
   accept, from the options table of ``mindcv/config.py`` (those added here, and all of them by group), so
   the documentation cannot disagree with ``--help``.
@@ -15,7 +16,7 @@ from pathlib import Path
 
 _ROOT = Path(__file__).resolve().parents[1]
 _REPORT = _ROOT / "benchmarks" / "report.py"
-_MARKER = re.compile(r"\{\{\s*(table|options|layout):(\w+)\s*\}\}")
+_MARKER = re.compile(r"\{\{\s*(table|chart|options|layout):(\w+)\s*\}\}")
 _ROLE = re.compile(r":(?:mod|func|class|meth|attr|data):`~?([^`]+)`")
 
 
@@ -97,7 +98,7 @@ def _layout(folder: str) -> str:
 def on_page_markdown(markdown, page, config, files):
     if "{{" not in markdown:
         return markdown
-    tables = _report().TABLES
+    report = _report()
 
     def table(match):
         kind, name = match.groups()
@@ -105,8 +106,9 @@ def on_page_markdown(markdown, page, config, files):
             return _options(name)
         if kind == "layout":
             return _layout(name)
-        if name not in tables:
-            raise KeyError(f"{page.file.src_path}: no benchmark table '{name}' (tables: {', '.join(tables)})")
-        return tables[name]()
+        made = report.CHARTS if kind == "chart" else report.TABLES
+        if name not in made:
+            raise KeyError(f"{page.file.src_path}: no benchmark {kind} '{name}' ({kind}s: {', '.join(made)})")
+        return made[name]()
 
     return _MARKER.sub(table, markdown)

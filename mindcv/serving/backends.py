@@ -27,6 +27,7 @@ from ..utils.scores import softmax
 from ..utils.suggest import install_hint
 from .exporting import compare_logits, export_model
 from .quantization import Calibration, calibration_digest, quantize_export, quantized_path, require_quantizer
+from .signal_stack import keeping_signal_stack
 
 __all__ = ["BACKENDS", "PRECISIONS", "BackendError", "Runner", "create_runner", "check_against"]
 
@@ -82,11 +83,16 @@ def _openvino():
     return openvino
 
 
+def _compile_openvino(path: Path, config: Dict[str, str]):
+    with keeping_signal_stack():
+        return _openvino().Core().compile_model(str(path), "CPU", config)
+
+
 def _openvino_model(path: Path, precision: str):
     hints = {"fp32": {"INFERENCE_PRECISION_HINT": "f32"}, "bf16": {"INFERENCE_PRECISION_HINT": "bf16"}, "auto": {}}
     if precision not in hints:
         raise ConfigError(f"openvino precision must be auto, fp32, bf16 or int8; got {precision}.")
-    compiled = _openvino().Core().compile_model(str(path), "CPU", hints[precision])
+    compiled = _compile_openvino(path, hints[precision])
     used = str(compiled.get_property("INFERENCE_PRECISION_HINT")).lower()
     request = compiled.create_infer_request()
     return ("bf16" if "bf" in used else "fp32"), lambda batch: request.infer([batch])[0]
@@ -94,7 +100,7 @@ def _openvino_model(path: Path, precision: str):
 
 def _compile_int8(target: Path):
     # layers NNCF leaves in floating point run fp32: the int8 model is compared with the fp32 export
-    return _openvino().Core().compile_model(str(target), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    return _compile_openvino(target, {"INFERENCE_PRECISION_HINT": "f32"})
 
 
 def _openvino_int8(export: Path, make_export: Callable[[], None], files: List[Path], preprocessing: Preprocessing,

@@ -9,6 +9,7 @@ model (an OpenVINO IR, ``.xml`` + ``.bin``) is cached beside the export, named b
 batch and size) and by the sha256 of the calibration images and preprocessing: changed weights or calibration
 data quantize again, the same ones reuse the file.
 """
+import gc
 import hashlib
 import importlib.util
 import logging
@@ -25,6 +26,7 @@ from ..data.transforms_factory import Preprocessing
 from ..utils.errors import ConfigError, DataError
 from ..utils.fileio import atomic_path, fsync_directory
 from ..utils.suggest import install_hint
+from .signal_stack import keeping_signal_stack
 
 __all__ = ["Calibration", "require_quantizer", "calibration_digest", "quantized_path", "quantize_export"]
 
@@ -107,7 +109,9 @@ def quantize_export(model, name: str, target: Path, files: List[Path], preproces
     batches = _calibration_batches(files, preprocessing, batch, normalise)
     _logger.info("Quantizing %s to int8 with %d calibration images (%d batches of %d).", name, len(files),
                  len(batches), batch)
-    quantized = nncf.quantize(model, nncf.Dataset(batches), subset_size=len(batches))
+    with keeping_signal_stack():  # NNCF compiles the model with OpenVINO to collect its statistics
+        quantized = nncf.quantize(model, nncf.Dataset(batches), subset_size=len(batches))
+        gc.collect()  # and frees those compiled models here, while the block still puts the stack back
     weights = target.with_suffix(".bin")
     with atomic_path(target, suffix=".xml") as tmp_xml:
         openvino.save_model(quantized, str(tmp_xml), compress_to_fp16=False)

@@ -13,6 +13,8 @@ from mindcv.serving.inference import Predictor
 from mindcv.serving.quantization import Calibration
 from mindcv.utils.errors import ConfigError, DataError
 
+from .test_signal_stack import current_signal_stack
+
 openvino = pytest.importorskip("openvino")
 pytest.importorskip("nncf")
 
@@ -52,8 +54,9 @@ def test_the_calibration_subset_spreads_over_the_class_folders(colour_images):
 
 
 def test_int8_quantizes_the_export_on_normalised_calibration_images(predictor, colour_images, tmp_path):
+    stack = current_signal_stack()
     runner = _int8(predictor, tmp_path, colour_images / "train")
-    assert runner.precision == "int8"
+    assert runner.precision == "int8" and current_signal_stack() == stack  # NNCF's and OpenVINO's models compiled
     (xml,) = tmp_path.glob("*-4x71-int8-*.xml")
     assert xml.with_suffix(".bin").is_file() and not list(tmp_path.glob(".*tmp*"))
     # the calibration images reach NNCF as the model's input: normalised with the run's mean and std
