@@ -27,7 +27,7 @@ from .utils.suggest import did_you_mean
 
 __all__ = ["ConfigError", "Option", "OPTIONS", "parse_config", "load_yaml", "dump_config", "build_parser",
            "parse_saved_config", "SavedRun", "read_saved_run", "resolve_options", "evaluation_preprocessing",
-           "BACKENDS", "PRECISIONS"]
+           "BACKENDS", "PRECISIONS", "check_serving_options"]
 
 # The inference backends and OpenVINO precisions ``validate.py --backend/--precision`` and ``predict`` accept;
 # ``mindcv.serving.backends`` runs them and reads the saved options, so the names live here, below it.
@@ -346,6 +346,15 @@ def _check_range(option: Option, value: Any) -> Optional[str]:
     return None
 
 
+def check_serving_options(backend: str, precision: str, calibration_dir: str) -> None:
+    """What runs the model and at which precision, as validate.py and predict take them."""
+    if precision in ("bf16", "int8") and backend != "openvino":
+        raise ConfigError(f"Option 'precision' {precision} needs --backend openvino (backend {backend} runs fp32).")
+    if (precision == "int8") != bool(calibration_dir):
+        raise ConfigError("Options 'precision' int8 and 'calibration_dir' go together: int8 quantizes the export "
+                          "with the statistics of the images in --calibration_dir DIR, which nothing else reads.")
+
+
 def _check_together(config: Dict[str, Any]) -> None:
     """Checks that involve several options, all of them here, so that ``--print_config`` refuses what a run would
     (checks that need the data, such as ``num_classes`` against the folder's classes, run when it is read)."""
@@ -359,12 +368,7 @@ def _check_together(config: Dict[str, Any]) -> None:
         raise ConfigError("ckpt_save_policy top_k ranks checkpoints by validation top-1: set val_while_train True.")
     if config["resume_opt"] and not config["ckpt_path"]:
         raise ConfigError("resume_opt True needs --ckpt_path <checkpoint written by train.py>.")
-    if config["precision"] in ("bf16", "int8") and config["backend"] != "openvino":
-        raise ConfigError(f"Option 'precision' {config['precision']} needs --backend openvino (backend "
-                          f"{config['backend']} runs fp32).")
-    if (config["precision"] == "int8") != bool(config["calibration_dir"]):
-        raise ConfigError("Options 'precision' int8 and 'calibration_dir' go together: int8 quantizes the export "
-                          "with the statistics of the images in --calibration_dir DIR, which nothing else reads.")
+    check_serving_options(config["backend"], config["precision"], config["calibration_dir"])
     if config["float32_matmul_precision"] == "medium" and config["backend"] != "mindspore":
         raise ConfigError("Option 'float32_matmul_precision' medium is for MindSpore's own run; an exported backend "
                           f"({config['backend']}) takes --precision instead.")

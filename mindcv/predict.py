@@ -25,7 +25,7 @@ import mindspore as ms
 
 from .cli import add_weight_arguments, check_weight_arguments, predictor_from_arguments, run_cli
 from .data.sources import collect_images
-from .config import BACKENDS, PRECISIONS
+from .config import BACKENDS, PRECISIONS, check_serving_options
 from .serving.quantization import Calibration
 from .utils.errors import ConfigError
 from .utils.fileio import write_text_atomic
@@ -80,9 +80,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--export_dir", default="", help="where exports are cached (default: beside the checkpoint)")
     args = parser.parse_args(argv)
     check_weight_arguments(parser, args)
-    if (args.precision == "int8") != bool(args.calibration_dir):
-        parser.error("--precision int8 and --calibration_dir go together (int8 quantizes the export with the "
-                     "statistics of the images in --calibration_dir)")
+    try:
+        check_serving_options(args.backend, args.precision, args.calibration_dir)
+    except ConfigError as error:
+        parser.error(str(error))
     if args.output and Path(args.output).suffix.lower() not in (".json", ".csv"):
         parser.error(f"--output must end in .json or .csv, got {args.output}")
 

@@ -161,8 +161,12 @@ def test_int8_predicts_what_mindspore_predicts(trained_run, photos, colour_image
     assert len(list(tmp_path.glob("*-int8-*.xml"))) == 1
 
 
-@pytest.mark.parametrize("extra", [["--precision", "int8"], ["--calibration_dir", "d"]])
-def test_int8_and_its_calibration_folder_go_together(trained_run, photos, capsys, extra):
+@pytest.mark.parametrize("extra, message", [
+    (["--backend", "openvino", "--precision", "int8"], "'precision' int8 and 'calibration_dir' go together"),
+    (["--backend", "openvino", "--calibration_dir", "d"], "'precision' int8 and 'calibration_dir' go together"),
+    (["--precision", "bf16"], "'precision' bf16 needs --backend openvino"),
+])
+def test_serving_options_are_checked_as_validate_checks_them(trained_run, photos, capsys, extra, message):
     with pytest.raises(SystemExit):
-        main([str(photos), "--ckpt_path", str(trained_run / "best.ckpt"), "--backend", "openvino", *extra])
-    assert "--precision int8 and --calibration_dir go together" in capsys.readouterr().err
+        main([str(photos), "--ckpt_path", str(trained_run / "best.ckpt"), *extra])
+    assert message in capsys.readouterr().err
