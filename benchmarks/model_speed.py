@@ -56,6 +56,8 @@ IMPLEMENTATIONS = {  # peer: compared with ours; precision: the peers ours is he
                      precision="fp32", peer=True),
     "openvino_bf16": dict(python=sys.executable, label="our ONNX export in OpenVINO, bf16 inference precision",
                           inference_only=True, precision="bf16", peer=True),
+    "openvino_int8": dict(python=sys.executable, label="ours, int8 serving (our export quantized by NNCF, OpenVINO)",
+                          inference_only=True, precision="int8", held_to="bf16"),
 }
 
 
@@ -115,10 +117,35 @@ def _exported_step(impl: str, batch: int, size: int) -> Callable[[], None]:
         name = session.get_inputs()[0].name
         return lambda: session.run(None, {name: images})
     import openvino
-    precision = "bf16" if impl == "openvino_bf16" else "f32"
+    if impl == "openvino_int8":
+        path = _quantized(path, batch, size)
+    precision = "bf16" if impl == "openvino_bf16" else "f32"  # int8: what NNCF leaves in floating point runs fp32
     request = openvino.Core().compile_model(str(path), "CPU", {"INFERENCE_PRECISION_HINT": precision})
     infer = request.create_infer_request()
     return lambda: infer.infer([images])
+
+
+def _quantized(export: Path, batch: int, size: int) -> Path:
+    """The export quantized as ``--precision int8`` does (mindcv.serving.quantization), calibrated on noise images:
+    the speed of int8 arithmetic does not depend on what the calibration images show."""
+    import numpy as np
+    import openvino
+    from PIL import Image
+
+    from mindcv.data.transforms_factory import Preprocessing
+    from mindcv.serving.quantization import quantize_export
+
+    preprocessing = Preprocessing(image_size=size)
+    rng = np.random.default_rng(0)
+    files = []
+    for index in range(2 * batch):
+        files.append(export.with_name(f"calibration-{index}.png"))
+        Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).save(files[-1])
+    mean, std = (np.array(values, np.float32).reshape(1, 3, 1, 1) for values in (preprocessing.mean, preprocessing.std))
+    target = export.with_name("xception-int8.xml")
+    quantize_export(openvino.convert_model(str(export)), export.name, target, files, preprocessing, batch,
+                    lambda images: (images.transpose(0, 3, 1, 2).astype(np.float32) - mean) / std)
+    return target
 
 
 def _torch_step(impl: str, task: str, batch: int, size: int) -> Callable[[], None]:
@@ -180,7 +207,7 @@ def worker(impl: str, task: str, batch: int, size: int, repeats: int, steps: int
     start = time.perf_counter()
     if impl.startswith("timm"):
         step = _torch_step(impl, task, batch, size)
-    elif impl in ("onnxruntime", "openvino", "openvino_bf16"):
+    elif impl in ("onnxruntime", "openvino", "openvino_bf16", "openvino_int8"):
         step = _exported_step(impl, batch, size)
     else:
         step = _mindspore_step(impl, task, batch, size)
@@ -229,7 +256,7 @@ def table(results: List[Dict], peak: List[float]) -> str:
             runs = [r for r in cell if r["impl"] == impl]
             top = max(runs, key=lambda r: r["images_per_s"])
             off = f"{best[impl] / best['ours_off']:.2f}x" if "ours_off" in best and impl != "ours_off" else ""
-            peer = fastest_peer(best, IMPLEMENTATIONS, IMPLEMENTATIONS[impl]["precision"])
+            peer = fastest_peer(best, IMPLEMENTATIONS, impl)
             versus = (f"{best[impl] / best[peer]:.2f}x ({peer})" if peer and not IMPLEMENTATIONS[impl].get("peer")
                       else "")
             rows.append(f"| {task} {size} px, batch {batch} | {IMPLEMENTATIONS[impl]['label']} ({top['version']}) "
@@ -281,7 +308,8 @@ def main() -> int:
     if args.json:
         machine = dict(cpu=cpu_name(), cpu_flags=cpu_flags(), cores=os.cpu_count(), load_average=load,
                        sgemm_gflops=peak, gemm_gflops=ceilings, started=started)
-        implementations = {impl: dict(label=spec["label"], precision=spec["precision"], peer=spec.get("peer", False))
+        implementations = {impl: dict(label=spec["label"], precision=spec["precision"], peer=spec.get("peer", False),
+                                      **({"held_to": spec["held_to"]} if "held_to" in spec else {}))
                            for impl, spec in IMPLEMENTATIONS.items() if impl in available}
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(dict(settings=vars(args), machine=machine,

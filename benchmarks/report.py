@@ -41,9 +41,11 @@ def _machine(data: Dict) -> str:
             f"numpy SGEMM {sgemm} GFLOP/s during the run.\n\n")
 
 
-def fastest_peer(best: Dict[str, float], specs: Dict[str, Dict], precision: str) -> Optional[str]:
-    """The fastest implementation marked ``peer`` in ``specs`` with ``precision``, among ``best`` (name -> img/s)."""
-    peers = [impl for impl in best if specs[impl].get("peer") and specs[impl]["precision"] == precision]
+def fastest_peer(best: Dict[str, float], specs: Dict[str, Dict], impl: str) -> Optional[str]:
+    """The fastest implementation marked ``peer`` in ``specs`` among ``best`` (name -> img/s) that ``impl`` is held
+    to: those of its precision, or of ``held_to`` (int8 serving is held to the fastest bf16 peer)."""
+    precision = specs[impl].get("held_to", specs[impl]["precision"])
+    peers = [name for name in best if specs[name].get("peer") and specs[name]["precision"] == precision]
     return max(peers, key=best.get, default=None)
 
 
@@ -62,7 +64,7 @@ def model_speed() -> str:
         best = {impl: max(values) for impl, values in by.items()}
         for impl in [name for name in specs if name in by]:
             spec = specs[impl]
-            peer = fastest_peer(best, specs, spec["precision"])
+            peer = fastest_peer(best, specs, impl)
             off = f"{best[impl] / best['ours_off']:.2f}x" if impl == "ours" and "ours_off" in best else ""
             versus = f"{best[impl] / best[peer]:.2f}x ({IMPL_NAMES.get(peer, peer)})" if peer and not spec["peer"] \
                 else ""
@@ -84,7 +86,8 @@ def _ceilings(machine: Dict) -> Dict[str, float]:
 
 def model_speed_chart() -> str:
     """One bar chart per setting, as inline SVG: achieved GFLOP/s of ours, of the strongest peer of the same
-    precision and the machine's matrix-product rate of that precision (the ceiling), fp32 and bf16 side by side."""
+    precision and the machine's matrix-product rate of that precision (the ceiling), fp32, bf16 and int8 (GOP/s)
+    side by side."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -106,13 +109,12 @@ def model_speed_chart() -> str:
     for axis in axes.flat[len(settings):]:
         axis.set_visible(False)
     for axis, setting in zip(axes.flat, settings):
-        rows, bars = best[setting], []
-        for precision, ours in (("fp32", "ours"), ("bf16", "ours_bf16")):
-            gflops = {impl: row["gflops"] for impl, row in rows.items() if specs[impl]["precision"] == precision}
-            peer = fastest_peer(gflops, specs, precision)
+        gflops, bars = {impl: row["gflops"] for impl, row in best[setting].items()}, []
+        for precision, ours in (("fp32", "ours"), ("bf16", "ours_bf16"), ("int8", "openvino_int8")):
+            peer = fastest_peer(gflops, specs, ours) if ours in specs else None
             if ours in gflops:
                 bars.append((f"ours {precision}", gflops[ours], "ours"))
-            if peer:
+            if peer and specs[peer]["precision"] == precision:  # int8 is held to bf16's peer, drawn with bf16
                 bars.append((SHORT_NAMES.get(peer, peer), gflops[peer], "peer"))
             if (ours in gflops or peer) and precision in ceilings:
                 bars.append((f"{precision} GEMM", ceilings[precision], "ceiling"))
