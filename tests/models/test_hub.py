@@ -65,8 +65,9 @@ def test_the_folder_holds_the_weights_config_and_a_card_of_the_run(exported, tra
     from safetensors.numpy import load_file  # any safetensors reader sees the checkpoint's names and values
 
     arrays = load_file(str(exported / WEIGHTS_FILE))
+    parameters = {p.name for p in create_model("xception", num_classes=3).get_parameters()}
     model_names = {name for name in state if not name.startswith(("mindcv_meta.", "ema.", "moments", "accum"))
-                   and name in {p.name for p in create_model("xception", num_classes=3).get_parameters()}}
+                   and name in parameters}
     assert set(arrays) == model_names
     for name in ("conv1.weight", "classifier.weight", "bn1.moving_mean"):
         np.testing.assert_array_equal(arrays[name], state[name].asnumpy())
