@@ -160,9 +160,12 @@ def _blocked_in_every_thread(pid: int) -> bool:
     wanted = (1 << (signal.SIGINT - 1)) | (1 << (signal.SIGTERM - 1))
     masks = []
     for task in Path(f"/proc/{pid}/task").iterdir():
-        if "sigtimedwait" in (task / "wchan").read_text():
+        try:
+            if "sigtimedwait" in (task / "wchan").read_text():
+                continue
+            status = (task / "status").read_text()
+        except FileNotFoundError:  # the thread ended since the listing
             continue
-        status = (task / "status").read_text()
         masks.append(int(re.search(r"^SigBlk:\s*([0-9a-f]+)", status, re.M).group(1), 16))
     return bool(masks) and all(mask & wanted == wanted for mask in masks)
 

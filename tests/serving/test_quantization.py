@@ -84,7 +84,7 @@ def test_the_int8_model_is_cached_per_calibration_data(predictor, colour_images,
     whole = xml.read_bytes()
     xml.write_bytes(whole[: len(whole) // 2])  # a damaged cache entry is made again, not an error
     _int8(predictor, cache, folder)
-    assert abs(len(xml.read_bytes()) - len(whole)) < 100  # whole again (node names hold a counter)
+    assert xml.read_bytes().count(b"<layer ") == whole.count(b"<layer ")  # whole again (names hold a process counter)
     assert _input_quantizer_range(xml) > 0
     _int8(predictor, cache, folder, size=5)  # other images: quantized again, beside it
     assert len(list(cache.glob("*-int8-*.xml"))) == 2
