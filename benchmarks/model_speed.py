@@ -128,11 +128,14 @@ def _exported_step(impl: str, batch: int, size: int) -> Callable[[], None]:
 def _quantized(export: Path, batch: int, size: int) -> Path:
     """The export quantized as ``--precision int8`` does (mindcv.serving.quantization), calibrated on noise images:
     the speed of int8 arithmetic does not depend on what the calibration images show."""
+    import mindspore as ms
     import numpy as np
     import openvino
+    from mindspore import nn
     from PIL import Image
 
     from mindcv.data.transforms_factory import Preprocessing
+    from mindcv.engine.networks import NormalizeInput
     from mindcv.serving.quantization import quantize_export
 
     preprocessing = Preprocessing(image_size=size)
@@ -141,10 +144,10 @@ def _quantized(export: Path, batch: int, size: int) -> Path:
     for index in range(2 * batch):
         files.append(export.with_name(f"calibration-{index}.png"))
         Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).save(files[-1])
-    mean, std = (np.array(values, np.float32).reshape(1, 3, 1, 1) for values in (preprocessing.mean, preprocessing.std))
+    normalise = NormalizeInput(nn.Identity(), preprocessing.mean, preprocessing.std)  # as create_runner's int8 path
     target = export.with_name("xception-int8.xml")
     quantize_export(openvino.convert_model(str(export)), export.name, target, files, preprocessing, batch,
-                    lambda images: (images.transpose(0, 3, 1, 2).astype(np.float32) - mean) / std)
+                    lambda images: normalise(ms.Tensor(images)).asnumpy())
     return target
 
 

@@ -31,7 +31,9 @@ def keeping_signal_stack() -> Iterator[None]:
         return
     libc = ctypes.CDLL(None, use_errno=True)
     before = _Stack()
-    libc.sigaltstack(None, ctypes.byref(before))
+    if libc.sigaltstack(None, ctypes.byref(before)) != 0:  # nothing read, nothing to put back
+        yield
+        return
     try:
         yield
     finally:
