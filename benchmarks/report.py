@@ -17,6 +17,7 @@ IMPL_NAMES = {"ours": "ours (default)", "ours_off": "ours, kernels off", "ours_b
               "timm": "PyTorch + timm, eager", "timm_cl": "PyTorch, channels_last", "timm_compile": "PyTorch, compile",
               "timm_bf16": "PyTorch, bf16 autocast (channels_last)", "onnxruntime": "ONNX Runtime (our export)",
               "openvino": "OpenVINO (our export)", "openvino_bf16": "OpenVINO bf16 (our export)",
+              "openvino_int8": "ours, int8 serving (OpenVINO)",
               "mindcv030": "MindCV 0.3.0"}
 SHORT_NAMES = {"mindcv": "MindCV", "timm": "PyTorch", "timm_cl": "PyTorch CL", "timm_compile": "PyTorch compile",
                "timm_bf16": "PyTorch bf16", "onnxruntime": "ONNX Runtime", "openvino": "OpenVINO",
@@ -36,9 +37,16 @@ def _machine(data: Dict) -> str:
     machine = data.get("machine", {})
     if not machine:
         return ""
-    sgemm = "/".join(str(v) for v in machine.get("sgemm_gflops", []))
-    return (f"Measured {machine.get('started', '')} on {machine.get('cpu', '?')} ({machine.get('cores', '?')} cores), "
-            f"numpy SGEMM {sgemm} GFLOP/s during the run.\n\n")
+    rates = machine.get("gemm_gflops")
+    if rates:  # start and end of the run, each {precision: rate}
+        ceilings = ", ".join(f"{precision} {'/'.join(str(r[precision]) for r in rates if precision in r)}"
+                             f" {'GOP/s' if precision == 'int8' else 'GFLOP/s'}" for precision in rates[0])
+        measured = (f"2048^3 matrix products at the start / end of the run: {ceilings} (fp32: numpy; bf16, int8: "
+                    "OpenVINO)")
+    else:
+        measured = f"numpy SGEMM {'/'.join(str(v) for v in machine.get('sgemm_gflops', []))} GFLOP/s during the run"
+    return f"Measured {machine.get('started', '')} on {machine.get('cpu', '?')} ({machine.get('cores', '?')} cores), " \
+           f"{measured}.\n\n"
 
 
 def fastest_peer(best: Dict[str, float], specs: Dict[str, Dict], impl: str) -> Optional[str]:
@@ -114,9 +122,10 @@ def model_speed_chart() -> str:
             peer = fastest_peer(gflops, specs, ours) if ours in specs else None
             if ours in gflops:
                 bars.append((f"ours {precision}", gflops[ours], "ours"))
-            if peer and specs[peer]["precision"] == precision:  # int8 is held to bf16's peer, drawn with bf16
+            drawn_peer = peer if peer and specs[peer]["precision"] == precision else None  # int8's: with bf16
+            if drawn_peer:
                 bars.append((SHORT_NAMES.get(peer, peer), gflops[peer], "peer"))
-            if (ours in gflops or peer) and precision in ceilings:
+            if (ours in gflops or drawn_peer) and precision in ceilings:
                 bars.append((f"{precision} GEMM", ceilings[precision], "ceiling"))
         positions = range(len(bars))
         axis.bar(positions, [b[1] for b in bars], color=[colours[b[2]] for b in bars])

@@ -82,7 +82,8 @@ def _layout(folder: str) -> str:
     if not root.is_dir():
         raise KeyError(f"no folder '{folder}' to lay out")
     sections = []
-    packages = [root] + sorted(p.parent for p in root.rglob("__init__.py") if p.parent != root)
+    packages = [root] + sorted(p.parent for p in root.rglob("__init__.py") if p.parent != root  # not .envs/, .venv/
+                               and not any(part.startswith(".") for part in p.relative_to(root).parts))
     for package in packages:
         files = sorted(f for f in package.iterdir() if f.suffix in {".py", ".cc", ".h"} and f.name != "__init__.py")
         files += sorted(f for sub in package.iterdir() if sub.is_dir() and not (sub / "__init__.py").exists()

@@ -176,8 +176,10 @@ def test_python_m_mindcv_train_blocks_the_stop_signals_in_every_thread(tmp_path)
     ``mindcv-train`` runs) therefore starts again with SIGINT/SIGTERM blocked, so that they reach only the
     thread that saves first."""
     run = tmp_path / "run"
+    # PyNative: the first step, after which the signal stops the run, comes without a graph compile
     proc = subprocess.Popen([sys.executable, "-m", "mindcv.train", *TINY, "--ckpt_save_dir", str(run),
-                             "--epoch_size", "3"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                             "--epoch_size", "3", "--mode", "1"], cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
     try:
         # MindSpore's threads (the first one starts with the import) and mindcv's are running
         assert wait_for(lambda: len(list(Path(f"/proc/{proc.pid}/task").iterdir())) >= 4, timeout=300)

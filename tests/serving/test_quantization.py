@@ -2,6 +2,7 @@
 weights and calibration data, and checked against MindSpore at the int8 bound before it answers."""
 import shutil
 import sys
+from dataclasses import replace
 
 import mindspore as ms
 import numpy as np
@@ -10,7 +11,7 @@ from PIL import Image
 
 from mindcv.serving.backends import MAX_PROBABILITY_DIFF, check_against, create_runner
 from mindcv.serving.inference import Predictor
-from mindcv.serving.quantization import Calibration
+from mindcv.serving.quantization import Calibration, calibration_digest, quantized_path
 from mindcv.utils.errors import ConfigError, DataError
 
 from .test_signal_stack import current_signal_stack
@@ -77,7 +78,9 @@ def test_the_int8_model_is_cached_per_calibration_data(predictor, colour_images,
     shutil.copytree(colour_images / "train", folder)
     cache = tmp_path / "cache"
     _int8(predictor, cache, folder)
+    (export,) = cache.glob("*.onnx")
     (xml,) = cache.glob("*-int8-*.xml")
+    assert xml == quantized_path(export, calibration_digest(Calibration(str(folder)).files(), predictor.preprocessing))
     made = xml.stat().st_mtime_ns
     _int8(predictor, cache, folder)
     assert [p.stat().st_mtime_ns for p in cache.glob("*-int8-*.xml")] == [made]
@@ -85,13 +88,28 @@ def test_the_int8_model_is_cached_per_calibration_data(predictor, colour_images,
     xml.write_bytes(whole[: len(whole) // 2])  # a damaged cache entry is made again, not an error
     _int8(predictor, cache, folder)
     assert xml.read_bytes().count(b"<layer ") == whole.count(b"<layer ")  # whole again (names hold a process counter)
-    assert _input_quantizer_range(xml) > 0
-    _int8(predictor, cache, folder, size=5)  # other images: quantized again, beside it
-    assert len(list(cache.glob("*-int8-*.xml"))) == 2
+    assert _input_quantizer_range(xml) > 0 and len(list(cache.glob("*-int8-*.xml"))) == 1
+
+
+def test_the_cache_key_follows_the_calibration_images_and_their_preprocessing(predictor, colour_images, tmp_path):
+    """Other images (a smaller subset, or one picture changed under the same name) or another preprocessing give
+    another int8 file beside the first (the quantizations behind these names: the test above)."""
+    folder = tmp_path / "calibration"
+    shutil.copytree(colour_images / "train", folder)
+    p = predictor.preprocessing
+
+    def key(size=300, preprocessing=p):
+        return quantized_path(tmp_path / "x.onnx", calibration_digest(Calibration(str(folder), size).files(),
+                                                                       preprocessing)).name
+
+    first = key()
+    assert key() == first and key(5) != first and key(preprocessing=replace(p, crop_pct=0.5)) != first
+    shutil.copytree(folder, tmp_path / "elsewhere")  # the same images in another folder: the same key
+    assert quantized_path(tmp_path / "x.onnx", calibration_digest(Calibration(str(tmp_path / "elsewhere")).files(),
+                                                                  p)).name == first
     image = next(folder.rglob("*.png"))
     Image.fromarray(255 - np.asarray(Image.open(image))).save(image)  # the same names, another picture
-    _int8(predictor, cache, folder)
-    assert len(list(cache.glob("*-int8-*.xml"))) == 3 and len(list(cache.glob("*.onnx"))) == 1
+    assert key() != first
 
 
 def test_bad_calibration_input_is_refused_before_anything_is_written(predictor, colour_images, tmp_path):
