@@ -26,16 +26,12 @@ class _Stack(ctypes.Structure):  # Linux's stack_t, what sigaltstack reads and w
 def keeping_signal_stack() -> Iterator[None]:
     """The calling thread's alternate signal stack after the block is the one it had before (Linux; elsewhere a
     no-op)."""
-    if not sys.platform.startswith("linux"):
-        yield
-        return
-    libc = ctypes.CDLL(None, use_errno=True)
-    before = _Stack()
-    if libc.sigaltstack(None, ctypes.byref(before)) != 0:  # nothing read, nothing to put back
-        yield
-        return
+    read = False  # nothing read (not Linux, or the call failed): nothing to put back
+    if sys.platform.startswith("linux"):
+        libc, before = ctypes.CDLL(None, use_errno=True), _Stack()
+        read = libc.sigaltstack(None, ctypes.byref(before)) == 0
     try:
         yield
     finally:
-        if libc.sigaltstack(ctypes.byref(before), None) != 0:
+        if read and libc.sigaltstack(ctypes.byref(before), None) != 0:
             _logger.debug("Could not put back the thread's signal stack: %s", os.strerror(ctypes.get_errno()))

@@ -98,15 +98,14 @@ def test_the_cache_key_follows_the_calibration_images_and_their_preprocessing(pr
     shutil.copytree(colour_images / "train", folder)
     p = predictor.preprocessing
 
-    def key(size=300, preprocessing=p):
-        return quantized_path(tmp_path / "x.onnx", calibration_digest(Calibration(str(folder), size).files(),
+    def key(size=300, preprocessing=p, images=folder):
+        return quantized_path(tmp_path / "x.onnx", calibration_digest(Calibration(str(images), size).files(),
                                                                        preprocessing)).name
 
     first = key()
     assert key() == first and key(5) != first and key(preprocessing=replace(p, crop_pct=0.5)) != first
     shutil.copytree(folder, tmp_path / "elsewhere")  # the same images in another folder: the same key
-    assert quantized_path(tmp_path / "x.onnx", calibration_digest(Calibration(str(tmp_path / "elsewhere")).files(),
-                                                                  p)).name == first
+    assert key(images=tmp_path / "elsewhere") == first
     image = next(folder.rglob("*.png"))
     Image.fromarray(255 - np.asarray(Image.open(image))).save(image)  # the same names, another picture
     assert key() != first
