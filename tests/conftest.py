@@ -23,11 +23,39 @@ def pytest_sessionstart(session):
         reporter.write_line(f"test order: random, --randomly-seed={seed}")
 
 
+# Fixtures that cost tens of seconds and are shared by several tests (session or module scope): under
+# ``pytest -n 2`` the tests using one of them are one group, run by one process, which builds it once.
+SHARED_COSTLY_FIXTURES = ("trained_run", "uninterrupted", "keras_run", "mlflow_server")
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's hook reads the groups
 def pytest_collection_modifyitems(config, items):
-    """Every test that needs the trained run (a 3-epoch train.py run) is slow."""
+    """Every test that needs the trained run (a 3-epoch train.py run) is slow; tests sharing a costly fixture
+    form one xdist group (``--dist loadgroup``, pyproject.toml)."""
     for item in items:
-        if "trained_run" in getattr(item, "fixturenames", ()):
+        fixtures = getattr(item, "fixturenames", ())
+        if "trained_run" in fixtures:
             item.add_marker(pytest.mark.slow)
+        shared = next((name for name in SHARED_COSTLY_FIXTURES if name in fixtures), None)
+        if shared is not None:
+            item.add_marker(pytest.mark.xdist_group(shared))
+
+
+def pytest_configure(config):
+    """Tests start from the seeds of ``_pynative_and_seed``: pytest-randomly would reseed numpy's global generator
+    after the fixtures, from its run seed and the test's id, and MindSpore's initializers draw their seeds from
+    it, so every run would start a test from other initial weights (a numerical bound then holds for most runs
+    only). The order stays random.
+
+    Refuse ``-n`` where pytest-xdist's groups fall apart: xdist 3.8 tags a group on a node attribute that pytest
+    9.2 replaced, so grouped tests would run in both processes (the test extra keeps pytest below 9.2)."""
+    if config.pluginmanager.has_plugin("randomly"):
+        config.option.randomly_reset_seed = False
+    version = tuple(int(part) for part in pytest.__version__.split(".")[:2] if part.isdigit())
+    if config.getoption("numprocesses", None) and config.getoption("dist", "no") == "loadgroup" and version >= (9, 2):
+        raise pytest.UsageError(f"pytest {pytest.__version__} with pytest-xdist runs the test groups of "
+                                "tests/conftest.py in both processes: install pytest<9.2 (the test extra's pin) or "
+                                "run with -n 0.")
 
 
 @pytest.fixture(autouse=True)

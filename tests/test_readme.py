@@ -14,7 +14,7 @@ def test_ci_runs_the_readmes_test_command_and_builds_the_documentation():
     ci_lines = [line for line in (ROOT / ".ci" / "run").read_text().splitlines()
                 if line.strip() and not line.startswith(("#", "set ", "cd "))]
     quick_loop, test_command = _commands("Tests")[:2]
-    assert quick_loop.endswith('pytest tests -q -m "not slow"')
+    assert quick_loop.endswith('pytest tests -q -n 2 -m "not slow"')
     assert "pytest tests" in test_command and ci_lines[0] == test_command
     assert ci_lines[1].endswith("mkdocs build --strict -f docs/mkdocs.yml")
 

@@ -6,11 +6,16 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 from mindcv.run import ipc_sweeper
 from mindcv.run.ipc_sweeper import KEY_FILES, leftovers, sweep
 from tests.helpers import ROOT, process_running, sweepers_of, wait_for
 
 IPC_CREAT, IPC_RMID = 0o1000, 0
+# One test sweeps the machine with no quiet period, which would take the fresh objects of another running beside
+# it (pytest -n 2): these tests run in one process.
+pytestmark = pytest.mark.xdist_group("system_v_ipc")
 _libc = ctypes.CDLL(None, use_errno=True)
 
 # What MindSpore's pipeline makes for one worker, in the process running this: a key file named after the training
