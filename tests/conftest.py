@@ -25,7 +25,7 @@ def pytest_sessionstart(session):
 
 # Fixtures that cost tens of seconds and are shared by several tests (session or module scope): under
 # ``pytest -n 2`` the tests using one of them are one group, run by one process, which builds it once.
-SHARED_COSTLY_FIXTURES = ("trained_run", "uninterrupted", "keras_run", "mlflow_server")
+SHARED_COSTLY_FIXTURES = ("trained_run", "keras_run", "mlflow_server")
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist's hook reads the groups
