@@ -191,6 +191,7 @@ def test_python_m_mindcv_train_blocks_the_stop_signals_in_every_thread(tmp_path)
         proc.wait()
 
 
+@pytest.mark.slow
 def test_console_scripts_are_the_commands_and_mindcv_train_runs():
     installed = {entry.name: entry for entry in metadata.entry_points(group="console_scripts")
                  if entry.name.startswith("mindcv-")}

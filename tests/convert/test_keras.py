@@ -16,14 +16,19 @@ from mindcv.utils.checkpoint import checkpoint_metadata, read_checkpoint
 from tests.http_server import serving
 
 h5py = pytest.importorskip("h5py", reason="the convert extra")
-keras = pytest.importorskip("keras", reason="the test extra (Keras 3 on JAX, the parity reference)")
 
 MAX_ABS, MAX_REL = 1e-4, 1e-5
 
 pytestmark = pytest.mark.slow  # runs Keras 3 on JAX, the parity reference
 
 
-def _randomise_keras(model: "keras.Model", rng: np.random.Generator) -> None:
+@pytest.fixture(scope="module")
+def keras():
+    """Keras 3 on JAX, imported by the tests that use it (its import costs seconds, and this module is slow-marked)."""
+    return pytest.importorskip("keras", reason="the test extra (Keras 3 on JAX, the parity reference)")
+
+
+def _randomise_keras(keras, model: "keras.Model", rng: np.random.Generator) -> None:
     """BN statistics from a real forward pass, then every BN tensor and the dense bias perturbed."""
     batch_norms = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
     for layer in batch_norms:
@@ -41,11 +46,11 @@ def _randomise_keras(model: "keras.Model", rng: np.random.Generator) -> None:
 
 
 @pytest.fixture(scope="module")
-def keras_run(tmp_path_factory):
+def keras_run(keras, tmp_path_factory):
     """A randomised Keras Xception saved as legacy HDF5, and its logits at 299 and 224 pixels."""
     rng = np.random.default_rng(0)
     model = keras.applications.Xception(weights=None, classifier_activation=None)
-    _randomise_keras(model, rng)
+    _randomise_keras(keras, model, rng)
     path = tmp_path_factory.mktemp("keras") / "xception_keras.h5"
     model.save(str(path))
     at_224 = keras.applications.Xception(weights=None, classifier_activation=None, input_shape=(224, 224, 3))

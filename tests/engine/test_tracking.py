@@ -71,6 +71,7 @@ FILL_THE_DISK = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_a_full_disk_stops_tensorboard_with_one_warning_and_the_caller_goes_on(tmp_path):
     """A 4 KiB tmpfs (its own mount namespace) fills up after a few dozen events: for real, ENOSPC."""
     log_dir = tmp_path / "events"

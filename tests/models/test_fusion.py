@@ -20,6 +20,7 @@ def test_fold_conv_bn_equals_conv_then_bn():
     np.testing.assert_allclose(fused(x).asnumpy(), expected, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_folded_xception_keeps_its_logits():
     model = calibrated_xception(num_classes=5)
     x = images(batch=2, size=96)
@@ -45,6 +46,7 @@ def test_fold_after_graph_compile_is_refused():
         ms.set_context(mode=ms.PYNATIVE_MODE)
 
 
+@pytest.mark.slow
 def test_folded_aligned_xception_keeps_its_logits():
     from mindcv.models import create_model
 

@@ -149,6 +149,7 @@ def test_pretrained_download_and_cache(weights_server, published, tmp_path, monk
     assert sorted(p.name for p in (tmp_path / "models").iterdir() if p.is_file()) == ["xception_test.ckpt"]
 
 
+@pytest.mark.slow
 def test_a_released_checkpoint_with_optimizer_state_fine_tunes_with_another_head(training_checkpoint, published,
                                                                                 tmp_path, monkeypatch, info_logs):
     """MindCV issue #697: a released checkpoint that carries optimizer moments, step counters and EMA copies,
@@ -209,6 +210,7 @@ def test_overlay_rejects_unknown_keys():
         create_model("xception", pretrained=True, pretrained_cfg_overlay={"urll": "x"})
 
 
+@pytest.mark.slow
 def test_model_args_of_a_tag_are_applied_and_user_override_warns(caplog):
     caplog.set_level(logging.WARNING, logger="mindcv")
     net = create_model("xception", pretrained_cfg_overlay={"model_args": {"bn_eps": 1e-3}})
@@ -274,6 +276,7 @@ def test_load_model_checkpoint_takes_mindcv_positional_arguments(published, info
     assert "auto_mapping has no effect" in info_logs.text
 
 
+@pytest.mark.slow
 def test_mindcv_legacy_tag_checks_the_hash_in_its_file_name(weights_server, tmp_path, monkeypatch):
     """The file MindCV's own create_model downloads: served from 127.0.0.1 under the tag's own name, a body whose
     sha256 does not start with the name's '2c1e711df' is refused and nothing is cached."""

@@ -112,6 +112,7 @@ def test_pointwise_bf16_products_are_bf16_inputs_with_float32_accumulation(mode,
         assert np.abs(got - exact).max() > 1e-4 * np.abs(exact).max(), what  # really bf16, not float32
 
 
+@pytest.mark.slow
 def test_pointwise_keeps_mindspore_op_without_onednn(monkeypatch, tmp_path):
     monkeypatch.setattr(cpu_kernels, "onednn_library", lambda: None)
     monkeypatch.setenv("MINDCV_CACHE_DIR", str(tmp_path))

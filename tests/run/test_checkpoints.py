@@ -117,6 +117,7 @@ except FileWriteError as error:
 """
 
 
+@pytest.mark.slow
 def test_a_failed_write_keeps_the_last_good_checkpoint_and_no_temporary_file(tmp_path):
     """Writes beyond 64 KiB fail for real in a child process (EFBIG, as a full disk fails them); MindSpore's own
     partial file (``.<name>.tmp<pid>.tmp``) included. The limit stays in the child: in this process it would also
@@ -151,6 +152,7 @@ def test_resuming_weights_only_names_a_resumable_checkpoint(tmp_path):
         manager.resume(str(tmp_path / "best.ckpt"), net, net)
 
 
+@pytest.mark.slow
 def test_a_kill_during_the_first_checkpoint_write_leaves_no_resumable_file_to_misname(tmp_path):
     """SIGKILL in the middle of writing: the temporary file is left, latest.ckpt never appears, and the advice for
     the broken file does not recommend best.ckpt (weights only)."""

@@ -60,6 +60,7 @@ def _ids(table):
         return {int(line.split()[1]) for line in rows.read().splitlines()[1:]}
 
 
+@pytest.mark.slow
 def test_a_killed_jobs_segments_queues_and_key_files_go_when_its_last_process_ends():
     proc = subprocess.Popen([sys.executable, "-c", f"KEY_FILES = {str(KEY_FILES)!r}\n" + _TRAINER], cwd=ROOT,
                             stdout=subprocess.PIPE, text=True)
@@ -125,6 +126,7 @@ def test_what_ended_jobs_left_goes_unless_a_running_process_or_a_recent_use_hold
         sweep()
 
 
+@pytest.mark.slow
 def test_a_training_process_starts_its_pipelines_after_the_sweep_of_what_ended_jobs_left():
     """start_sweeper returns once the sweeper has removed what ended jobs left, so no pipeline of the new job can
     draw one of their keys first."""

@@ -7,6 +7,7 @@ import sys
 import textwrap
 
 import numpy as np
+import pytest
 
 from mindcv.run import signals
 from mindcv.run.signals import CHECK_SECONDS, StopSignals
@@ -78,6 +79,7 @@ _FORKING_ENTRY_POINT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_children_of_the_main_thread_die_with_the_process_whatever_their_mask():
     """SIGKILL of the entry point ends the child its main thread forked, though that child blocks every signal it
     can (the kernel's parent-death signal); a child forked by another thread is left alone when that thread ends
@@ -96,6 +98,7 @@ def test_children_of_the_main_thread_die_with_the_process_whatever_their_mask():
                 os.kill(pid, signal.SIGKILL)
 
 
+@pytest.mark.slow
 def test_a_child_whose_parent_is_gone_before_its_guard_runs_exits_at_once():
     """The parent can die between the fork and the child's call to prctl: the child compares its parent with the
     process that forked it and exits 128 + SIGKILL. (A hook registered first runs last before a fork: it stands

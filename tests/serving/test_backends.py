@@ -127,6 +127,7 @@ os.kill(os.getpid(), signal.SIGTERM)
 """
 
 
+@pytest.mark.slow
 def test_openvino_models_freed_in_any_order_leave_signals_working(tmp_path):
     """OpenVINO's CPU plugin swaps the compiling thread's alternate signal stack per compiled model; freed out of
     order, the thread was left on an unmapped stack and the next Python signal handler killed the process with

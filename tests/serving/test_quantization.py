@@ -16,12 +16,14 @@ from mindcv.utils.errors import ConfigError, DataError
 
 from .test_signal_stack import current_signal_stack
 
-openvino = pytest.importorskip("openvino")
-pytest.importorskip("nncf")
 
 
 @pytest.fixture(scope="module")
 def predictor(trained_run):
+    """The trained run's model (OpenVINO and NNCF are imported here, not at collection: their import costs a second
+    and every test here is slow through the trained run)."""
+    pytest.importorskip("openvino")
+    pytest.importorskip("nncf")
     return Predictor.from_checkpoint(str(trained_run / "best.ckpt"))
 
 
@@ -39,6 +41,8 @@ def _val_images(colour_images) -> np.ndarray:
 
 def _input_quantizer_range(xml) -> float:
     """The half-range of the quantizer NNCF put on the model's input."""
+    import openvino
+
     model = openvino.Core().read_model(str(xml))  # (kept: its nodes live as long as it does)
     (parameter,) = model.get_parameters()
     (quantizer,) = [t.get_node() for t in parameter.output(0).get_target_inputs()

@@ -40,6 +40,7 @@ def test_os_errors_get_a_fix(tmp_path, code, words):
     assert words in str(describe_os_error(OSError(code, "x"), tmp_path / "f"))
 
 
+@pytest.mark.slow
 def test_run_lock_is_exclusive_released_and_names_its_holder(tmp_path):
     holder = subprocess.Popen([sys.executable, "-c", (
         "import sys, time; from mindcv.utils.fileio import RunLock; "
