@@ -1,5 +1,6 @@
 """Runtime set-up shared by ``train.py`` and ``validate.py``: device, mode, seeds, distributed context."""
 import logging
+import os
 from dataclasses import dataclass
 
 import mindspore as ms
@@ -41,13 +42,28 @@ def _resolve_device(requested: str) -> str:
     return requested
 
 
+def refuse_compile_cache() -> None:
+    """Refuse MindSpore's compile cache (``MS_COMPILER_CACHE_ENABLE=1`` or ``enable_compile_cache``): MindSpore 2.7
+    reloads a process's graphs by their compile order and the hashes of its source files, whatever the options, so
+    a run whose options changed the graph computes with the graph of an earlier run (measured: train.py with
+    ``--opt momentum`` after a run with ``adamw`` ended with other weights than uncached, exit code 0)."""
+    enabled = ms.get_context("enable_compile_cache")
+    if enabled is None:
+        enabled = os.environ.get("MS_COMPILER_CACHE_ENABLE")
+    if enabled is True or enabled == "1":
+        raise ConfigError("MindSpore's compile cache is on (MS_COMPILER_CACHE_ENABLE=1 or enable_compile_cache): it "
+                          "reuses graphs compiled for other options and then trains or scores with them silently; "
+                          "unset MS_COMPILER_CACHE_ENABLE (and enable_compile_cache).")
+
+
 def setup_runtime(device_target: str = "auto", mode: int = 0, jit_level: str = "", seed: int = 42,
                   distribute: bool = False) -> Runtime:
     """Select the device and execution mode, seed every generator, and join the msrun group if asked.
 
     An empty ``jit_level`` means O2 in graph mode on Ascend (what MindCV's ``train.py`` sets) and MindSpore's
-    default elsewhere.
+    default elsewhere. MindSpore's compile cache is refused (:func:`refuse_compile_cache`).
     """
+    refuse_compile_cache()
     target = _resolve_device(device_target)
     ms.set_device(target)
     ms.set_context(mode=mode)
