@@ -102,7 +102,8 @@ def test_all_reduce_sum_adds_integer_counts_on_cpu(tmp_path):
                       "ms.set_device('CPU')\ninit()\n"
                       "from mindcv.utils import AllReduceSum\n"
                       "out = AllReduceSum()(ms.Tensor(np.array([get_rank() + 1, 10], np.int32)))\n"
-                      "print('RESULT', out.dtype, out.asnumpy().tolist(), flush=True)\n")
+                      "print('RESULT', out.dtype, out.asnumpy().tolist(), flush=True)\n"
+                      "from mindspore.communication import release\nrelease()\n")
     proc = _msrun(tmp_path / "logs", [], script=script)
     out, _ = proc.communicate(timeout=300)
     assert proc.returncode == 0, out[-3000:]
