@@ -8,7 +8,7 @@ import mindspore as ms
 from ..utils.environment import set_seed
 from ..utils.errors import ConfigError
 
-__all__ = ["Runtime", "setup_runtime"]
+__all__ = ["Runtime", "refuse_compile_cache", "setup_runtime"]
 
 _logger = logging.getLogger(__name__)
 _DEVICE_ORDER = ("Ascend", "GPU", "CPU")

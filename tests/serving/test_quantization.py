@@ -17,7 +17,6 @@ from mindcv.utils.errors import ConfigError, DataError
 from .test_signal_stack import current_signal_stack
 
 
-
 @pytest.fixture(scope="module")
 def predictor(trained_run):
     """The trained run's model (OpenVINO and NNCF are imported here, not at collection: their import costs a second
